@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT
+**
+** luaopen_kiva_core: builds the `kiva.core` module table from each concept's
+** kc_<concept>_open. The only exported symbol of the library.
+*/
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "kiva_core.h"
+
+int kc_fail(lua_State *L, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    lua_pushnil(L);
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    lua_pushstring(L, code);
+    return 3;
+}
+
+KC_EXPORT int luaopen_kiva_core(lua_State *L)
+{
+    lua_newtable(L);
+    lua_pushliteral(L, KIVA_VERSION);
+    lua_setfield(L, -2, "version");
+    kc_sys_open(L);
+    kc_crypto_open(L);
+    kc_http_open(L);
+    kc_schema_open(L);
+    kc_csv_open(L);
+    kc_zip_open(L);
+    return 1;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT
+**
+** Shared declarations of the kiva C core. Each src/<concept>.c file exports one
+** kc_<concept>_open(L) that adds its functions to the module table on top of the
+** stack; core.c calls them all. Nothing here keeps global mutable state.
+*/
+#ifndef KIVA_CORE_H
+#define KIVA_CORE_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#define KIVA_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#define KC_EXPORT __attribute__((visibility("default")))
+#else
+#define KC_EXPORT
+#endif
+
+/* Each adds its functions to the table at the top of the stack (stack balanced). */
+void kc_http_open(lua_State *L);
+void kc_crypto_open(lua_State *L);
+void kc_sys_open(lua_State *L);
+void kc_schema_open(lua_State *L);
+void kc_csv_open(lua_State *L);
+void kc_zip_open(lua_State *L);
+
+/* Pushes nil, message, code and returns 3: the luv-style failure triple. */
+int kc_fail(lua_State *L, const char *code, const char *fmt, ...);
+
+KC_EXPORT int luaopen_kiva_core(lua_State *L);
+
+#endif

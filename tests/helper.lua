@@ -1,0 +1,112 @@
+-- Shared test support, loaded by busted before the specs (see .busted).
+-- Exposes the global-free module `require "helper"` with: tmpdir, read/write files,
+-- run(cmd, opts) capturing output and exit code, and start_sandbox(args) / stop.
+local M = {}
+
+M.root = os.getenv("PWD") or "."
+M.build = os.getenv("KIVA_BUILD") or "build"
+M.lua = "lua5.4"
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+M.quote = shell_quote
+
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function M.write(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+  return path
+end
+
+local tmp_count = 0
+--- A fresh directory under tests/tmp/, removed by M.cleanup().
+function M.tmpdir()
+  tmp_count = tmp_count + 1
+  local p = os.tmpname()
+  os.remove(p)
+  local dir = p .. "-kiva-" .. tmp_count
+  assert(os.execute("mkdir -p " .. shell_quote(dir)))
+  M._tmpdirs = M._tmpdirs or {}
+  M._tmpdirs[#M._tmpdirs + 1] = dir
+  return dir
+end
+
+function M.cleanup()
+  for _, d in ipairs(M._tmpdirs or {}) do os.execute("rm -rf " .. shell_quote(d)) end
+  M._tmpdirs = {}
+end
+
+local KIVA_VARS = { "KIVA_CLIENT_ID", "KIVA_CLIENT_SECRET", "KIVA_CREDENTIALS", "KIVA_ENV",
+  "KIVA_AUTH_URL", "KIVA_API_URL", "KIVA_AUDIENCE", "KIVA_PARTNER_ID", "KIVA_CA_FILE",
+  "KIVA_LEDGER", "KIVA_CSV_FORMAT", "KIVA_DEBUG", "KIVA_ASSUME_YES", "KIVA_TOKEN_CACHE" }
+
+--- Runs a shell command with a clean KIVA_* environment plus opts.env.
+-- Returns { code = exit status, out = stdout, err = stderr }.
+function M.run(cmd, opts)
+  opts = opts or {}
+  local parts = { "env" }
+  for _, v in ipairs(KIVA_VARS) do parts[#parts + 1] = "-u " .. v end
+  for k, v in pairs(opts.env or {}) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
+  local dir = M.tmpdir()
+  local out, err = dir .. "/stdout", dir .. "/stderr"
+  local line = table.concat(parts, " ") .. " sh -c " .. shell_quote(cmd)
+    .. " >" .. out .. " 2>" .. err .. (opts.stdin and (" <" .. shell_quote(opts.stdin)) or " </dev/null")
+  if opts.cwd then line = "cd " .. shell_quote(opts.cwd) .. " && " .. line end
+  local _, _, code = os.execute(line)
+  return { code = code, out = M.read(out) or "", err = M.read(err) or "" }
+end
+
+--- The command line that runs the checkout's ./kiva.
+function M.kiva(args)
+  return M.lua .. " " .. shell_quote(M.root .. "/kiva") .. " " .. args
+end
+
+local function sleep(s) os.execute("sleep " .. s) end
+
+--- Starts `kiva sandbox --port 0 <args>` in the background and waits for its export lines.
+-- Returns a table: env (KIVA_* variables to reach it), pid, url, state_file, stop().
+function M.start_sandbox(args)
+  local dir = M.tmpdir()
+  local out = dir .. "/sandbox.out"
+  local cmd = "KIVA_BUILD=" .. shell_quote(M.build) .. " " .. M.kiva("sandbox --port 0 " .. (args or ""))
+    .. " >" .. out .. " 2>" .. dir .. "/sandbox.err & echo $!"
+  local p = io.popen(cmd)
+  local pid = tonumber(p:read("l"))
+  p:close()
+  local env = {}
+  for _ = 1, 200 do
+    local text = M.read(out) or ""
+    if text:find("export KIVA_CLIENT_SECRET=", 1, true) and (not (args or ""):find("--tls", 1, true)
+        or text:find("export KIVA_CA_FILE=", 1, true)) then
+      for k, v in text:gmatch("export (KIVA_[%w_]+)=(%S+)") do
+        if v:sub(1, 1) == "'" then v = v:sub(2, -2):gsub("'\\''", "'") end
+        env[k] = v
+      end
+      break
+    end
+    sleep(0.05)
+  end
+  assert(env.KIVA_API_URL, "sandbox did not start: " .. (M.read(dir .. "/sandbox.err") or ""))
+  local sb = { env = env, pid = pid, url = env.KIVA_API_URL, dir = dir }
+  function sb.stop()
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    for _ = 1, 100 do
+      if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then break end
+      sleep(0.05)
+    end
+  end
+  function sb.stderr() return M.read(dir .. "/sandbox.err") or "" end
+  return sb
+end
+
+package.loaded.helper = M
+return M

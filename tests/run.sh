@@ -1,0 +1,44 @@
+#!/bin/sh
+# Runs luacheck, the C unit tests and the busted specs; prints one closing line
+# "N passed, N failed" counting all of them, and fails if anything failed.
+#   usage: tests/run.sh BUILD_DIR LUA BUSTED LUACHECK
+build=${1:-build}; lua=${2:-lua5.4}; busted=${3:-/usr/bin/busted}; luacheck=${4:-luacheck}
+cd "$(dirname "$0")/.."
+passed=0; failed=0
+log=$(mktemp); trap 'rm -f "$log"' EXIT
+
+echo "== luacheck"
+if $luacheck -q lua tests examples bench kiva; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+if [ -n "$KIVA_SAN" ]; then
+    LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
+    export LD_PRELOAD ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+export KIVA_BUILD="$build"
+
+echo "== C unit tests"
+for t in "$build"/ctest/test_*; do
+    [ -x "$t" ] || continue
+    if "$t" >"$log" 2>&1; then :; else echo "$t: exit $?"; failed=$((failed + 1)); fi
+    cat "$log"
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+    if [ -n "$line" ]; then
+        passed=$((passed + $(echo "$line" | cut -d' ' -f1)))
+        failed=$((failed + $(echo "$line" | cut -d' ' -f3)))
+    else
+        failed=$((failed + 1))
+    fi
+done
+
+echo "== busted"
+$lua "$busted" --cpath="$build/?.so" -o plainTerminal ${BUSTED_ARGS:-} tests 2>&1 | tee "$log"
+line=$(grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$log" | tail -1)
+if [ -n "$line" ]; then
+    set -- $line
+    passed=$((passed + $1)); failed=$((failed + $4 + $7))
+else
+    echo "busted did not finish"; failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
