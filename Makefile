@@ -49,7 +49,7 @@ CORE    = $(BUILD)/kiva/core.so
 DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson lua-busted lua-check lua-argparse lua-socket \
            lua-sec lua-sql-sqlite3 lua-expat libcurl4-openssl-dev libssl-dev libzip-dev \
            libsqlite3-dev openssl curl pkg-config gcc make valgrind
-BENCH_PKGS = nginx-light wrk python3 python3-jsonschema python3-requests
+BENCH_PKGS = nginx-light wrk python3 python3-jsonschema python3-requests time
 FUZZ_PKGS  = clang libclang-rt-14-dev
 
 .PHONY: all deps bench-deps fuzz-deps test check lint ctest demo bench fuzz clean

@@ -1,9 +1,193 @@
 /* SPDX-License-Identifier: MIT
-** Placeholder being replaced by the sys work in progress.
+**
+** Operating-system helpers (there is no lua-posix for 5.4): wall and monotonic
+** clocks, sleep, an exclusive flock() lock owned by a "kiva.core.lock" userdata
+** (fd released by one idempotent unlock/__close/__gc), file mode bits, chmod,
+** getpid, isatty and kill. Registers: now, monotonic, sleep, lock, file_mode,
+** chmod, getpid, isatty, kill.
 */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "kiva_core.h"
+
+#define LOCK_MT "kiva.core.lock"
+
+typedef struct kc_lock {
+    int fd;   /* -1 once released */
+} kc_lock;
+
+static int errno_code_fail(lua_State *L, int err, const char *what, const char *path)
+{
+    const char *code = err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES"
+        : err == EPERM ? "EPERM" : err == ESRCH ? "ESRCH" : err == EINVAL ? "EINVAL" : "ERRNO";
+    return kc_fail(L, code, "%s %s: %s", what, path, strerror(err));
+}
+
+static double clock_seconds(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int kc_sys_now(lua_State *L)
+{
+    lua_pushnumber(L, clock_seconds(CLOCK_REALTIME));
+    return 1;
+}
+
+static int kc_sys_monotonic(lua_State *L)
+{
+    lua_pushnumber(L, clock_seconds(CLOCK_MONOTONIC));
+    return 1;
+}
+
+static void sleep_seconds(double s)
+{
+    struct timespec ts, rem;
+    if (s <= 0)
+        return;
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &rem) != 0 && errno == EINTR)
+        ts = rem;
+}
+
+static int kc_sys_sleep(lua_State *L)
+{
+    sleep_seconds(luaL_checknumber(L, 1));
+    return 0;
+}
+
+static int kc_lock_release(lua_State *L)
+{
+    kc_lock *lk = luaL_checkudata(L, 1, LOCK_MT);
+    if (lk->fd >= 0) {
+        flock(lk->fd, LOCK_UN);
+        close(lk->fd);
+        lk->fd = -1;
+    }
+    return 0;
+}
+
+/* core.lock(path, wait_s): the userdata exists (closed) before the open, so an
+** error raised in between leaves nothing that __gc cannot handle. */
+static int kc_sys_lock(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    double wait = luaL_optnumber(L, 2, 0);
+    double deadline = clock_seconds(CLOCK_MONOTONIC) + wait;
+    kc_lock *lk = lua_newuserdatauv(L, sizeof *lk, 0);
+    lk->fd = -1;
+    luaL_setmetatable(L, LOCK_MT);
+    lk->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lk->fd < 0)
+        return errno_code_fail(L, errno, "cannot open lock file", path);
+    for (;;) {
+        if (flock(lk->fd, LOCK_EX | LOCK_NB) == 0)
+            return 1;
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            int err = errno;
+            close(lk->fd);
+            lk->fd = -1;
+            return errno_code_fail(L, err, "cannot lock", path);
+        }
+        if (clock_seconds(CLOCK_MONOTONIC) >= deadline)
+            break;
+        sleep_seconds(0.05);
+    }
+    close(lk->fd);
+    lk->fd = -1;
+    return kc_fail(L, "LOCKED", "%s is locked by another process", path);
+}
+
+static int kc_lock_tostring(lua_State *L)
+{
+    kc_lock *lk = luaL_checkudata(L, 1, LOCK_MT);
+    lua_pushstring(L, lk->fd >= 0 ? "kiva.core.lock (held)" : "kiva.core.lock (released)");
+    return 1;
+}
+
+static int kc_sys_file_mode(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno_code_fail(L, errno, "cannot stat", path);
+    lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+    return 1;
+}
+
+static int kc_sys_chmod(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    lua_Integer mode = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, mode >= 0 && mode <= 07777, 2, "mode out of range");
+    if (chmod(path, (mode_t)mode) != 0)
+        return errno_code_fail(L, errno, "cannot chmod", path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int kc_sys_getpid(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)getpid());
+    return 1;
+}
+
+static int kc_sys_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
+static int kc_sys_kill(lua_State *L)
+{
+    lua_Integer pid = luaL_checkinteger(L, 1);
+    lua_Integer sig = luaL_optinteger(L, 2, SIGTERM);
+    luaL_argcheck(L, pid > 0, 1, "pid must be positive");
+    if (kill((pid_t)pid, (int)sig) != 0)
+        return errno_code_fail(L, errno, "cannot signal", lua_tostring(L, 1));
+    lua_pushboolean(L, 1);
+    return 1;
+}
 
 void kc_sys_open(lua_State *L)
 {
-    (void)L;
+    static const luaL_Reg lock_methods[] = {
+        { "unlock", kc_lock_release },
+        { NULL, NULL }
+    };
+    static const luaL_Reg lock_meta[] = {
+        { "__gc", kc_lock_release },
+        { "__close", kc_lock_release },
+        { "__tostring", kc_lock_tostring },
+        { NULL, NULL }
+    };
+    static const luaL_Reg funcs[] = {
+        { "now", kc_sys_now },
+        { "monotonic", kc_sys_monotonic },
+        { "sleep", kc_sys_sleep },
+        { "lock", kc_sys_lock },
+        { "file_mode", kc_sys_file_mode },
+        { "chmod", kc_sys_chmod },
+        { "getpid", kc_sys_getpid },
+        { "isatty", kc_sys_isatty },
+        { "kill", kc_sys_kill },
+        { NULL, NULL }
+    };
+    if (luaL_newmetatable(L, LOCK_MT)) {
+        luaL_setfuncs(L, lock_meta, 0);
+        luaL_newlib(L, lock_methods);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    luaL_setfuncs(L, funcs, 0);
 }

@@ -73,7 +73,9 @@ end
 local function sleep(s) os.execute("sleep " .. s) end
 
 --- Starts `kiva sandbox --port 0 <args>` in the background and waits for its export lines.
--- Returns a table: env (KIVA_* variables to reach it), pid, url, state_file, stop().
+-- Returns a table: env (KIVA_* variables to reach it), pid, url, state_file (the --state
+-- argument, if any), state() (the decoded GET /__sandbox/state), stop() (clean stop),
+-- kill(signal) and stderr().
 function M.start_sandbox(args)
   local dir = M.tmpdir()
   local out = dir .. "/sandbox.out"
@@ -87,7 +89,7 @@ function M.start_sandbox(args)
     local text = M.read(out) or ""
     if text:find("export KIVA_CLIENT_SECRET=", 1, true) and (not (args or ""):find("--tls", 1, true)
         or text:find("export KIVA_CA_FILE=", 1, true)) then
-      for k, v in text:gmatch("export (KIVA_[%w_]+)=(%S+)") do
+      for k, v in text:gmatch("export (KIVA_[%w_]+)=([^\n]*)") do
         if v:sub(1, 1) == "'" then v = v:sub(2, -2):gsub("'\\''", "'") end
         env[k] = v
       end
@@ -96,11 +98,42 @@ function M.start_sandbox(args)
     sleep(0.05)
   end
   assert(env.KIVA_API_URL, "sandbox did not start: " .. (M.read(dir .. "/sandbox.err") or ""))
-  local sb = { env = env, pid = pid, url = env.KIVA_API_URL, dir = dir }
+  local sb = { env = env, pid = pid, url = env.KIVA_API_URL, dir = dir,
+    state_file = (args or ""):match("%-%-state%s+(%S+)") }
+  -- a dead sandbox may linger as a zombie (its parent shell is gone and PID 1 may not
+  -- reap), so read its state instead of trusting `kill -0`
+  local function alive()
+    local stat = M.read("/proc/" .. pid .. "/stat")
+    return stat ~= nil and stat:match("%) (%a)") ~= "Z"
+  end
+  sb.alive = alive
+  local function curl(method, path)
+    return "curl -s -m 5 -X " .. method .. (env.KIVA_CA_FILE and (" --cacert " .. shell_quote(env.KIVA_CA_FILE)) or "")
+      .. " " .. shell_quote(sb.url .. path)
+  end
+  --- The sandbox's state (GET /__sandbox/state), decoded.
+  function sb.state()
+    local p2 = io.popen(curl("GET", "/__sandbox/state"))
+    local text = p2:read("a")
+    p2:close()
+    return require("cjson").decode(text)
+  end
+  --- Stops the sandbox cleanly (POST /__sandbox/shutdown writes its state file);
+  -- falls back to SIGTERM when it does not answer.
   function sb.stop()
-    os.execute("kill " .. pid .. " 2>/dev/null")
+    if not alive() then return end
+    os.execute(curl("POST", "/__sandbox/shutdown") .. " >/dev/null 2>&1")
+    for i = 1, 100 do
+      if not alive() then return end
+      if i == 40 then os.execute("kill " .. pid .. " 2>/dev/null") end
+      sleep(0.05)
+    end
+  end
+  --- Sends SIGTERM (what a user's Ctrl-C or `kill` does) and waits for the exit.
+  function sb.kill(signal)
+    os.execute("kill -" .. (signal or "TERM") .. " " .. pid .. " 2>/dev/null")
     for _ = 1, 100 do
-      if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then break end
+      if not alive() then return end
       sleep(0.05)
     end
   end

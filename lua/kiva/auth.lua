@@ -1,0 +1,219 @@
+--- kiva.auth: OAuth2 client credentials as Kiva's contract says. One token per
+-- client, renewed 5 minutes before it runs out (from expires_in and the JWT's
+-- exp, whichever comes first) and once more after a 401. An optional cache file
+-- (mode 0600, keyed by token URL, client id, audience and scopes) lets runs a few
+-- minutes apart share a token. The token itself never leaves this module except
+-- in the Authorization header.
+local cjson = require "cjson.safe"
+local core = require "kiva.core"
+local errors = require "kiva.errors"
+
+local Auth = {}
+Auth.__index = Auth
+Auth.__name = "kiva.auth"
+
+-- A token is renewed MARGIN seconds before it expires, or a quarter of its
+-- lifetime before when it lives less than 20 minutes (the sandbox's short TTLs).
+Auth.MARGIN = 300
+Auth.DEFAULT_LIFETIME = 600  -- when a token says nothing of its expiry
+
+Auth.ALL_SCOPES = { "read:loans", "create:loan_draft", "create:journal_update", "create:repayment" }
+
+--- Percent-encodes every byte outside RFC 3986's unreserved set.
+function Auth.form_encode(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+--- auth over `transport` for `settings` (client_id, client_secret, auth_url,
+-- audience, token_cache). opts: scopes (array), now (clock, for tests), log.
+function Auth.new(transport, settings, opts)
+  opts = opts or {}
+  local self = setmetatable({
+    transport = transport, settings = settings,
+    scopes = opts.scopes or Auth.ALL_SCOPES, now = opts.now or core.now,
+    token_requests = 0, cache_path = settings.token_cache, on_log = opts.on_log,
+  }, Auth)
+  -- the secret in every form it may take in a message or trace
+  local secrets = transport.secrets
+  secrets[#secrets + 1] = settings.client_secret
+  secrets[#secrets + 1] = Auth.form_encode(settings.client_secret)
+  return self
+end
+
+function Auth:log(level, message)
+  if self.on_log then self.on_log(level, message) end
+end
+
+local function jwt_claims(token)
+  local payload = token:match("^[%w%-_]+%.([%w%-_]+)%.")
+  if not payload then return nil end
+  local raw = core.base64url_decode(payload)
+  if not raw then return nil end
+  local claims = cjson.decode(raw)
+  return type(claims) == "table" and claims or nil
+end
+
+local function partner_from(tbl)
+  if type(tbl) ~= "table" then return nil end
+  for k, v in pairs(tbl) do
+    if type(k) == "string" and (k == "partnerId" or k == "partner_id" or k:match("[/:]partnerId$"))
+        and (type(v) == "string" or math.type(v) == "integer") then
+      return tostring(v)
+    end
+  end
+  return nil
+end
+
+function Auth:cache_key()
+  local s = self.settings
+  return core.sha256_hex(table.concat({ s.auth_url, s.client_id, s.audience,
+    table.concat(self.scopes, " ") }, "\n"))
+end
+
+-- The cache file as a table of key -> entry; {} when absent, unreadable or unsafe.
+function Auth:read_cache()
+  local path = self.cache_path
+  local mode = core.file_mode(path)
+  if not mode then return {} end
+  if mode & 0x3f ~= 0 then   -- 0077: someone else could read the token
+    self:log("warn", "token cache " .. path .. " is readable by others; ignored")
+    return {}
+  end
+  local f = io.open(path, "rb")
+  if not f then return {} end
+  local data = cjson.decode(f:read("a") or "")
+  f:close()
+  return type(data) == "table" and data or {}
+end
+
+function Auth:write_cache(entry)
+  local path = self.cache_path
+  local lock = core.lock(path .. ".lock", 5)
+  local data = self:read_cache()
+  local now = self.now()
+  for k, e in pairs(data) do
+    if type(e) ~= "table" or type(e.expires_at) ~= "number" or e.expires_at <= now then data[k] = nil end
+  end
+  data[self:cache_key()] = entry
+  local tmp = path .. ".tmp" .. core.getpid()
+  local f = io.open(tmp, "wb")
+  if f then
+    -- mode 0600 before the token is written
+    local ok = core.chmod(tmp, 384)
+    if ok and f:write(cjson.encode(data)) and f:close() then
+      os.rename(tmp, path)
+    else
+      f:close()
+      os.remove(tmp)
+      self:log("warn", "token cache " .. path .. " not written")
+    end
+  end
+  if lock then lock:unlock() end
+end
+
+function Auth:adopt(entry)
+  self.token = entry.access_token
+  self.expires_at = entry.expires_at
+  self.granted = entry.scope
+  self.partner_id = entry.partner_id
+  self.lifetime = entry.lifetime
+  local secrets = self.transport.secrets
+  secrets[#secrets + 1] = entry.access_token
+end
+
+function Auth:fresh(entry)
+  if not (entry and type(entry.access_token) == "string" and type(entry.expires_at) == "number") then
+    return false
+  end
+  local margin = Auth.MARGIN
+  if entry.lifetime and entry.lifetime < 4 * margin then margin = entry.lifetime / 4 end
+  return entry.expires_at - margin > self.now()
+end
+
+--- Asks the token URL for a new token.
+-- @return true | nil, err (kind "auth" for refused credentials)
+function Auth:request_token()
+  local s = self.settings
+  local form = {
+    "grant_type=client_credentials",
+    "scope=" .. Auth.form_encode(table.concat(self.scopes, " ")),
+    "audience=" .. Auth.form_encode(s.audience),
+    "client_id=" .. Auth.form_encode(s.client_id),
+    "client_secret=" .. Auth.form_encode(s.client_secret),
+  }
+  self.token_requests = self.token_requests + 1
+  local res, err = self.transport:request {
+    method = "POST", url = s.auth_url, endpoint = "token", idempotent = true,
+    headers = { "Accept: application/json", "Content-Type: application/x-www-form-urlencoded" },
+    body = table.concat(form, "&"),
+  }
+  if not res then
+    if err.status == 401 or err.status == 403 or err.status == 400 then
+      err.kind = "auth"
+      err.message = err.message .. " (check the client id and secret)"
+    end
+    return nil, err
+  end
+  local body = res.json
+  if type(body) ~= "table" or type(body.access_token) ~= "string" or body.access_token == "" then
+    return nil, errors.new("auth", "token URL answered without an access_token", { status = res.status })
+  end
+  local now = self.now()
+  local claims = jwt_claims(body.access_token)
+  local expires_at
+  if tonumber(body.expires_in) then expires_at = now + tonumber(body.expires_in) end
+  if claims and tonumber(claims.exp) then
+    expires_at = math.min(expires_at or math.huge, tonumber(claims.exp))
+  end
+  local entry = {
+    access_token = body.access_token,
+    expires_at = expires_at or (now + Auth.DEFAULT_LIFETIME),
+    lifetime = (expires_at or (now + Auth.DEFAULT_LIFETIME)) - now,
+    scope = type(body.scope) == "string" and body.scope or table.concat(self.scopes, " "),
+    partner_id = partner_from(body) or partner_from(claims),
+  }
+  self:adopt(entry)
+  if self.cache_path then self:write_cache(entry) end
+  return true
+end
+
+--- The current access token, renewed when within 5 minutes of expiry.
+-- @return token | nil, err
+function Auth:access_token()
+  if self:fresh { access_token = self.token, expires_at = self.expires_at, lifetime = self.lifetime } then
+    return self.token
+  end
+  if self.cache_path and not self.token and not self.skip_cache then
+    local entry = self:read_cache()[self:cache_key()]
+    if self:fresh(entry) then
+      self:adopt(entry)
+      return self.token
+    end
+  end
+  local ok, err = self:request_token()
+  if not ok then return nil, err end
+  return self.token
+end
+
+--- Forgets `token` after a 401 so that the next call asks for a new one.
+-- @return true when it was the current token (worth one renewal)
+function Auth:invalidate(token)
+  if token == self.token then
+    self.token, self.expires_at = nil, nil
+    self.skip_cache = true   -- the cache holds the refused token
+    return true
+  end
+  return self.token ~= nil   -- another request already renewed it
+end
+
+--- partner_id, scopes (array), expires_at: never the token.
+-- @return info | nil, err
+function Auth:info()
+  local _, err = self:access_token()
+  if err then return nil, err end
+  local scopes = {}
+  for sc in (self.granted or ""):gmatch("%S+") do scopes[#scopes + 1] = sc end
+  return { partner_id = self.partner_id, scopes = scopes, expires_at = self.expires_at }
+end
+
+return Auth

@@ -1,0 +1,517 @@
+--- kiva.client: the Partner API client of interface.md. Every endpoint, drafts and
+-- repayment batches in parallel (results in input order), loans paged, config
+-- lists cached per client. Settings come from kiva.config, tokens from kiva.auth,
+-- HTTP and retries from kiva.transport. Remote and input problems come back as
+-- `nil, err` (kiva.errors tables); only misuse (a bad option) raises.
+local cjson = require "cjson.safe"
+local core = require "kiva.core"
+local errors = require "kiva.errors"
+local config = require "kiva.config"
+local Auth = require "kiva.auth"
+local Transport = require "kiva.transport"
+
+local Client = {}
+Client.__index = Client
+Client.__name = "kiva.client"
+
+Client.VERSION = core.version
+
+--- Option name -> accepted Lua types (math.type names for numbers).
+local OPTIONS = {
+  client_id = "string", client_secret = "string", credentials = "string", env = "string",
+  auth_url = "string", api_url = "string", audience = "string", partner_id = "string|integer",
+  ca_file = "string", ledger = "string", csv_format = "string", token_cache = "string|boolean",
+  scopes = "table|string", concurrency = "integer", timeout = "number",
+  connect_timeout = "number", low_speed_time = "number", max_body = "integer",
+  max_attempts = "integer", max_retry_time = "number", retry_base = "number", retry_cap = "number",
+  batch_size = "integer", page_size = "integer", paths = "table", validate = "boolean",
+  on_progress = "function", on_log = "function", debug = "boolean",
+}
+
+local RANGES = {
+  concurrency = { 1, 64 }, batch_size = { 1, 300 }, page_size = { 1, 300 }, max_attempts = { 1, 100 },
+}
+
+local DEFAULTS = {
+  concurrency = 4, batch_size = 250, page_size = 300, validate = true,
+}
+
+Client.PATHS = {
+  loan_draft = "/v3/partner/{id}/loan_draft",
+  repayments = "/v3/partner/{id}/repayments",
+  journals = "/v3/partner/{id}/journals",
+  loans = "/v3/partner/{id}/loans",
+  config = "/v3/partner/{id}/config/{name}",
+}
+
+local CONFIG_LISTS = { activities = true, locales = true, themes = true, locations = true }
+
+local function type_ok(value, spec)
+  local t = type(value)
+  for want in spec:gmatch("[^|]+") do
+    if want == t then return true end
+    if t == "number" and (want == "integer" and math.type(value) == "integer" or want == "number") then
+      return true
+    end
+  end
+  return false
+end
+
+-- Raises (level 4: the caller of kiva.client) naming the first bad key.
+local function check_options(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error("kiva.client: options must be a table, got " .. type(opts), 4)
+  end
+  local copy = {}
+  for k, v in pairs(opts or {}) do
+    local spec = OPTIONS[k]
+    if not spec then error("kiva.client: unknown option '" .. tostring(k) .. "'", 4) end
+    if not type_ok(v, spec) then
+      error(string.format("kiva.client: option '%s' must be %s, got %s", k, spec:gsub("|", " or "),
+        math.type(v) or type(v)), 4)
+    end
+    local r = RANGES[k]
+    if r and (v < r[1] or v > r[2]) then
+      error(string.format("kiva.client: option '%s' must be between %d and %d, got %d", k, r[1], r[2], v), 4)
+    end
+    copy[k] = v
+  end
+  if copy.paths then
+    local paths = {}
+    for k, v in pairs(copy.paths) do
+      if not Client.PATHS[k] or type(v) ~= "string" then
+        error("kiva.client: option 'paths' has a bad entry '" .. tostring(k) .. "'", 4)
+      end
+      paths[k] = v
+    end
+    copy.paths = paths
+  end
+  if type(copy.scopes) == "string" then
+    local list = {}
+    for sc in copy.scopes:gmatch("%S+") do list[#list + 1] = sc end
+    copy.scopes = list
+  elseif copy.scopes then
+    local list = {}
+    for i, sc in ipairs(copy.scopes) do
+      if type(sc) ~= "string" then error("kiva.client: option 'scopes' must hold strings", 4) end
+      list[i] = sc
+    end
+    copy.scopes = list
+  end
+  return copy
+end
+
+--- A client. Options: the settings of interface.md by lower-case name, plus
+-- scopes, token_cache, concurrency, timeout, connect_timeout, low_speed_time,
+-- max_body, max_attempts, max_retry_time, batch_size, page_size, paths,
+-- validate, on_progress(event), on_log(level, message), debug.
+-- Raises on an unknown option or a wrong type.
+-- @return client | nil, err (kind "config")
+function Client.new(opts)
+  opts = check_options(opts)
+  local settings, err = config.resolve_for_calls(opts)
+  if not settings then return nil, err end
+  local self = setmetatable({ settings = settings, opts = opts, cache = {} }, Client)
+  for k, v in pairs(DEFAULTS) do
+    if opts[k] == nil then opts[k] = v end
+  end
+  local debug = opts.debug
+  if debug == nil then debug = os.getenv("KIVA_DEBUG") == "1" end
+  local secrets = {}
+  local common = {
+    ca_file = settings.ca_file, connect_timeout = opts.connect_timeout, timeout = opts.timeout,
+    low_speed_time = opts.low_speed_time, max_body = opts.max_body,
+    user_agent = "kiva-lua/" .. Client.VERSION .. " libcurl/" .. core.curl_version(),
+    max_attempts = opts.max_attempts, max_retry_time = opts.max_retry_time,
+    retry_base = opts.retry_base, retry_cap = opts.retry_cap,
+    on_log = opts.on_log, debug = debug, secrets = secrets,
+  }
+  common.concurrency = opts.concurrency
+  local api, msg = Transport.new(common)
+  if not api then return nil, errors.config("cannot start HTTP: " .. tostring(msg)) end
+  common.concurrency = 1
+  local token_transport, msg2 = Transport.new(common)
+  if not token_transport then
+    api:close()
+    return nil, errors.config("cannot start HTTP: " .. tostring(msg2))
+  end
+  self.api, self.token_transport = api, token_transport
+  self.auth = Auth.new(token_transport, settings, { scopes = opts.scopes, on_log = opts.on_log })
+  self.paths = setmetatable(opts.paths or {}, { __index = Client.PATHS })
+  return self
+end
+
+function Client:progress(event)
+  if self.opts.on_progress then self.opts.on_progress(event) end
+end
+
+-- The kiva.schema module, or nil when it is not part of this installation.
+local schema_module
+local function schema()
+  if schema_module == nil then
+    local ok, mod = pcall(require, "kiva.schema")
+    if not ok then
+      if not tostring(mod):find("module 'kiva.schema' not found", 1, true) then error(mod, 0) end
+      mod = false
+    end
+    schema_module = mod
+  end
+  return schema_module or nil
+end
+
+--- The JSON body for a value of `kind` (a string is sent as given).
+-- @return json | nil, err (kind "validation")
+function Client:encode(kind, value)
+  if type(value) == "string" then return value end
+  local mod = schema()
+  if not mod then
+    local json, err = cjson.encode(value)
+    if not json then return nil, errors.new("validation", kind .. ": " .. tostring(err)) end
+    return json
+  end
+  -- kiva.schema validates before it encodes unless told not to
+  local json, err = mod.encode(kind, value, { csv_format = self.settings.csv_format, validate = self.opts.validate })
+  if not json then
+    local e = type(err) == "table" and err or { message = tostring(err) }
+    local kind_of = errors.kinds[e.kind] and e.kind or "validation"
+    return nil, errors.new(kind_of, kind .. ": " .. tostring(e.message), { errors = e.errors })
+  end
+  return json
+end
+
+--- The partner id: configured, or from the token.
+-- @return id | nil, err
+function Client:partner_id()
+  if self.settings.partner_id then return self.settings.partner_id end
+  local _, err = self.auth:access_token()
+  if err then return nil, err end
+  if not self.auth.partner_id then
+    return nil, errors.config("the token carries no partnerId; set KIVA_PARTNER_ID or partner_id")
+  end
+  return self.auth.partner_id
+end
+
+function Client:path(name, vars)
+  local id, err = self:partner_id()
+  if not id then return nil, err end
+  local p = self.paths[name]:gsub("{(%w+)}", function(k)
+    if k == "id" then return id end
+    return vars and vars[k] or ""
+  end)
+  return p
+end
+
+--- A transport request for the API: bearer token set before each attempt, and
+-- sent once more after a 401 if the token could be renewed.
+function Client:request(method, path, body)
+  local auth = self.auth
+  return {
+    method = method, url = self.settings.api_url .. path, endpoint = path, body = body,
+    prepare = function(req)
+      local token, err = auth:access_token()
+      if not token then return nil, err end
+      req.token = token
+      local h = { "Accept: application/json", "Authorization: Bearer " .. token }
+      if body then h[3] = "Content-Type: application/json; charset=utf-8" end
+      return h
+    end,
+    on_result = function(_, err, req)
+      if err and err.status == 401 then
+        if auth:invalidate(req.token) then return "again" end
+      end
+    end,
+  }
+end
+
+local function pick(tbl, ...)
+  if type(tbl) ~= "table" then return nil end
+  for _, k in ipairs { ... } do
+    if tbl[k] ~= nil and tbl[k] ~= cjson.null then return tbl[k] end
+  end
+  return nil
+end
+
+local function draft_result(res)
+  local j = res.json
+  return {
+    loan_draft_uuid = pick(j, "loan_draft_uuid", "loanDraftUuid", "uuid"),
+    code = pick(j, "code"), message = pick(j, "message"), status = res.status, body = j,
+  }
+end
+
+--- Sends one loan draft.
+-- @return { loan_draft_uuid, code, message, status, body } | nil, err
+function Client:post_loan_draft(draft)
+  local body, err = self:encode("loan_draft", draft)
+  if not body then return nil, err end
+  local path, perr = self:path("loan_draft")
+  if not path then return nil, perr end
+  local res, rerr = self.api:request(self:request("POST", path, body))
+  if not res then return nil, rerr end
+  return draft_result(res)
+end
+
+--- Sends many drafts in parallel (at most `concurrency` at once).
+-- opts.on_result(i, res, err) as each finishes.
+-- @return array of { res =, err = } in input order
+function Client:post_loan_drafts(list, opts)
+  opts = opts or {}
+  local out, reqs, where = {}, {}, {}
+  local path, perr = self:path("loan_draft")
+  for i, draft in ipairs(list) do
+    local body, err = self:encode("loan_draft", draft)
+    if not path then err = perr end
+    if body and path then
+      reqs[#reqs + 1] = self:request("POST", path, body)
+      where[#reqs] = i
+    else
+      out[i] = { err = err }
+      if opts.on_result then opts.on_result(i, nil, err) end
+    end
+  end
+  local done = 0
+  local results = self.api:run(reqs, {
+    on_result = function(k, res, err)
+      done = done + 1
+      local r = res and draft_result(res) or nil
+      if opts.on_result then opts.on_result(where[k], r, err) end
+      self:progress { what = "loan_drafts", done = done, total = #reqs }
+    end,
+  })
+  for k, r in ipairs(results) do
+    out[where[k]] = { res = r.res and draft_result(r.res) or nil, err = r.err }
+  end
+  return out
+end
+
+local function without(items, field)
+  local copy = {}
+  for i, item in ipairs(items) do
+    local c = {}
+    for k, v in pairs(item) do
+      if k ~= field then c[k] = v end
+    end
+    copy[i] = c
+  end
+  return copy
+end
+
+--- Reports repayments, split into batches of at most opts.batch_size (default
+-- 250, never above 300) sent in parallel. opts.on_batch(batch) as each batch
+-- finishes, batch = { index, first, last, upload_id, problems, err }.
+-- @return { batches = {...}, problems = {...}, upload_ids = {...} }, err of the
+-- first failed batch (nil when all went through) | nil, err when nothing was sent
+function Client:post_repayments(list, opts)
+  opts = opts or {}
+  local items = type(list) == "table" and list.repayments or list
+  if type(items) ~= "table" then error("post_repayments: expected an array of repayments", 2) end
+  local size = opts.batch_size or self.opts.batch_size
+  if math.type(size) ~= "integer" or size < 1 or size > 300 then
+    error("post_repayments: batch_size must be an integer from 1 to 300", 2)
+  end
+  if self.settings.csv_format == "two" then items = without(items, "client_id") end
+  local path, perr = self:path("repayments")
+  if not path then return nil, perr end
+  local batches, reqs = {}, {}
+  for first = 1, #items, size do
+    local last = math.min(first + size - 1, #items)
+    local slice = table.move(items, first, last, 1, {})
+    local body, err = self:encode("repayments", { repayments = slice })
+    if not body then
+      err.message = string.format("repayments %d-%d: %s", first, last, err.message)
+      return nil, err
+    end
+    batches[#batches + 1] = { index = #batches + 1, first = first, last = last }
+    reqs[#reqs + 1] = self:request("POST", path, body)
+  end
+  local result = { batches = batches, problems = {}, upload_ids = {} }
+  local done, first_err = 0, nil
+  self.api:run(reqs, {
+    on_result = function(k, res, err)
+      local b = batches[k]
+      if res then
+        local j = res.json
+        b.upload_id = pick(j, "upload_id", "uploadId")
+        b.code, b.message, b.status = pick(j, "code"), pick(j, "message"), res.status
+        b.problems = {}
+        for _, p in ipairs(type(pick(j, "problems")) == "table" and pick(j, "problems") or {}) do
+          if type(p) == "table" then
+            p.loan_id = p.loan_id or p.loanId
+            p.batch = k
+            b.problems[#b.problems + 1] = p
+          end
+        end
+      else
+        err.batch = k
+        b.err = err
+      end
+      done = done + 1
+      if opts.on_batch then opts.on_batch(b) end
+      self:progress { what = "repayments", done = done, total = #batches }
+    end,
+  })
+  for _, b in ipairs(batches) do
+    if b.err then
+      first_err = first_err or b.err
+    else
+      result.upload_ids[#result.upload_ids + 1] = b.upload_id
+      table.move(b.problems, 1, #b.problems, #result.problems + 1, result.problems)
+    end
+  end
+  return result, first_err
+end
+
+--- Sends borrower journals in one call.
+-- @return { archive_id, confirm_url, confirm_urls, status, body } | nil, err
+function Client:post_journals(list)
+  local items = type(list) == "table" and list.journals or list
+  if type(items) ~= "table" then error("post_journals: expected an array of journals", 2) end
+  if self.settings.csv_format == "two" then items = without(items, "internal_client_id") end
+  local body, err = self:encode("journals", { journals = items })
+  if not body then return nil, err end
+  local path, perr = self:path("journals")
+  if not path then return nil, perr end
+  local res, rerr = self.api:request(self:request("POST", path, body))
+  if not res then return nil, rerr end
+  local j = res.json
+  local out = { status = res.status, body = j, confirm_urls = {}, archive_ids = {} }
+  local function collect(t)
+    if type(t) ~= "table" then return end
+    local url, id = pick(t, "confirm_url", "confirmUrl"), pick(t, "archive_id", "archiveId")
+    if url then out.confirm_urls[#out.confirm_urls + 1] = url end
+    if id then out.archive_ids[#out.archive_ids + 1] = id end
+  end
+  collect(j)
+  for _, e in ipairs(type(j) == "table" and (pick(j, "journals", "data") or j) or {}) do collect(e) end
+  out.confirm_url, out.archive_id = out.confirm_urls[1], out.archive_ids[1]
+  return out
+end
+
+local function query_string(q)
+  local parts = {}
+  for _, k in ipairs { "query", "status", "offset", "limit" } do
+    if q[k] ~= nil then parts[#parts + 1] = k .. "=" .. Auth.form_encode(q[k]) end
+  end
+  return #parts > 0 and ("?" .. table.concat(parts, "&")) or ""
+end
+
+local LOAN_QUERY = { status = "string", query = "string", offset = "integer", limit = "integer" }
+
+local function check_query(q, what)
+  for k, v in pairs(q) do
+    if not LOAN_QUERY[k] then error(what .. ": unknown option '" .. tostring(k) .. "'", 3) end
+    if not type_ok(v, LOAN_QUERY[k]) then error(what .. ": option '" .. k .. "' must be " .. LOAN_QUERY[k], 3) end
+  end
+end
+
+--- One page of loans: q = { status, query, offset, limit (<= 300) }.
+-- @return { total_records, data } | nil, err
+function Client:loans_page(q)
+  q = q or {}
+  check_query(q, "loans_page")
+  local path, perr = self:path("loans")
+  if not path then return nil, perr end
+  local res, err = self.api:request(self:request("GET", path .. query_string(q)))
+  if not res then return nil, err end
+  local j = res.json
+  local data = pick(j, "data", "loans")
+  if type(data) ~= "table" then
+    return nil, errors.new("server", "GET " .. path .. ": answer without a loans list", { status = res.status })
+  end
+  local total = tonumber(pick(j, "total_records", "totalRecords"))
+  return { total_records = total and (math.tointeger(total) or total), data = data }
+end
+
+--- Iterates over all loans matching q = { status, query }, paging with limit <= 300
+-- until total_records. The second value (the pager) holds `total` and, when a
+-- page failed, `err`: the loop then ends early.
+-- @return iterator, pager
+function Client:loans(q)
+  q = q or {}
+  check_query(q, "loans")
+  local limit = math.min(q.limit or self.opts.page_size, 300)
+  local offset = q.offset or 0
+  local pager = { total = nil, err = nil, pages = 0 }
+  local page, pos, finished = {}, 0, false
+  local function next_loan()
+    pos = pos + 1
+    if page[pos] ~= nil then return page[pos] end
+    if finished then return nil end
+    local res, err = self:loans_page { status = q.status, query = q.query, offset = offset, limit = limit }
+    if not res then
+      pager.err, finished = err, true
+      return nil
+    end
+    pager.pages = pager.pages + 1
+    pager.total = res.total_records or pager.total
+    page, pos = res.data, 1
+    offset = offset + #page
+    if #page == 0 or (res.total_records and offset >= res.total_records)
+        or (not res.total_records and #page < limit) then
+      finished = true
+    end
+    self:progress { what = "loans", done = offset, total = pager.total }
+    return page[1]
+  end
+  return next_loan, pager
+end
+
+local function snake(k)
+  return (k:gsub("(%l)(%u)", function(a, b) return a .. "_" .. b:lower() end))
+end
+
+--- A config list ("activities", "locales", "themes", "locations"), fetched once
+-- per client; camelCase entry keys are also given in snake_case.
+-- @return list | nil, err
+function Client:config(name)
+  if not CONFIG_LISTS[name] then
+    error("config: expected activities, locales, themes or locations, got " .. tostring(name), 2)
+  end
+  if self.cache[name] then return self.cache[name] end
+  local path, perr = self:path("config", { name = name })
+  if not path then return nil, perr end
+  local res, err = self.api:request(self:request("GET", path))
+  if not res then return nil, err end
+  local j = res.json
+  local list = type(j) == "table" and (j[name] or (j[1] ~= nil and j) or pick(j, "data")) or nil
+  if type(list) ~= "table" then
+    return nil, errors.new("server", "GET " .. path .. ": answer without a " .. name .. " list",
+      { status = res.status })
+  end
+  for _, entry in ipairs(list) do
+    if type(entry) == "table" then
+      for k, v in pairs(entry) do
+        if type(k) == "string" and k:find("%l%u") and entry[snake(k)] == nil then entry[snake(k)] = v end
+      end
+    end
+  end
+  self.cache[name] = list
+  return list
+end
+
+--- partner_id, scopes, expires_at of the current token (never the token).
+-- @return info | nil, err
+function Client:token_info()
+  local info, err = self.auth:info()
+  if not info then return nil, err end
+  info.partner_id = self.settings.partner_id or info.partner_id
+  return info
+end
+
+--- { requests, retries, connects, token_requests } since the client was made.
+function Client:stats()
+  local a, t = self.api:stats(), self.token_transport:stats()
+  return {
+    requests = a.requests + t.requests, retries = a.retries + t.retries,
+    connects = a.connects + t.connects, token_requests = self.auth.token_requests,
+  }
+end
+
+--- Releases the connections (also done by the garbage collector).
+function Client:close()
+  self.api:close()
+  self.token_transport:close()
+end
+Client.__close = Client.close
+
+return Client

@@ -1,0 +1,173 @@
+--- kiva.errors: the one table that turns transport codes and HTTP statuses into
+-- the public err table { kind, status, message, body, retryable, endpoint, code }.
+-- Whether a failed POST may be resent is decided here and only here: a POST is
+-- retryable only when it surely did not take effect (see docs/ARCHITECTURE.md).
+local cjson = require "cjson.safe"
+
+local M = {}
+
+--- Every kind an err table may carry.
+M.kinds = {
+  auth = true, forbidden = true, validation = true, rejected = true, rate_limited = true,
+  network = true, unknown_outcome = true, server = true, config = true, input = true,
+}
+
+-- Codes meaning the request never left: no connection was made.
+local CONNECT_PHASE = {
+  COULDNT_RESOLVE_HOST = true, COULDNT_RESOLVE_PROXY = true, COULDNT_CONNECT = true,
+}
+
+-- TLS trouble is not transient: a wrong CA stays wrong on the next attempt.
+local function is_tls(code)
+  return code == "PEER_FAILED_VERIFICATION" or code:sub(1, 4) == "SSL_"
+end
+
+local CONFIG_CODES = { UNSUPPORTED_PROTOCOL = true, URL_MALFORMAT = true }
+
+local REDACTED = "[REDACTED]"
+
+local function plain_gsub(s, needle, repl)
+  if needle == "" then return s end
+  local out, i = {}, 1
+  while true do
+    local a, b = s:find(needle, i, true)
+    if not a then break end
+    out[#out + 1] = s:sub(i, a - 1)
+    out[#out + 1] = repl
+    i = b + 1
+  end
+  if i == 1 then return s end
+  out[#out + 1] = s:sub(i)
+  return table.concat(out)
+end
+
+--- Removes secrets and tokens from a string or (recursively, copying) a table:
+-- each string in `secrets` (the client secret, tokens, their encoded forms),
+-- anything after "Bearer ", JWT-shaped strings and JSON "access_token" values.
+-- @return the redacted copy
+function M.redact(value, secrets)
+  if type(value) == "table" then
+    local copy = {}
+    for k, v in pairs(value) do
+      if k == "access_token" or k == "client_secret" or k == "refresh_token" then
+        copy[k] = REDACTED
+      else
+        copy[M.redact(k, secrets)] = M.redact(v, secrets)
+      end
+    end
+    return setmetatable(copy, getmetatable(value))
+  end
+  if type(value) ~= "string" then return value end
+  local s = value
+  for _, secret in ipairs(secrets or {}) do
+    if type(secret) == "string" and #secret >= 4 then s = plain_gsub(s, secret, REDACTED) end
+  end
+  s = s:gsub("([Bb]earer%s+)[%w%-%._~%+/=]+", "%1" .. REDACTED)
+  s = s:gsub("eyJ[%w%-_]+%.[%w%-_]+%.[%w%-_]*", REDACTED)
+  s = s:gsub('("access_token"%s*:%s*")[^"]*"', "%1" .. REDACTED .. '"')
+  s = s:gsub("(client_secret=)[^&%s]*", "%1" .. REDACTED)
+  return s
+end
+
+--- A new err table. `fields` may carry status, body, endpoint, code, retryable.
+function M.new(kind, message, fields)
+  assert(M.kinds[kind], "unknown error kind " .. tostring(kind))
+  local err = { kind = kind, message = message, retryable = false }
+  for k, v in pairs(fields or {}) do err[k] = v end
+  err.retryable = err.retryable == true
+  return setmetatable(err, M.mt)
+end
+
+M.mt = {
+  __name = "kiva.error",
+  __tostring = function(e) return e.kind .. ": " .. tostring(e.message) end,
+}
+
+--- Kiva's own message from a decoded error body, if it has one.
+local function body_message(body)
+  if type(body) ~= "table" then return nil end
+  for _, k in ipairs { "message", "error_description", "error", "detail", "title" } do
+    if type(body[k]) == "string" and body[k] ~= "" then return body[k] end
+  end
+  return nil
+end
+
+--- Decodes a JSON body; nil when empty or not JSON.
+function M.decode_body(text)
+  if type(text) ~= "string" or text == "" then return nil end
+  local v = cjson.decode(text)
+  if v == nil then return nil end
+  return v
+end
+
+--- kind and retryable for an HTTP status of a request with `method`.
+-- `idempotent` marks a POST whose repetition is harmless (the token request).
+function M.classify_status(status, method, idempotent)
+  local safe = method ~= "POST" or idempotent
+  if status == 429 then return "rate_limited", true end
+  if status == 502 or status == 503 then return "server", true end
+  if status == 401 then return "auth", false end
+  if status == 403 then return "forbidden", false end
+  if status >= 500 then
+    if safe then return "server", true end
+    return "unknown_outcome", false
+  end
+  if status == 408 and safe then return "server", true end
+  return "rejected", false
+end
+
+--- kind and retryable for a transport failure (code from kiva.core) of a
+-- request with `method`, given whether its body was fully handed to curl.
+function M.classify_code(code, method, body_sent, idempotent)
+  if CONFIG_CODES[code] then return "config", false end
+  if is_tls(code) then return "network", false end
+  if CONNECT_PHASE[code] then return "network", true end
+  if method ~= "POST" or idempotent then
+    if code == "RESPONSE_TOO_LARGE" then return "server", false end
+    return "network", true
+  end
+  -- a POST: only a failure before the body was wholly sent is surely not applied
+  if code == "SEND_FAIL_REWIND" or body_sent then return "unknown_outcome", false end
+  return "network", true
+end
+
+--- The err table for a finished request, or nil when it succeeded (2xx).
+-- `res` is a kiva.core http result; `req` has method, endpoint, idempotent.
+function M.from_result(res, req, secrets)
+  local method, endpoint = req.method or "GET", req.endpoint or "?"
+  local where = method .. " " .. endpoint
+  if res.code then
+    local kind, retryable = M.classify_code(res.code, method, res.body_sent, req.idempotent)
+    local what = res.message or res.code
+    if kind == "unknown_outcome" then
+      what = what .. " (the request was sent; it may or may not have been applied)"
+    end
+    return M.new(kind, M.redact(where .. ": " .. what, secrets), {
+      status = res.status ~= 0 and res.status or nil, code = res.code,
+      retryable = retryable, endpoint = endpoint,
+    })
+  end
+  local status = res.status
+  if status >= 200 and status < 300 then return nil end
+  local body = M.decode_body(res.body)
+  local kind, retryable = M.classify_status(status, method, req.idempotent)
+  local text = body_message(body)
+  if status >= 300 and status < 400 then
+    text = "redirect not followed" .. (res.headers and res.headers.location
+      and (" (to " .. res.headers.location .. ")") or "")
+  end
+  if not text and res.body and res.body ~= "" and not body then text = res.body:sub(1, 200) end
+  local message = where .. ": HTTP " .. status .. (text and (": " .. text) or "")
+  if kind == "unknown_outcome" then
+    message = message .. " (the request may or may not have been applied)"
+  end
+  return M.new(kind, M.redact(message, secrets), {
+    status = status, body = M.redact(body, secrets), retryable = retryable, endpoint = endpoint,
+  })
+end
+
+--- Shorthand constructors for errors raised locally.
+function M.config(message) return M.new("config", message) end
+function M.input(message) return M.new("input", message) end
+
+return M

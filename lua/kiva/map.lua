@@ -1,0 +1,327 @@
+--- kiva.map: helpers for mapping scripts, for what MIS exports really hold.
+-- Each helper takes a string (or nil) and returns the value Kiva wants, or
+-- `nil, message` when it cannot read a non-empty value. An empty or missing value
+-- gives plain `nil` (no message): absence is for the validator to judge.
+--
+-- While kiva.mapping runs a row, a helper's failure is also recorded against the
+-- row (through map.on_failure, set by the runner), so the row is reported and not
+-- sent even when the script wrote `map.amount(x) or 0`.
+local M = {}
+
+--- Set by kiva.mapping around each row: function(helper, value, message).
+M.on_failure = nil
+
+local function fail(helper, value, message)
+  if M.on_failure then M.on_failure(helper, value, message) end
+  return nil, message
+end
+
+local function quote(s)
+  s = tostring(s)
+  if #s > 60 then s = s:sub(1, 57) .. "..." end
+  return "'" .. s .. "'"
+end
+
+-- ASCII spaces, and the no-break (U+00A0), narrow no-break (U+202F) and thin
+-- (U+2009) spaces that spreadsheet exports put around and inside values.
+local UNICODE_SPACES = { "\194\160", "\226\128\175", "\226\128\137" }
+
+local function strip_spaces(s)
+  for _, sp in ipairs(UNICODE_SPACES) do s = s:gsub(sp, " ") end
+  return s
+end
+
+--- Trims spaces (including no-break spaces); "" and nil give nil.
+-- @return string | nil
+function M.trim(s)
+  if s == nil then return nil end
+  s = strip_spaces(tostring(s)):match("^%s*(.-)%s*$")
+  if s == "" then return nil end
+  return s
+end
+
+---------------------------------------------------------------- dates
+
+local function is_leap(y) return y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0) end
+local MONTH_DAYS = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
+local function days_in_month(y, m)
+  if m == 2 and is_leap(y) then return 29 end
+  return MONTH_DAYS[m]
+end
+
+-- Civil date from a day count since 1970-01-01 (H. Hinnant's algorithm).
+local function civil_from_days(z)
+  z = z + 719468
+  local era = (z >= 0 and z or z - 146096) // 146097
+  local doe = z - era * 146097
+  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+  local mp = (5 * doy + 2) // 153
+  local d = doy - (153 * mp + 2) // 5 + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return y, m, d
+end
+
+--- An Excel serial date as "YYYY-MM-DD" (" HH:MM:SS" added when the time is not
+-- midnight). opts.date1904: the workbook uses the 1904 date system. Serial 60 of
+-- the 1900 system (Excel's fictitious 1900-02-29) reads as 1900-02-28.
+-- @return string | nil, message
+function M.from_excel(serial, opts)
+  serial = tonumber(serial)
+  if not serial or serial < 0 or serial > 2958465 then return nil, "not an Excel serial date" end
+  local days = math.floor(serial)
+  local seconds = math.floor((serial - days) * 86400 + 0.5)
+  if seconds >= 86400 then days, seconds = days + 1, seconds - 86400 end
+  local epoch
+  if opts and opts.date1904 then
+    epoch = -24107             -- 1904-01-01 as days since 1970-01-01
+  elseif days >= 61 then
+    epoch = -25569             -- 1899-12-30: absorbs Excel's 1900 leap-year bug
+  else
+    epoch = -25568             -- 1899-12-31
+    if days == 60 then days = 59 end
+  end
+  local y, m, d = civil_from_days(epoch + days)
+  local s = string.format("%04d-%02d-%02d", y, m, d)
+  if seconds ~= 0 then
+    s = s .. string.format(" %02d:%02d:%02d", seconds // 3600, seconds // 60 % 60, seconds % 60)
+  end
+  return s
+end
+
+local format_cache = {}
+
+-- Compiles "dd/mm/yyyy" into a Lua pattern and the order of its captures.
+local function compile_format(fmt)
+  local cached = format_cache[fmt]
+  if cached then return cached end
+  local pattern, order, i = { "^" }, {}, 1
+  while i <= #fmt do
+    local tok = fmt:match("^yyyy", i) or fmt:match("^yy", i) or fmt:match("^mm", i) or fmt:match("^m", i)
+      or fmt:match("^dd", i) or fmt:match("^d", i)
+    if tok then
+      local kind = tok:sub(1, 1)
+      order[#order + 1] = { kind = kind, width = #tok }
+      if tok == "yyyy" then pattern[#pattern + 1] = "(%d%d%d%d)"
+      elseif tok == "yy" then pattern[#pattern + 1] = "(%d%d)"
+      else pattern[#pattern + 1] = "(%d%d?)" end
+      i = i + #tok
+    else
+      local c = fmt:sub(i, i)
+      if c:find("%a") then return nil end
+      pattern[#pattern + 1] = c:find("%p") and ("%" .. c) or c
+      i = i + 1
+    end
+  end
+  pattern[#pattern + 1] = "$"
+  cached = { pattern = table.concat(pattern), order = order }
+  format_cache[fmt] = cached
+  return cached
+end
+
+local function check_date(y, m, d, s, fmt)
+  if m < 1 or m > 12 then
+    return fail("date", s, "date " .. quote(s) .. ": " .. m .. " is not a month (format " .. fmt .. ")")
+  end
+  if d < 1 or d > days_in_month(y, m) then
+    return fail("date", s, "date " .. quote(s) .. ": " .. string.format("%04d-%02d", y, m)
+      .. " has no day " .. d .. " (format " .. fmt .. ")")
+  end
+  return string.format("%04d-%02d-%02d", y, m, d)
+end
+
+--- A date as "YYYY-MM-DD". fmt: "dd/mm/yyyy", "mm/dd/yyyy", "yyyy-mm-dd", "d.m.yy"
+-- ... (tokens yyyy yy mm m dd d, any separators), or "excel" for a serial number
+-- (opts.date1904 for the 1904 system). A value already in ISO form (as .xlsx date
+-- cells are read) is accepted whatever fmt says; a time after the date (" 00:00")
+-- is ignored. Two-digit years are 2000-2069 or 1970-1999.
+-- @return string | nil, message
+function M.date(s, fmt, opts)
+  s = M.trim(s)
+  if s == nil then return nil end
+  fmt = fmt or "yyyy-mm-dd"
+  if fmt == "excel" then
+    local n = tonumber((s:gsub(",", ".")))
+    local iso = n and M.from_excel(n, opts)
+    if not iso then return fail("date", s, "date " .. quote(s) .. " is not an Excel serial number") end
+    return (iso:sub(1, 10))
+  end
+  local y, m, d = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ]?[%d:%.]*Z?$")
+  if y then return check_date(tonumber(y), tonumber(m), tonumber(d), s, fmt) end
+  local compiled = compile_format(fmt)
+  if not compiled then error("kiva.map.date: unsupported format '" .. tostring(fmt) .. "'", 2) end
+  local date_part = s:match("^(%S+)%s+%d%d?:%d%d[:%d%.]*%s*[AaPp]?[Mm]?$") or s
+  local caps = { date_part:match(compiled.pattern) }
+  if #caps == 0 then
+    return fail("date", s, "date " .. quote(s) .. " does not match the format " .. fmt)
+  end
+  local parts = {}
+  for i, o in ipairs(compiled.order) do parts[o.kind] = tonumber(caps[i]) end
+  local year = parts.y
+  if compiled.order and year and year < 100 then year = year < 70 and 2000 + year or 1900 + year end
+  return check_date(year or 0, parts.m or 0, parts.d or 0, s, fmt)
+end
+
+---------------------------------------------------------------- amounts
+
+local function grouped_ok(int, sep)
+  -- "1.250.000" with sep ".": groups after the first have exactly three digits
+  local first, rest = int:match("^(%d%d?%d?)(.*)$")
+  if not first then return false end
+  local esc = "%" .. sep
+  return rest == "" or (rest:gsub(esc .. "%d%d%d", "") == "")
+end
+
+--- An amount read exactly: "1 250,50", "1,250.50", "1.250,50", "480", "-12.5".
+-- Grouping by spaces (also U+00A0, U+202F), commas, dots or apostrophes; the last
+-- of "." and "," is the decimal mark when both appear. A single separator followed
+-- by exactly three digits ("1,250") is ambiguous: opts.decimal ("." by default)
+-- settles it. At most opts.decimals (default 2) digits after the mark.
+-- Result: an integer when the amount is whole, else the float nearest to the
+-- decimal, which prints back exactly (%.14g, cjson) — 1250.5, never 1250.4999.
+-- @return number | nil, message
+function M.amount(s, opts)
+  if type(s) == "number" then s = string.format("%.15g", s) end
+  s = M.trim(s)
+  if s == nil then return nil end
+  local decimal = opts and opts.decimal or "."
+  local max_decimals = opts and opts.decimals or 2
+  local text = strip_spaces(s):gsub("%s", ""):gsub("'", "")
+  local sign = ""
+  if text:sub(1, 1) == "-" or text:sub(1, 1) == "+" then
+    sign, text = text:sub(1, 1) == "-" and "-" or "", text:sub(2)
+  end
+  if not text:match("^[%d%.,]+$") or not text:match("^%d") then
+    return fail("amount", s, "amount " .. quote(s) .. " is not a number")
+  end
+  local int, frac
+  local last_dot, last_comma = text:find("%.[^%.]*$"), text:find(",[^,]*$")
+  local bad = "amount " .. quote(s) .. " has misplaced separators"
+  if last_dot and last_comma then
+    local mark = last_dot > last_comma and "." or ","
+    local group = mark == "." and "," or "."
+    local pos = math.max(last_dot, last_comma)
+    int, frac = text:sub(1, pos - 1), text:sub(pos + 1)
+    if int:find("%" .. mark) or not grouped_ok(int, group) then return fail("amount", s, bad) end
+    int = int:gsub("%" .. group, "")
+  elseif last_dot or last_comma then
+    local sep = last_dot and "." or ","
+    local _, count = text:gsub("%" .. sep, "")
+    if count > 1 then
+      if not grouped_ok(text, sep) then return fail("amount", s, bad) end
+      int, frac = text:gsub("%" .. sep, ""), ""
+    else
+      local before, after = text:match("^(%d+)%" .. sep .. "(%d*)$")
+      if not before then return fail("amount", s, bad) end
+      if #after == 3 and #before <= 3 and decimal ~= sep then
+        int, frac = before .. after, ""
+      else
+        int, frac = before, after
+      end
+    end
+  else
+    int, frac = text, ""
+  end
+  if not int:match("^%d+$") or not frac:match("^%d*$") then return fail("amount", s, bad) end
+  local significant = frac:gsub("0+$", "")
+  if #significant > max_decimals then
+    return fail("amount", s, "amount " .. quote(s) .. " has more than " .. max_decimals .. " decimals")
+  end
+  if significant == "" then return math.tointeger(tonumber(sign .. int)) or tonumber(sign .. int) end
+  return tonumber(sign .. int .. "." .. significant)
+end
+
+---------------------------------------------------------------- gender
+
+local GENDERS = {}
+for word in ([[m male man men boy mr h homme masculin masc garcon garçon monsieur hombre masculino varon varón
+  sr señor senor]]):gmatch("%S+") do GENDERS[word] = "male" end
+for word in ([[f female woman women girl mrs ms miss w femme feminin féminin fem fille madame mme mlle
+  mujer femenino señora senora sra]]):gmatch("%S+") do GENDERS[word] = "female" end
+for word in ([[x nb nonbinary non-binary non_binary enby non-binaire nonbinaire no-binario nobinario
+  no_binario]]):gmatch("%S+") do GENDERS[word] = "nonbinary" end
+for word in ([[u unknown ? n/a na inconnu inconnue nc nr desconocido desconocida nd]]):gmatch("%S+") do
+  GENDERS[word] = "unknown"
+end
+
+--- Gender words and letters in English, French and Spanish → "male", "female",
+-- "nonbinary" or "unknown" ("F", "Femme", "Mujer", "H", "Homme", "M", "non binaire" ...).
+-- @return string | nil, message
+function M.gender(s)
+  s = M.trim(s)
+  if s == nil then return nil end
+  local key = s:lower():gsub("%.$", ""):gsub("%s+", "-")
+  key = key:gsub("\195\137", "\195\169")   -- É → é
+  local g = GENDERS[key] or GENDERS[key:gsub("%-", "")]
+  if not g then
+    return fail("gender", s, "gender " .. quote(s) .. " is not a gender word (M, F, Homme, Femme, Mujer ...)")
+  end
+  return g
+end
+
+---------------------------------------------------------------- names
+
+local function is_upper_word(w)
+  return w:find("%u") ~= nil and not w:find("%l") and not w:find("\195[\160-\191]")
+end
+
+--- Splits a full name into first and last name. "Traoré, Awa" → "Awa", "Traoré";
+-- "DIALLO Awa" (surname in capitals first) → "Awa", "DIALLO"; otherwise the first
+-- word is the first name and the rest the last name. One word → word, nil.
+-- @return first, last | nil
+function M.split_name(s)
+  s = M.trim(s)
+  if s == nil then return nil end
+  s = s:gsub("%s+", " ")
+  local last, first = s:match("^([^,]+),%s*(.+)$")
+  if last then return M.trim(first), M.trim(last) end
+  local words = {}
+  for w in s:gmatch("%S+") do words[#words + 1] = w end
+  if #words == 1 then return words[1], nil end
+  local n = 0
+  while n < #words - 1 and is_upper_word(words[n + 1]) do n = n + 1 end
+  if n > 0 and not is_upper_word(words[#words]) then
+    return table.concat(words, " ", n + 1), table.concat(words, " ", 1, n)
+  end
+  return words[1], table.concat(words, " ", 2)
+end
+
+---------------------------------------------------------------- images
+
+M.image_base = nil   -- set by kiva.mapping: the input file's directory
+M.max_image_bytes = 10 * 1024 * 1024
+
+local MAGIC = {
+  { "^\255\216\255", "image/jpeg" },
+  { "^\137PNG\r\n\26\n", "image/png" },
+  { "^GIF8[79]a", "image/gif" },
+}
+
+--- An image file as a data URI "data:image/jpeg;base64,..." (JPEG, PNG or GIF,
+-- told by the file's bytes, not its name). A relative path is looked up next to
+-- the input file first, then from the working directory.
+-- @return string | nil, message
+function M.image(path)
+  path = M.trim(path)
+  if path == nil then return nil end
+  local f
+  if M.image_base and not path:find("^/") then f = io.open(M.image_base .. "/" .. path, "rb") end
+  f = f or io.open(path, "rb")
+  if not f then return fail("image", path, "image " .. quote(path) .. " not found") end
+  local data = f:read(M.max_image_bytes + 1) or ""
+  f:close()
+  if #data > M.max_image_bytes then
+    return fail("image", path, "image " .. quote(path) .. " is larger than " .. M.max_image_bytes .. " bytes")
+  end
+  for _, m in ipairs(MAGIC) do
+    if data:find(m[1]) then
+      return "data:" .. m[2] .. ";base64," .. require("kiva.core").base64_encode(data)
+    end
+  end
+  return fail("image", path, "image " .. quote(path) .. " is not a JPEG, PNG or GIF file")
+end
+
+return M

@@ -1,0 +1,190 @@
+-- `kiva sandbox`: parses the options, builds the partner (portfolio, faults, state),
+-- listens, prints the `export KIVA_...=` lines a shell can eval, then serves until
+-- POST /__sandbox/shutdown or a signal (see kiva.sandbox.state for what a signal
+-- may lose of the --state file).
+local argparse = require "argparse"
+local socket = require "socket"
+
+local M = {}
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function parser()
+  local p = argparse("kiva sandbox", "A local Kiva Partner API for tests, demos and CI.")
+  p:option("--host", "Address to listen on.", "127.0.0.1")
+  p:option("--port", "Port to listen on; 0 picks a free one.", "0"):convert(math.tointeger)
+  p:flag("--tls", "Serve HTTPS (a throwaway CA and certificate unless --cert/--key).")
+  p:option("--cert", "Server certificate (PEM) for --tls.")
+  p:option("--key", "Server private key (PEM) for --tls.")
+  p:option("--ca", "CA file to print as KIVA_CA_FILE with --cert (default: the certificate).")
+  p:option("--state", "Write the state (what was applied) to this JSON file.")
+  p:option("--faults", "Faults to inject into POST API calls, e.g. 503:0.1,429:0.05,drop_after:0.05.")
+  p:option("--seed", "Seed for the fault decisions (default: random, printed on stderr).")
+    :convert(math.tointeger)
+  p:option("--token-ttl", "Access token lifetime in seconds.", "43200"):convert(math.tointeger)
+  p:option("--client-id", "Client id to accept.", "kiva-sandbox")
+  p:option("--client-secret", "Client secret to accept (default: a random throwaway one).")
+  p:option("--partner-id", "Partner id of the tokens.", "1"):convert(math.tointeger)
+  p:option("--scopes", "Scopes the partner holds (space-separated).",
+    "read:loans create:loan_draft create:journal_update create:repayment")
+  p:option("--loans", "Number of loans in the generated portfolio.", "1000"):convert(math.tointeger)
+  p:option("--portfolio", "JSON file: an array of extra loans (internal_loan_id, internal_client_id, status, ...).")
+  p:option("--csv-format", "Repayment upload format of the partner.", "three"):choices { "two", "three" }
+  p:option("--slow-ms", "Delay of the `slow` fault, in milliseconds.", "1500"):convert(math.tointeger)
+  p:flag("-v --verbose", "Log each request and fault on stderr.")
+  return p
+end
+
+local function fail(msg)
+  io.stderr:write("kiva sandbox: ", msg, "\n")
+  return 2
+end
+
+local function read_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- The loan draft validator of kiva.validate, or nil and why it is missing.
+local function load_validator()
+  local ok, err = pcall(require, "kiva.schema")
+  if not ok then return nil, tostring(err):match("^[^\n]*") end
+  local kiva = require "kiva"
+  return function(kind, value) return kiva.validate(kind, value) end
+end
+
+--- Runs `kiva sandbox` with the arguments after `sandbox`; returns the exit code.
+function M.main(argv)
+  local ok, args = parser():pparse(argv)
+  if not ok then return fail(args .. "\n" .. parser():get_usage()) end
+  if not args.port or args.port < 0 or args.port > 65535 then return fail("--port must be 0..65535") end
+  for _, name in ipairs { "token_ttl", "partner_id", "loans", "slow_ms" } do
+    if not args[name] or args[name] < 0 then
+      return fail("--" .. name:gsub("_", "-") .. " must be a non-negative integer")
+    end
+  end
+  if args.token_ttl < 1 then return fail("--token-ttl must be at least 1") end
+  if (args.cert or args.key) and not args.tls then return fail("--cert/--key need --tls") end
+  if (args.cert == nil) ~= (args.key == nil) then return fail("--cert and --key go together") end
+  if args.seed == nil and argv and table.concat(argv, " "):find("--seed", 1, true) then
+    return fail("--seed must be an integer")
+  end
+
+  local urandom = io.open("/dev/urandom", "rb")
+  if not urandom then return fail("cannot open /dev/urandom") end
+  local function random(n) return urandom:read(n) end
+
+  local faults = require "kiva.sandbox.faults"
+  local fault_list, ferr = faults.parse(args.faults)
+  if not fault_list then return fail("--faults: " .. ferr) end
+  local seed = args.seed or (string.unpack("<I4", random(4)))
+
+  local extra
+  if args.portfolio then
+    local text, rerr = read_file(args.portfolio)
+    if not text then return fail("--portfolio: " .. tostring(rerr)) end
+    local decoded, derr = require("kiva.sandbox.json").decode(text)
+    if type(decoded) ~= "table" then return fail("--portfolio: not a JSON array: " .. tostring(derr)) end
+    extra = decoded
+  end
+  local portfolio, perr = require("kiva.sandbox.portfolio").new(args.loans, extra)
+  if not portfolio then return fail("--portfolio: " .. perr) end
+
+  local scopes = {}
+  for s in args.scopes:gmatch("%S+") do scopes[#scopes + 1] = s end
+
+  local tls_files, tls_ctx, ca_file
+  if args.tls then
+    local tls = require "kiva.sandbox.tls"
+    local cert, key = args.cert, args.key
+    if not cert then
+      local made, terr = tls.throwaway(args.host)
+      if not made then return fail(terr) end
+      tls_files, cert, key, ca_file = made, made.cert_file, made.key_file, made.ca_file
+    else
+      ca_file = args.ca or cert
+    end
+    local ctx, cerr = tls.context(cert, key)
+    if not ctx then
+      if tls_files then tls.remove(tls_files.dir) end
+      return fail(cerr)
+    end
+    tls_ctx = ctx
+  end
+
+  local state = require("kiva.sandbox.state").new(args.state, socket.gettime)
+  local log = function(msg) io.stderr:write("kiva sandbox: ", msg, "\n") end
+  local srv
+  local handler_ref = {}
+  local serr
+  srv, serr = require("kiva.sandbox.server").new {
+    host = args.host, port = args.port, tls = tls_ctx, log = log,
+    handler = function(req) return handler_ref.fn(req) end,
+    tick = function()
+      local wait, werr = state:tick()
+      if werr then log("cannot write the state file: " .. tostring(werr)) end
+      return wait
+    end,
+  }
+  if not srv then
+    if tls_files then require("kiva.sandbox.tls").remove(tls_files.dir) end
+    return fail(string.format("cannot listen on %s:%d: %s", args.host, args.port, tostring(serr)))
+  end
+
+  local host = args.host
+  if host == "0.0.0.0" or host == "*" then host = "127.0.0.1" end
+  if host:find(":", 1, true) then host = "[" .. host .. "]" end
+  local base = (args.tls and "https://" or "http://") .. host .. ":" .. srv:port()
+  local secret = args.client_secret or (random(20):gsub(".", function(c) return string.format("%02x", c:byte()) end))
+
+  local validate, why = load_validator()
+  if not validate then log("loan drafts are not validated (kiva.schema unavailable: " .. why .. ")") end
+
+  handler_ref.fn = require("kiva.sandbox.api").new {
+    client_id = args.client_id, client_secret = secret, partner_id = tostring(args.partner_id),
+    scopes = scopes, token_ttl = args.token_ttl, api_url = base, auth_url = base .. "/oauth/token",
+    csv_format = args.csv_format, slow_ms = args.slow_ms, faults = faults.new(fault_list, seed),
+    state = state, portfolio = portfolio, validate = validate, clock = socket.gettime, random = random,
+    log = log, verbose = args.verbose, on_shutdown = function() srv:stop() end,
+  }
+  local wrote, werr = state:write()
+  if not wrote then log("cannot write the state file: " .. tostring(werr)) end
+
+  local out = {
+    "export KIVA_AUTH_URL=" .. base .. "/oauth/token",
+    "export KIVA_API_URL=" .. base,
+    "export KIVA_CLIENT_ID=" .. shell_quote(args.client_id),
+  }
+  if table.concat(argv or {}, " "):find("--csv-format", 1, true) then
+    out[#out + 1] = "export KIVA_CSV_FORMAT=" .. args.csv_format
+  end
+  out[#out + 1] = "export KIVA_CLIENT_SECRET=" .. shell_quote(secret)
+  if ca_file then out[#out + 1] = "export KIVA_CA_FILE=" .. shell_quote(ca_file) end
+  io.stdout:write(table.concat(out, "\n"), "\n")
+  io.stdout:flush()
+  log(string.format("listening on %s (partner %s, %d loans, %s format, seed %d%s)", base, args.partner_id,
+    #portfolio.list, args.csv_format, seed, #fault_list > 0 and (", faults " .. args.faults) or ""))
+
+  -- lua5.4 turns SIGINT into an "interrupted!" error in the main thread (where this
+  -- loop runs): catch it and stop cleanly. SIGTERM cannot be caught from Lua.
+  local ran, rerr = pcall(srv.run, srv)
+  srv:close()
+  local code = 0
+  if not ran and not tostring(rerr):find("interrupted!", 1, true) then
+    log("stopped by an error: " .. tostring(rerr))
+    code = 1
+  end
+  local saved, serr2 = state:write()
+  if not saved then log("cannot write the state file: " .. tostring(serr2)) end
+  if tls_files then require("kiva.sandbox.tls").remove(tls_files.dir) end
+  urandom:close()
+  if code == 0 then log("stopped") end
+  return code
+end
+
+return M

@@ -1,0 +1,324 @@
+--- kiva.xlsx: rows of an Excel workbook (.xlsx), streamed.
+-- The sheet's XML is read from the ZIP archive in 64 KiB chunks (libzip through
+-- kiva.core.zip_open) and fed to an expat parser (lua-expat), so memory holds the
+-- shared strings and one chunk of rows, never the whole sheet. Cell values become
+-- strings: shared and inline strings as they are, numbers in their shortest
+-- exact form ("1250.5", "480"), dates (cells whose style's number format is a
+-- date) as "YYYY-MM-DD" (plus " HH:MM:SS" when the time is not midnight), in the
+-- workbook's 1900 or 1904 date system; booleans "TRUE"/"FALSE".
+-- where = "<path>:<row number in the sheet>".
+local core = require "kiva.core"
+local lxp = require "lxp"
+local map = require "kiva.map"
+
+local M = {}
+
+local CHUNK = 65536
+
+local function input_error(where, message)
+  return { kind = "input", where = where, message = message }
+end
+
+local function local_name(name)
+  return name:match("([^:]+)$")
+end
+
+-- Feeds a whole entry to a fresh parser built from `callbacks`.
+local function parse_entry(archive, name, callbacks)
+  local entry, err = archive:open(name)
+  if not entry then return nil, err end
+  local parser = lxp.new(callbacks)
+  while true do
+    local chunk, rerr = entry:read(CHUNK)
+    if not chunk then
+      if rerr then entry:close() parser:close() return nil, rerr end
+      break
+    end
+    local ok, perr, line = parser:parse(chunk)
+    if not ok then
+      entry:close()
+      parser:close()
+      return nil, name .. ":" .. tostring(line) .. ": " .. tostring(perr)
+    end
+  end
+  entry:close()
+  local ok, perr = parser:parse()
+  parser:close()
+  if not ok then return nil, name .. ": " .. tostring(perr) end
+  return true
+end
+
+local function attr(attrs, wanted)
+  for k, v in pairs(attrs) do
+    if type(k) == "string" and local_name(k) == wanted then return v end
+  end
+  return nil
+end
+
+local function read_workbook(archive)
+  local sheets, date1904 = {}, false
+  local ok, err = parse_entry(archive, "xl/workbook.xml", {
+    StartElement = function(_, name, attrs)
+      name = local_name(name)
+      if name == "sheet" then
+        sheets[#sheets + 1] = { name = attrs.name, rid = attr(attrs, "id") }
+      elseif name == "workbookPr" then
+        local v = attrs.date1904
+        date1904 = v == "1" or v == "true"
+      end
+    end,
+  })
+  if not ok then return nil, err end
+  local targets = {}
+  ok, err = parse_entry(archive, "xl/_rels/workbook.xml.rels", {
+    StartElement = function(_, name, attrs)
+      if local_name(name) == "Relationship" then targets[attrs.Id] = attrs.Target end
+    end,
+  })
+  if not ok then return nil, err end
+  for _, s in ipairs(sheets) do
+    local t = targets[s.rid] or ""
+    if t:sub(1, 1) == "/" then s.entry = t:sub(2) else s.entry = "xl/" .. t end
+  end
+  return sheets, date1904
+end
+
+local BUILTIN_DATE = {}
+for _, range in ipairs({ { 14, 22 }, { 27, 36 }, { 45, 47 }, { 50, 58 } }) do
+  for i = range[1], range[2] do BUILTIN_DATE[i] = true end
+end
+
+local function is_date_format(code)
+  code = code:gsub("%b[]", ""):gsub('"[^"]*"', ""):gsub("\\.", ""):gsub("[_*].", "")
+  return code:find("[dmyhsDMYHS]") ~= nil
+end
+
+-- Set of style indexes (0-based, as in the s attribute) whose format is a date.
+local function read_date_styles(archive, names)
+  local dates = {}
+  if not names["xl/styles.xml"] then return dates end
+  local custom, in_xfs, index = {}, false, 0
+  local ok, err = parse_entry(archive, "xl/styles.xml", {
+    StartElement = function(_, name, attrs)
+      name = local_name(name)
+      if name == "numFmt" then
+        custom[tonumber(attrs.numFmtId)] = attrs.formatCode or ""
+      elseif name == "cellXfs" then
+        in_xfs = true
+      elseif name == "xf" and in_xfs then
+        local id = tonumber(attrs.numFmtId) or 0
+        if BUILTIN_DATE[id] or (custom[id] and is_date_format(custom[id])) then dates[index] = true end
+        index = index + 1
+      end
+    end,
+    EndElement = function(_, name)
+      if local_name(name) == "cellXfs" then in_xfs = false end
+    end,
+  })
+  if not ok then return nil, err end
+  return dates
+end
+
+local function read_shared_strings(archive, names)
+  local strings = {}
+  local entry_name = names["xl/sharedStrings.xml"] and "xl/sharedStrings.xml"
+  if not entry_name then return strings end
+  local parts, in_t, in_phonetic = nil, false, false
+  local ok, err = parse_entry(archive, entry_name, {
+    StartElement = function(_, name)
+      name = local_name(name)
+      if name == "si" then parts = {}
+      elseif name == "t" then in_t = true
+      elseif name == "rPh" then in_phonetic = true end
+    end,
+    EndElement = function(_, name)
+      name = local_name(name)
+      if name == "si" then strings[#strings + 1] = table.concat(parts) parts = nil
+      elseif name == "t" then in_t = false
+      elseif name == "rPh" then in_phonetic = false end
+    end,
+    CharacterData = function(_, text)
+      if in_t and parts and not in_phonetic then parts[#parts + 1] = text end
+    end,
+  })
+  if not ok then return nil, err end
+  return strings
+end
+
+local function column_index(ref)
+  local letters = ref and ref:match("^(%a+)")
+  if not letters then return nil end
+  local n = 0
+  for i = 1, #letters do n = n * 26 + (letters:byte(i) - 64) end
+  return n
+end
+
+local function number_text(v)
+  local x = tonumber(v)
+  if not x then return v end
+  if x == math.floor(x) and math.abs(x) < 2^53 then return string.format("%d", math.floor(x)) end
+  return (string.format("%.15g", x))
+end
+
+local function pick_sheet(sheets, wanted, path)
+  if wanted == nil then return sheets[1] end
+  for i, s in ipairs(sheets) do
+    if s.name == wanted or i == tonumber(wanted) then return s end
+  end
+  local names = {}
+  for _, s in ipairs(sheets) do names[#names + 1] = "'" .. s.name .. "'" end
+  return nil, input_error(path, "no sheet " .. tostring(wanted) .. " in " .. path .. " (sheets: "
+    .. table.concat(names, ", ") .. ")")
+end
+
+local function make_unique(header)
+  local seen = {}
+  for i, h in ipairs(header) do
+    local name = (h or ""):gsub("^%s+", ""):gsub("%s+$", "")
+    if name == "" then name = "column_" .. i end
+    local base, n = name, 1
+    while seen[name] do n = n + 1 name = base .. "_" .. n end
+    seen[name] = true
+    header[i] = name
+  end
+  return header
+end
+
+--- Rows of the first sheet of an .xlsx workbook, or of opts.sheet (name or 1-based index).
+-- @return iterator yielding row, where | false, err — or nil, err (kind "input")
+function M.rows(path, opts)
+  opts = opts or {}
+  local archive, zerr = core.zip_open(path)
+  if not archive then return nil, input_error(path, zerr) end
+  local names = {}
+  for _, n in ipairs(archive:names()) do names[n] = true end
+  local function fail(msg)
+    archive:close()
+    return nil, input_error(path, path .. ": " .. tostring(msg))
+  end
+  if not names["xl/workbook.xml"] then return fail("not an Excel .xlsx workbook (no xl/workbook.xml)") end
+  local sheets, date1904 = read_workbook(archive)
+  if not sheets then return fail(date1904) end
+  local sheet, serr = pick_sheet(sheets, opts.sheet, path)
+  if not sheet then archive:close() return nil, serr end
+  local date_styles, derr = read_date_styles(archive, names)
+  if not date_styles then return fail(derr) end
+  local strings, sserr = read_shared_strings(archive, names)
+  if not strings then return fail(sserr) end
+  local entry, eerr = archive:open(sheet.entry)
+  if not entry then return fail(eerr) end
+
+  local queue, qhead = {}, 1
+  local row, row_no, cell, text, in_value
+  local function cell_value()
+    local t, v = cell.t, table.concat(text)
+    if t == "s" then return strings[(tonumber(v) or -1) + 1] or "" end
+    if t == "inlineStr" or t == "str" or t == "e" then return v end
+    if t == "b" then return v == "1" and "TRUE" or "FALSE" end
+    if t == "d" then return v:gsub("T00:00:00.*$", "") end
+    if v == "" then return "" end
+    if date_styles[tonumber(cell.s or "0")] and tonumber(v) then
+      return map.from_excel(tonumber(v), { date1904 = date1904 }) or v
+    end
+    return number_text(v)
+  end
+  local parser = lxp.new({
+    StartElement = function(_, name, attrs)
+      name = local_name(name)
+      if name == "row" then
+        row_no = tonumber(attrs.r) or ((row_no or 0) + 1)
+        row = { n = 0 }
+      elseif name == "c" and row then
+        local col = column_index(attrs.r) or (row.n + 1)
+        cell = { t = attrs.t, s = attrs.s, col = col }
+        text = {}
+      elseif cell and (name == "v" or (name == "t" and cell.t == "inlineStr")) then
+        in_value = true
+      end
+    end,
+    EndElement = function(_, name)
+      name = local_name(name)
+      if name == "v" or name == "t" then
+        in_value = false
+      elseif name == "c" and cell then
+        row[cell.col] = cell_value()
+        if cell.col > row.n then row.n = cell.col end
+        cell = nil
+      elseif name == "row" and row then
+        row.line = row_no
+        queue[#queue + 1] = row
+        row = nil
+      end
+    end,
+    CharacterData = function(_, s)
+      if in_value then text[#text + 1] = s end
+    end,
+  })
+
+  local header, finished = nil, false
+  local function close()
+    if not finished then
+      finished = true
+      parser:close()
+      entry:close()
+      archive:close()
+    end
+  end
+  local function next_raw()
+    while qhead > #queue do
+      if finished then return nil end
+      queue, qhead = {}, 1
+      local chunk, rerr = entry:read(CHUNK)
+      local ok, perr, line
+      if chunk then
+        ok, perr, line = parser:parse(chunk)
+      elseif rerr then
+        ok, perr = nil, rerr
+      else
+        ok, perr = parser:parse()
+        close()
+      end
+      if not ok then
+        close()
+        return false, input_error(path, path .. ": " .. sheet.entry .. ":" .. tostring(line or "?")
+          .. ": " .. tostring(perr))
+      end
+    end
+    local r = queue[qhead]
+    queue[qhead] = nil
+    qhead = qhead + 1
+    return r
+  end
+  local function is_empty(r)
+    for i = 1, r.n do
+      if r[i] ~= nil and r[i] ~= "" then return false end
+    end
+    return true
+  end
+  return function()
+    while true do
+      local r, err = next_raw()
+      if not r then return r, err end
+      if not is_empty(r) then
+        local where = path .. ":" .. r.line
+        if not header then
+          local h = {}
+          for i = 1, r.n do h[i] = r[i] or "" end
+          header = make_unique(h)
+        else
+          local out = {}
+          for i = 1, #header do out[header[i]] = r[i] or "" end
+          for i = #header + 1, r.n do
+            if r[i] ~= nil and r[i] ~= "" then
+              return false, input_error(where, where .. ": a value in column " .. i
+                .. " where the header has " .. #header .. " columns")
+            end
+          end
+          return out, where
+        end
+      end
+    end
+  end
+end
+
+return M

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT
+**
+** The canonical JSON encoder behind compiled:encode(value): the exact bytes a
+** payload is sent as, so equal values give equal bytes in every run. Driven by
+** the schema: arrays stay arrays even when empty, integer-typed numbers print as
+** integers, other numbers as the shortest text that reads back exactly, object
+** keys in byte order (strcmp), strings escaped per RFC 8259 (plus U+2028/2029)
+** with UTF-8 kept as is. The output buffer lives in a userdata, so a Lua error
+** mid-way cannot leak it.
+*/
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "numfmt.h"
+#include "schema.h"
+#include "utf8.h"
+
+#define ENC_BUF_MT "kiva.core.encode_buffer"
+
+typedef struct enc {
+    lua_State *L;
+    kc_buf *out;
+    char path[KC_PATH_MAX];
+    size_t plen;
+    const char *code;
+    char msg[KC_PATH_MAX + 128];
+} enc;
+
+typedef struct keyref {
+    const char *s;
+    size_t len;
+} keyref;
+
+static int fail(enc *e, const char *code, const char *what)
+{
+    e->code = code;
+    snprintf(e->msg, sizeof e->msg, "cannot encode %s: %s", e->plen ? e->path : "the value", what);
+    return -1;
+}
+
+static int oom(enc *e)
+{
+    return fail(e, "ENOMEM", "out of memory");
+}
+
+static size_t path_push(enc *e, const char *key, size_t len, long long index)
+{
+    size_t saved = e->plen;
+    int n;
+    if (key)
+        n = snprintf(e->path + e->plen, KC_PATH_MAX - e->plen, "%s%.*s", e->plen ? "." : "", (int)len, key);
+    else
+        n = snprintf(e->path + e->plen, KC_PATH_MAX - e->plen, "[%lld]", index);
+    if (n > 0)
+        e->plen = e->plen + (size_t)n < KC_PATH_MAX ? e->plen + (size_t)n : KC_PATH_MAX - 1;
+    return saved;
+}
+
+static void path_pop(enc *e, size_t saved)
+{
+    e->plen = saved;
+    e->path[saved] = '\0';
+}
+
+static int add(enc *e, const char *s, size_t n)
+{
+    return kc_buf_add(e->out, s, n) == 0 ? 0 : oom(e);
+}
+
+static int add_string(enc *e, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i, run = 0, step;
+
+    if (!kc_utf8_valid(s, len, NULL, NULL))
+        return fail(e, "INVALID_UTF8", "string is not valid UTF-8");
+    if (kc_buf_reserve(e->out, len + 2) != 0 || add(e, "\"", 1))
+        return oom(e);
+    for (i = 0; i < len; i += step) {
+        char esc[8];
+        size_t elen = 0;
+        step = 1;
+        if (p[i] < 0x20 || p[i] == '"' || p[i] == '\\') {
+            esc[0] = '\\';
+            elen = 2;
+            switch (p[i]) {
+            case '"': esc[1] = '"'; break;
+            case '\\': esc[1] = '\\'; break;
+            case '\b': esc[1] = 'b'; break;
+            case '\f': esc[1] = 'f'; break;
+            case '\n': esc[1] = 'n'; break;
+            case '\r': esc[1] = 'r'; break;
+            case '\t': esc[1] = 't'; break;
+            default:
+                memcpy(esc, "\\u00", 4);
+                esc[4] = hex[p[i] >> 4];
+                esc[5] = hex[p[i] & 15];
+                elen = 6;
+            }
+        } else if (p[i] == 0xE2 && i + 2 < len && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) {
+            /* U+2028/2029 are valid JSON but break JavaScript string literals */
+            memcpy(esc, p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
+            elen = 6;
+            step = 3;
+        }
+        if (elen) {
+            if (add(e, s + i - run, run) || add(e, esc, elen))
+                return -1;
+            run = 0;
+        } else {
+            run += step;
+        }
+    }
+    if (add(e, s + len - run, run) || add(e, "\"", 1))
+        return -1;
+    return 0;
+}
+
+static int add_number(enc *e, const kc_node *n, int idx)
+{
+    lua_State *L = e->L;
+    char text[KC_NUM_MAX];
+    int len;
+    double d;
+
+    if (lua_isinteger(L, idx)) {
+        len = snprintf(text, sizeof text, "%lld", (long long)lua_tointeger(L, idx));
+        return add(e, text, (size_t)len);
+    }
+    d = lua_tonumber(L, idx);
+    if (!isfinite(d))
+        return fail(e, "NOT_FINITE", "numbers must be finite (JSON has no NaN or infinity)");
+    if (n && (n->types & KT_INTEGER) && !(n->types & KT_NUMBER) && kc_is_integral(L, idx))
+        len = snprintf(text, sizeof text, "%.0f", d == 0 ? 0.0 : d);   /* no "-0" */
+    else if (d == 0)
+        len = snprintf(text, sizeof text, "0");
+    else
+        len = kc_num_shortest(d, text);
+    return add(e, text, (size_t)len);
+}
+
+static int compare_keys(const void *a, const void *b)
+{
+    const keyref *x = a, *y = b;
+    size_t m = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->s, y->s, m);
+    return c ? c : (x->len < y->len ? -1 : x->len > y->len);
+}
+
+static int encode_node(enc *e, const kc_node *n, int idx, int depth);
+
+static int add_array(enc *e, const kc_node *n, int idx, long long count, int depth)
+{
+    lua_State *L = e->L;
+    long long i;
+    if (add(e, "[", 1))
+        return -1;
+    for (i = 1; i <= count; i++) {
+        size_t saved;
+        int rc;
+        if (i > 1 && add(e, ",", 1))
+            return -1;
+        lua_rawgeti(L, idx, (lua_Integer)i);
+        saved = path_push(e, NULL, 0, i);
+        rc = encode_node(e, n ? n->items : NULL, -1, depth + 1);
+        path_pop(e, saved);
+        lua_pop(L, 1);
+        if (rc)
+            return rc;
+    }
+    return add(e, "]", 1);
+}
+
+static int add_object(enc *e, const kc_node *n, int idx, int depth)
+{
+    lua_State *L = e->L;
+    size_t count = 0, i;
+    keyref *keys;
+
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            return fail(e, "NOT_AN_OBJECT", "object keys must be strings");
+        }
+        count++;
+    }
+    /* the key list is a userdata so that a raise cannot leak it; the keys stay
+    ** alive because the table holds them */
+    keys = lua_newuserdatauv(L, (count ? count : 1) * sizeof *keys, 0);
+    i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (i < count) {
+            keys[i].s = lua_tolstring(L, -1, &keys[i].len);
+            i++;
+        }
+    }
+    count = i;
+    qsort(keys, count, sizeof *keys, compare_keys);
+    if (add(e, "{", 1))
+        goto failed;
+    for (i = 0; i < count; i++) {
+        size_t saved;
+        int rc;
+        if ((i > 0 && add(e, ",", 1)) || add_string(e, keys[i].s, keys[i].len) || add(e, ":", 1))
+            goto failed;
+        lua_pushlstring(L, keys[i].s, keys[i].len);
+        lua_rawget(L, idx);
+        saved = path_push(e, keys[i].s, keys[i].len, 0);
+        rc = encode_node(e, n ? kc_node_prop(n, keys[i].s, keys[i].len) : NULL, -1, depth + 1);
+        path_pop(e, saved);
+        lua_pop(L, 1);
+        if (rc)
+            goto failed;
+    }
+    lua_pop(L, 1);
+    return add(e, "}", 1);
+failed:
+    lua_pop(L, 1);
+    return -1;
+}
+
+static int encode_node(enc *e, const kc_node *n, int idx, int depth)
+{
+    lua_State *L = e->L;
+    char bad[8];
+    long long seq;
+    size_t len;
+    const char *s;
+    int want;
+
+    idx = lua_absindex(L, idx);
+    if (n && n->always)
+        n = NULL;
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN:
+        return lua_toboolean(L, idx) ? add(e, "true", 4) : add(e, "false", 5);
+    case LUA_TNUMBER:
+        return add_number(e, n, idx);
+    case LUA_TSTRING:
+        s = lua_tolstring(L, idx, &len);
+        return add_string(e, s, len);
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == NULL)
+            return add(e, "null", 4);
+        break;
+    case LUA_TTABLE:
+        if (depth >= KC_MAX_DEPTH)
+            return fail(e, "TOO_DEEP", "nested too deeply (or a table contains itself)");
+        luaL_checkstack(L, 8, "encoding");
+        want = n ? n->types & (KT_ARRAY | KT_OBJECT) : 0;
+        seq = kc_table_sequence(L, idx, bad, sizeof bad);
+        if (want == KT_ARRAY) {
+            if (seq < 0)
+                return fail(e, "NOT_AN_ARRAY", "an array must be a table with keys 1..n and nothing else");
+            return add_array(e, n, idx, seq, depth);
+        }
+        if (want == KT_OBJECT || seq == 0)
+            return add_object(e, n, idx, depth);
+        if (seq > 0)
+            return add_array(e, n, idx, seq, depth);
+        return add_object(e, n, idx, depth);
+    default:
+        break;
+    }
+    {
+        char what[64];
+        snprintf(what, sizeof what, "a %s is not a JSON value", luaL_typename(L, idx));
+        return fail(e, "NOT_JSON", what);
+    }
+}
+
+static int buffer_gc(lua_State *L)
+{
+    kc_buf *b = luaL_checkudata(L, 1, ENC_BUF_MT);
+    kc_buf_free(b);
+    return 0;
+}
+
+int kc_encode_value(lua_State *L, const kc_node *node, int idx)
+{
+    enc e;
+    kc_buf *b;
+
+    idx = lua_absindex(L, idx);
+    b = lua_newuserdatauv(L, sizeof *b, 0);
+    kc_buf_init(b, 0);
+    if (luaL_newmetatable(L, ENC_BUF_MT)) {
+        lua_pushcfunction(L, buffer_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    memset(&e, 0, sizeof e);
+    e.L = L;
+    e.out = b;
+    if (lua_isnil(L, idx)) {
+        fail(&e, "NOT_JSON", "nil is not a JSON value");
+    } else if (encode_node(&e, node, idx, 0) == 0) {
+        lua_pushlstring(L, b->data ? b->data : "", b->len);
+        kc_buf_free(b);
+        return 1;
+    }
+    kc_buf_free(b);
+    return kc_fail(L, e.code, "%s", e.msg);
+}

@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: MIT
+**
+** Kiva's rules beyond JSON Schema, run after the schema walk on the same value:
+** individual versus group loans, schedule order and totals compared exactly in
+** minor units, amount decimals per ISO 4217 currency, the image data URI, and
+** client ids / duplicates in repayment and journal reports. Values of the wrong
+** type are skipped here: the schema walk has already reported them.
+*/
+#include <stdio.h>
+#include <string.h>
+
+#include "currency.h"
+#include "date.h"
+#include "numfmt.h"
+#include "schema.h"
+
+#define KC_IMAGE_MAX (10 * 1024 * 1024)   /* decoded bytes */
+#define KC_UNKNOWN_SCALE 6                /* sums when the currency is unknown */
+#define KC_REPAYMENT_DECIMALS 3           /* repayments without opts.currency */
+
+/* Pushes t[name] (raw) and returns its type. */
+static int field(lua_State *L, int t, const char *name)
+{
+    t = lua_absindex(L, t);
+    lua_pushstring(L, name);
+    return lua_rawget(L, t);
+}
+
+/* Length of the proper sequence at idx, or -1 if it is not one. */
+static long long seq_len(lua_State *L, int idx)
+{
+    char bad[8];
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return -1;
+    return kc_table_sequence(L, idx, bad, sizeof bad);
+}
+
+/* Writes v / 10^scale as decimal text without trailing zeros. */
+static void scaled_text(long long v, int scale, char *out, size_t cap)
+{
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    unsigned long long p = 1;
+    int i, n;
+    for (i = 0; i < scale; i++) p *= 10;
+    n = snprintf(out, cap, "%s%llu.%0*llu", v < 0 ? "-" : "", u / p, scale, u % p);
+    if (scale == 0) {
+        out[n - 1] = '\0';
+        return;
+    }
+    while (n > 0 && out[n - 1] == '0') out[--n] = '\0';
+    if (n > 0 && out[n - 1] == '.') out[--n] = '\0';
+}
+
+/* Checks the number at the stack top against the currency's decimals and adds
+** it to *sum at `scale`. Returns 0, or -1 if the sum can no longer be exact. */
+static int amount(kc_vctx *c, int minor, const char *currency, int scale, long long *sum)
+{
+    lua_State *L = c->L;
+    long long v;
+    int rc;
+    char found[KC_NUM_MAX];
+
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        return -1;
+    if (lua_isinteger(L, -1)) {
+        lua_Integer i = lua_tointeger(L, -1);
+        long long p = 1;
+        int k;
+        for (k = 0; k < scale; k++) p *= 10;
+        if (__builtin_mul_overflow((long long)i, p, &v) || __builtin_add_overflow(*sum, v, sum)) {
+            kc_verror(c, "amount: too large to total exactly, found %I", i);
+            return -1;
+        }
+        return 0;
+    }
+    kc_num_shortest(lua_tonumber(L, -1), found);
+    if (minor >= 0 && kc_num_text_decimals(found) > minor) {
+        kc_verror(c, "decimals: %s amounts have at most %d decimal(s), found %s",
+                  currency, minor, found);
+        return -1;
+    }
+    rc = kc_num_text_scaled(found, scale, &v);
+    if (rc == -2 || (rc == 0 && __builtin_add_overflow(*sum, v, sum))) {
+        kc_verror(c, "amount: too large to total exactly, found %s", found);
+        return -1;
+    }
+    return rc;
+}
+
+static void group_rules(kc_vctx *c, int draft)
+{
+    static const char *group_only[] = { "group_name", "internal_client_id", "internal_loan_id", "not_pictured" };
+    lua_State *L = c->L;
+    long long borrowers, pictured;
+    size_t i;
+    char found[160];
+
+    field(L, draft, "entreps");
+    borrowers = seq_len(L, -1);
+    lua_pop(L, 1);
+    if (borrowers == 1) {
+        for (i = 0; i < sizeof group_only / sizeof group_only[0]; i++) {
+            if (field(L, draft, group_only[i]) != LUA_TNIL) {
+                kc_describe(L, -1, found, sizeof found);
+                kc_verror_at(c, group_only[i], 0,
+                             "individual: a loan with one borrower must not carry %s (group loans only), found %s",
+                             group_only[i], found);
+            }
+            lua_pop(L, 1);
+        }
+    } else if (borrowers > 1) {
+        field(L, draft, "not_pictured");
+        pictured = seq_len(L, -1);
+        if (pictured >= 0 && pictured != borrowers) {
+            kc_describe(L, -1, found, sizeof found);
+            kc_verror_at(c, "not_pictured", 0,
+                         "group: not_pictured needs one value per borrower (%I), found %s",
+                         (lua_Integer)borrowers, found);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static void loan_draft_rules(kc_vctx *c, int draft)
+{
+    lua_State *L = c->L;
+    int minor = -1, exact = 1, scale;
+    long long n, i, borrowers, borrowed = 0, scheduled = 0;
+    long disburse = 0, previous = 0;
+    char currency[16] = "";
+    size_t saved, len;
+    const char *s;
+
+    if (lua_type(L, draft) != LUA_TTABLE)
+        return;
+    luaL_checkstack(L, 8, "rules");
+    group_rules(c, draft);
+
+    if (field(L, draft, "currency") == LUA_TSTRING) {
+        s = lua_tolstring(L, -1, &len);
+        minor = kc_currency_minor(s, len);
+        if (minor >= 0)
+            memcpy(currency, s, 4);
+        else if (len == 3 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' && s[2] >= 'A' && s[2] <= 'Z')
+            kc_verror_at(c, "currency", 0, "currency: not an ISO 4217 currency code, found \"%s\"", s);
+    }
+    lua_pop(L, 1);
+    scale = minor >= 0 ? minor : KC_UNKNOWN_SCALE;
+
+    if (field(L, draft, "disburse_time") == LUA_TSTRING) {
+        s = lua_tolstring(L, -1, &len);
+        if (!kc_date_parse(s, len, &disburse))
+            disburse = 0;
+    }
+    lua_pop(L, 1);
+
+    field(L, draft, "entreps");
+    n = borrowers = seq_len(L, -1);
+    for (i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, -1, (lua_Integer)i) == LUA_TTABLE) {
+            saved = kc_path_push_key(c, "entreps", 7);
+            kc_path_push_index(c, i);
+            kc_path_push_key(c, "amount", 6);
+            field(L, -1, "amount");
+            /* a missing or non-positive amount is reported by the schema: no total */
+            if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) > 0)
+                || amount(c, minor, currency, scale, &borrowed) != 0)
+                exact = 0;
+            lua_pop(L, 1);
+            kc_path_pop(c, saved);
+        } else {
+            exact = 0;
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+
+    field(L, draft, "schedule");
+    n = seq_len(L, -1);
+    for (i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, -1, (lua_Integer)i) == LUA_TTABLE) {
+            saved = kc_path_push_key(c, "schedule", 8);
+            kc_path_push_index(c, i);
+            if (field(L, -1, "principal") != LUA_TNIL) {
+                size_t inner = kc_path_push_key(c, "principal", 9);
+                if (amount(c, minor, currency, scale, &scheduled) != 0)
+                    exact = 0;
+                kc_path_pop(c, inner);
+            }
+            lua_pop(L, 1);
+            if (field(L, -1, "interest") != LUA_TNIL) {
+                long long ignored = 0;
+                size_t inner = kc_path_push_key(c, "interest", 8);
+                amount(c, minor, currency, scale, &ignored);
+                kc_path_pop(c, inner);
+            }
+            lua_pop(L, 1);
+            if (field(L, -1, "date") == LUA_TSTRING) {
+                long date;
+                s = lua_tolstring(L, -1, &len);
+                if (kc_date_parse(s, len, &date)) {
+                    size_t inner = kc_path_push_key(c, "date", 4);
+                    char d1[40], d2[40];
+                    snprintf(d1, sizeof d1, "%04ld-%02ld-%02ld", disburse / 10000, disburse / 100 % 100, disburse % 100);
+                    snprintf(d2, sizeof d2, "%04ld-%02ld-%02ld", previous / 10000, previous / 100 % 100, previous % 100);
+                    if (disburse && date < disburse)
+                        kc_verror(c, "order: installments cannot fall before disburse_time %s, found \"%s\"", d1, s);
+                    if (previous && date <= previous)
+                        kc_verror(c, "order: schedule dates must be ascending, found \"%s\" after %s", s, d2);
+                    kc_path_pop(c, inner);
+                    previous = date;
+                }
+            }
+            lua_pop(L, 1);
+            kc_path_pop(c, saved);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (exact && n > 0 && borrowers > 0 && scheduled != borrowed) {
+        char a[48], b[48];
+        scaled_text(scheduled, scale, a, sizeof a);
+        scaled_text(borrowed, scale, b, sizeof b);
+        kc_verror_at(c, "schedule", 0,
+                     "sum: schedule principal must total the borrowers' amounts (%s), found a total of %s", b, a);
+    }
+
+    if (field(L, draft, "image_encoded") == LUA_TSTRING) {
+        char msg[160];
+        s = lua_tolstring(L, -1, &len);
+        /* a string that is no such data URI at all is the schema pattern's error */
+        if ((strncmp(s, "data:image/jpeg;base64,", 23) == 0 || strncmp(s, "data:image/png;base64,", 22) == 0
+             || strncmp(s, "data:image/gif;base64,", 22) == 0)
+            && kc_image_check(s, len, KC_IMAGE_MAX, msg, sizeof msg))
+            kc_verror_at(c, "image_encoded", 0, "image: %s", msg);
+    }
+    lua_pop(L, 1);
+}
+
+/* Repayments and journals: client ids for three-column partners, duplicates. */
+static void report_rules(kc_vctx *c, int body, const kc_rules_opts *o, int journals)
+{
+    lua_State *L = c->L;
+    const char *list = journals ? "journals" : "repayments";
+    const char *loan_key = journals ? "internal_loan_id" : "loan_id";
+    const char *client_key = journals ? "internal_client_id" : "client_id";
+    const char *second_key = journals ? "subject" : client_key;
+    int minor = KC_REPAYMENT_DECIMALS, seen;
+    long long n, i;
+    char currency[16] = "";
+    size_t saved;
+
+    if (lua_type(L, body) != LUA_TTABLE)
+        return;
+    luaL_checkstack(L, 10, "rules");
+    if (!journals && o->currency) {
+        minor = kc_currency_minor(o->currency, o->currency_len);
+        if (minor < 0)
+            return (void)luaL_error(L, "opts.currency is not an ISO 4217 code");
+        memcpy(currency, o->currency, 3);
+    } else {
+        snprintf(currency, sizeof currency, "%s", "repayment");
+    }
+    lua_newtable(L);   /* "loan\0second" -> first index */
+    seen = lua_gettop(L);
+    field(L, body, list);
+    n = seq_len(L, -1);
+    for (i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, -1, (lua_Integer)i) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            continue;
+        }
+        saved = kc_path_push_key(c, list, strlen(list));
+        kc_path_push_index(c, i);
+        if (o->three_column) {
+            if (field(L, -1, client_key) == LUA_TNIL)
+                kc_verror_at(c, client_key, 0,
+                             "required: %s is required for three-column partners (csv_format \"three\")",
+                             client_key);
+            lua_pop(L, 1);
+        }
+        if (!journals) {
+            long long ignored = 0;
+            size_t inner = kc_path_push_key(c, "amount", 6);
+            field(L, -1, "amount");
+            amount(c, minor, currency, 0, &ignored);
+            lua_pop(L, 1);
+            kc_path_pop(c, inner);
+        }
+        field(L, -1, loan_key);
+        if (journals || o->three_column) field(L, -2, second_key); else lua_pushliteral(L, "");
+        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+            lua_pushvalue(L, -2);
+            lua_pushliteral(L, "\n");   /* ids are free of control characters */
+            lua_pushvalue(L, -3);
+            lua_concat(L, 3);
+            lua_pushvalue(L, -1);
+            if (lua_rawget(L, seen) == LUA_TNUMBER) {
+                lua_Integer first = lua_tointeger(L, -1);
+                if (journals)
+                    kc_verror(c, "duplicate: same %s and subject as journals[%I]", loan_key, first);
+                else
+                    kc_verror(c, "duplicate: same %s%s as repayments[%I] (one line per loan in a report)",
+                              loan_key, o->three_column ? " and client_id" : "", first);
+                lua_pop(L, 2);
+            } else {
+                lua_pop(L, 1);
+                lua_pushinteger(L, (lua_Integer)i);
+                lua_rawset(L, seen);
+            }
+        }
+        lua_pop(L, 2);
+        kc_path_pop(c, saved);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+}
+
+int kc_rules_check(kc_vctx *c, int idx, const kc_rules_opts *o)
+{
+    idx = lua_absindex(c->L, idx);
+    if (strcmp(o->kind, "loan_draft") == 0)
+        loan_draft_rules(c, idx);
+    else if (strcmp(o->kind, "repayments") == 0)
+        report_rules(c, idx, o, 0);
+    else if (strcmp(o->kind, "journals") == 0)
+        report_rules(c, idx, o, 1);
+    else
+        return -1;
+    return 0;
+}

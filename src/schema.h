@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT
+**
+** Internal: the compiled JSON Schema tree shared by the compiler (schema.c),
+** the validator (validate.c), Kiva's rules (rules.c) and the canonical encoder
+** (encode.c). A tree is owned by one `kiva.core.schema` userdata and freed by
+** its __gc; nothing here refers to Lua values after compilation.
+*/
+#ifndef KIVA_SCHEMA_H
+#define KIVA_SCHEMA_H
+
+#include <regex.h>
+#include <stddef.h>
+
+#include "kiva_core.h"
+
+#define KC_SCHEMA_MT "kiva.core.schema"
+#define KC_PATH_MAX 512
+#define KC_MAX_DEPTH 64     /* deeper values are refused, not walked */
+#define KC_MAX_ERRORS 1000  /* then one "more errors" entry ends the list */
+
+enum {
+    KT_NULL = 1, KT_BOOLEAN = 2, KT_INTEGER = 4, KT_NUMBER = 8,
+    KT_STRING = 16, KT_ARRAY = 32, KT_OBJECT = 64
+};
+
+/* A constant from `enum`/`const`: JSON scalars only. */
+typedef struct kc_const {
+    int type;              /* KT_NULL, KT_BOOLEAN, KT_NUMBER, KT_STRING */
+    int boolean;
+    double number;
+    char *str;
+    size_t len;
+} kc_const;
+
+typedef struct kc_node kc_node;
+
+typedef struct kc_prop {
+    char *name;            /* sorted by strcmp: also the encoding order */
+    size_t len;
+    kc_node *schema;
+} kc_prop;
+
+struct kc_node {
+    int always;            /* boolean schema: 1 true, -1 false, 0 a real schema */
+    int types;             /* KT_* bits; 0 = any */
+    char **required;
+    size_t nrequired;
+    kc_prop *props;
+    size_t nprops;
+    int no_additional;     /* additionalProperties: false */
+    kc_node *items;
+    long long min_items, max_items;     /* -1 = none */
+    long long min_length, max_length;   /* in code points; -1 = none */
+    int has_minimum, has_exclusive_minimum, has_maximum;
+    double minimum, exclusive_minimum, maximum;
+    kc_const *enums;
+    size_t nenums;
+    int has_enum;
+    kc_const *constant;
+    regex_t *pattern;
+    char *pattern_src;
+    int format_date;
+    int multiline;         /* x-multiline: TAB, LF, CR allowed in this string */
+    kc_node *if_, *then_, *else_;
+    kc_node **one_of;
+    size_t none_of;
+};
+
+typedef struct kc_schema {
+    kc_node *root;
+} kc_schema;
+
+/* Validation state: errors go into the Lua table at stack index `errors`. */
+typedef struct kc_vctx {
+    lua_State *L;
+    int errors;            /* absolute stack index of the errors array */
+    int nerrors;
+    int quiet;             /* >0 while trying oneOf/if branches: count, do not record */
+    int depth;
+    char path[KC_PATH_MAX];
+    size_t plen;
+} kc_vctx;
+
+/* schema.c */
+kc_node *kc_schema_get(lua_State *L, int idx);
+
+/* validate.c: validates the value at idx against node; appends errors. */
+void kc_validate_value(kc_vctx *c, const kc_node *node, int idx);
+void kc_verror(kc_vctx *c, const char *fmt, ...);
+void kc_verror_at(kc_vctx *c, const char *suffix_key, long long suffix_index, const char *fmt, ...);
+size_t kc_path_push_key(kc_vctx *c, const char *key, size_t len);
+size_t kc_path_push_index(kc_vctx *c, long long i);
+void kc_path_pop(kc_vctx *c, size_t saved);
+/* A short printable description of the value at idx ("\"abc\"", "3.5", "an array of 2"). */
+const char *kc_describe(lua_State *L, int idx, char *out, size_t cap);
+/* Array shape of a table: its length n if keys are exactly 1..n, else -1 with
+** *bad set to a description of the first offending key. */
+long long kc_table_sequence(lua_State *L, int idx, char *bad, size_t cap);
+/* The schema of property key in an object node, or NULL. */
+const kc_node *kc_node_prop(const kc_node *n, const char *key, size_t len);
+/* 1 if the number at idx is an integer (Lua integer, or integral float within +-2^53). */
+int kc_is_integral(lua_State *L, int idx);
+
+/* rules.c: Kiva's rules beyond JSON Schema, for one kind of request body. */
+typedef struct kc_rules_opts {
+    const char *kind;      /* "loan_draft" | "repayments" | "journals" */
+    int three_column;      /* csv_format "three": client ids required */
+    const char *currency;  /* repayments: the loans' currency, if known; else NULL */
+    size_t currency_len;
+} kc_rules_opts;
+/* 0 if kind is known (the rules ran), -1 if not. */
+int kc_rules_check(kc_vctx *c, int idx, const kc_rules_opts *o);
+
+/* image.c: checks a data URI; returns NULL if fine, else a message. */
+const char *kc_image_check(const char *s, size_t n, size_t max_decoded, char *msg, size_t cap);
+
+/* encode.c: pushes the canonical JSON text, or returns kc_fail's 3 results. */
+int kc_encode_value(lua_State *L, const kc_node *node, int idx);
+
+#endif

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT
+**
+** Strict UTF-8 decoding and validation used by the schema validator (every
+** string a payload carries) and the canonical encoder (which refuses to emit
+** invalid JSON text). No Lua, no allocation.
+*/
+#include "utf8.h"
+
+long kc_utf8_decode(const unsigned char *s, size_t n, size_t *len)
+{
+    unsigned c = s[0];
+    size_t need, i;
+    long cp, min;
+
+    *len = 1;
+    if (c < 0x80)
+        return (long)c;
+    if (c >= 0xC2 && c <= 0xDF) { need = 1; cp = c & 0x1F; min = 0x80; }
+    else if (c >= 0xE0 && c <= 0xEF) { need = 2; cp = c & 0x0F; min = 0x800; }
+    else if (c >= 0xF0 && c <= 0xF4) { need = 3; cp = c & 0x07; min = 0x10000; }
+    else return -1;   /* continuation byte, C0/C1 overlong lead, F5..FF */
+    if (n < need + 1)
+        return -1;
+    for (i = 1; i <= need; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return -1;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return -1;
+    *len = need + 1;
+    return cp;
+}
+
+int kc_utf8_valid(const char *s, size_t n, size_t *chars, size_t *bad_at)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, count = 0, len;
+
+    while (i < n) {
+        if (p[i] < 0x80) { i++; count++; continue; }
+        if (kc_utf8_decode(p + i, n - i, &len) < 0) {
+            if (bad_at) *bad_at = i;
+            return 0;
+        }
+        i += len;
+        count++;
+    }
+    if (chars) *chars = count;
+    return 1;
+}
+
+int kc_utf8_is_control(long cp)
+{
+    return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
+}

@@ -1,0 +1,543 @@
+/* SPDX-License-Identifier: MIT
+**
+** The JSON Schema validator: walks a Lua value (tables read raw, metatables
+** ignored) against a compiled kc_node tree and appends every violation to the
+** errors table as { path = "entreps[2].amount", message = "rule: ..., found ..." }.
+** Strings are checked as strict UTF-8 without control characters everywhere.
+*/
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "date.h"
+#include "numfmt.h"
+#include "schema.h"
+#include "utf8.h"
+
+/* ===== paths and error records ===== */
+
+static void path_add(kc_vctx *c, const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n && c->plen + 1 < KC_PATH_MAX; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        /* keys are reported, not trusted: keep the path printable */
+        c->path[c->plen++] = (ch < 0x20 || ch == 0x7F) ? '?' : (char)ch;
+    }
+    c->path[c->plen] = '\0';
+}
+
+size_t kc_path_push_key(kc_vctx *c, const char *key, size_t len)
+{
+    size_t saved = c->plen;
+    size_t bad;
+    if (c->plen > 0)
+        path_add(c, ".", 1);
+    if (kc_utf8_valid(key, len, NULL, &bad))
+        path_add(c, key, len);
+    else
+        path_add(c, "<invalid UTF-8 key>", 19);
+    return saved;
+}
+
+size_t kc_path_push_index(kc_vctx *c, long long i)
+{
+    char tmp[32];
+    size_t saved = c->plen;
+    int n = snprintf(tmp, sizeof tmp, "[%lld]", i);
+    path_add(c, tmp, (size_t)n);
+    return saved;
+}
+
+void kc_path_pop(kc_vctx *c, size_t saved)
+{
+    c->plen = saved;
+    c->path[saved] = '\0';
+}
+
+static void record(kc_vctx *c, const char *fmt, va_list ap)
+{
+    lua_State *L = c->L;
+    c->nerrors++;
+    if (c->quiet > 0 || c->nerrors > KC_MAX_ERRORS + 1)
+        return;
+    luaL_checkstack(L, 4, "validation errors");
+    lua_createtable(L, 0, 2);
+    lua_pushlstring(L, c->path, c->plen);
+    lua_setfield(L, -2, "path");
+    if (c->nerrors == KC_MAX_ERRORS + 1)
+        lua_pushfstring(L, "more than %d errors: the rest are not listed", KC_MAX_ERRORS);
+    else
+        lua_pushvfstring(L, fmt, ap);
+    lua_setfield(L, -2, "message");
+    lua_rawseti(L, c->errors, c->nerrors);
+}
+
+void kc_verror(kc_vctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    record(c, fmt, ap);
+    va_end(ap);
+}
+
+void kc_verror_at(kc_vctx *c, const char *key, long long index, const char *fmt, ...)
+{
+    va_list ap;
+    size_t saved = key ? kc_path_push_key(c, key, strlen(key)) : kc_path_push_index(c, index);
+    va_start(ap, fmt);
+    record(c, fmt, ap);
+    va_end(ap);
+    kc_path_pop(c, saved);
+}
+
+/* ===== describing values ===== */
+
+static void put(char *out, size_t cap, size_t *n, const char *s, size_t len)
+{
+    if (*n + len >= cap)
+        len = *n + 1 < cap ? cap - *n - 1 : 0;
+    memcpy(out + *n, s, len);
+    *n += len;
+    out[*n] = '\0';
+}
+
+static void describe_string(const char *s, size_t len, char *out, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0, i = 0, shown = 0, step;
+    char tmp[16];
+
+    put(out, cap, &n, "\"", 1);
+    while (i < len && shown < 40) {
+        long cp = kc_utf8_decode(p + i, len - i, &step);
+        if (cp < 0) {
+            snprintf(tmp, sizeof tmp, "\\x%02X", p[i]);
+            put(out, cap, &n, tmp, 4);
+        } else if (cp == '"' || cp == '\\') {
+            tmp[0] = '\\'; tmp[1] = (char)cp;
+            put(out, cap, &n, tmp, 2);
+        } else if (kc_utf8_is_control(cp)) {
+            int k = snprintf(tmp, sizeof tmp, "\\u%04lX", (unsigned long)cp);
+            put(out, cap, &n, tmp, (size_t)k);
+        } else {
+            put(out, cap, &n, s + i, step);
+        }
+        i += step;
+        shown++;
+    }
+    put(out, cap, &n, "\"", 1);
+    if (i < len) {
+        int k = snprintf(tmp, sizeof tmp, "... (%zu", len);
+        put(out, cap, &n, tmp, (size_t)k);
+        put(out, cap, &n, " bytes)", 7);
+    }
+}
+
+const char *kc_describe(lua_State *L, int idx, char *out, size_t cap)
+{
+    size_t len;
+    const char *s;
+    long long n;
+    char bad[8];
+
+    out[0] = '\0';
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        snprintf(out, cap, "nothing");
+        break;
+    case LUA_TBOOLEAN:
+        snprintf(out, cap, "%s", lua_toboolean(L, idx) ? "true" : "false");
+        break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx))
+            snprintf(out, cap, "%lld", (long long)lua_tointeger(L, idx));
+        else if (!isfinite(lua_tonumber(L, idx)))
+            snprintf(out, cap, "%s", isnan(lua_tonumber(L, idx)) ? "nan" : "an infinite number");
+        else {
+            char num[KC_NUM_MAX];
+            kc_num_shortest(lua_tonumber(L, idx), num);
+            snprintf(out, cap, "%s", num);
+        }
+        break;
+    case LUA_TSTRING:
+        s = lua_tolstring(L, idx, &len);
+        describe_string(s, len, out, cap);
+        break;
+    case LUA_TTABLE:
+        n = kc_table_sequence(L, idx, bad, sizeof bad);
+        if (n == 0)
+            snprintf(out, cap, "an empty table");
+        else if (n > 0)
+            snprintf(out, cap, "an array of %lld", n);
+        else
+            snprintf(out, cap, "an object");
+        break;
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == NULL) {
+            snprintf(out, cap, "null");
+            break;
+        }
+        /* fall through */
+    default:
+        snprintf(out, cap, "a %s", luaL_typename(L, idx));
+    }
+    return out;
+}
+
+/* ===== shapes of Lua values ===== */
+
+long long kc_table_sequence(lua_State *L, int idx, char *bad, size_t cap)
+{
+    long long count = 0, max = 0, strings = 0, others = 0;
+    idx = lua_absindex(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
+            long long k = lua_tointeger(L, -1);
+            if (k > max) max = k;
+            count++;
+        } else if (lua_type(L, -1) == LUA_TSTRING) {
+            strings++;
+        } else {
+            others++;
+        }
+    }
+    if (strings == 0 && others == 0 && count == max) {
+        snprintf(bad, cap, "%s", "");
+        return count;
+    }
+    /* "object": string keys only; "hole": integer keys with gaps; else "mixed" */
+    snprintf(bad, cap, "%s", (count == 0 && others == 0) ? "object" : (strings == 0 && others == 0) ? "hole" : "mixed");
+    return -1;
+}
+
+int kc_is_integral(lua_State *L, int idx)
+{
+    double d;
+    if (lua_isinteger(L, idx))
+        return 1;
+    d = lua_tonumber(L, idx);
+    return isfinite(d) && floor(d) == d && fabs(d) <= 9007199254740992.0;
+}
+
+/* JSON type of the value, KT_ARRAY|KT_OBJECT for an empty table, 0 if none. */
+static int json_type(lua_State *L, int idx, long long *seq)
+{
+    char bad[8];
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN: return KT_BOOLEAN;
+    case LUA_TNUMBER: return kc_is_integral(L, idx) ? (KT_INTEGER | KT_NUMBER) : KT_NUMBER;
+    case LUA_TSTRING: return KT_STRING;
+    case LUA_TLIGHTUSERDATA: return lua_touserdata(L, idx) == NULL ? KT_NULL : 0;
+    case LUA_TTABLE:
+        *seq = kc_table_sequence(L, idx, bad, sizeof bad);
+        if (*seq == 0) return KT_ARRAY | KT_OBJECT;
+        if (*seq > 0) return KT_ARRAY;
+        return strcmp(bad, "object") == 0 ? KT_OBJECT : KT_ARRAY | KT_OBJECT;
+    default: return 0;
+    }
+}
+
+static void type_names(int types, char *out, size_t cap)
+{
+    static const char *names[] = { "null", "boolean", "integer", "number", "string", "array", "object" };
+    size_t n = 0;
+    int i, first = 1;
+    out[0] = '\0';
+    for (i = 0; i < 7; i++) {
+        if (!(types & (1 << i)))
+            continue;
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", first ? "" : " or ", names[i]);
+        first = 0;
+        if (n >= cap) break;
+    }
+}
+
+/* ===== the walk ===== */
+
+static int const_equal(lua_State *L, int idx, const kc_const *k)
+{
+    size_t len;
+    const char *s;
+    switch (k->type) {
+    case KT_NULL: return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL;
+    case KT_BOOLEAN: return lua_type(L, idx) == LUA_TBOOLEAN && lua_toboolean(L, idx) == k->boolean;
+    case KT_NUMBER: return lua_type(L, idx) == LUA_TNUMBER && lua_tonumber(L, idx) == k->number;
+    default:
+        if (lua_type(L, idx) != LUA_TSTRING) return 0;
+        s = lua_tolstring(L, idx, &len);
+        return len == k->len && memcmp(s, k->str, len) == 0;
+    }
+}
+
+static void const_text(const kc_const *k, char *out, size_t cap)
+{
+    if (k->type == KT_NULL) snprintf(out, cap, "null");
+    else if (k->type == KT_BOOLEAN) snprintf(out, cap, "%s", k->boolean ? "true" : "false");
+    else if (k->type == KT_NUMBER) kc_num_shortest(k->number, out);
+    else snprintf(out, cap, "\"%s\"", k->str);
+}
+
+/* The description of the value at idx, made on first use: most values pass. */
+#define KC_FOUND_MAX 160
+#define FOUND() (found[0] ? found : kc_describe(c->L, idx, found, KC_FOUND_MAX))
+
+static void check_string(kc_vctx *c, const kc_node *n, int idx, char *found)
+{
+    lua_State *L = c->L;
+    size_t len, chars = 0, bad = 0, i, step;
+    const char *s = lua_tolstring(L, idx, &len);
+    int multiline = n && n->multiline;
+
+    if (!kc_utf8_valid(s, len, &chars, &bad)) {
+        kc_verror(c, "utf8: invalid UTF-8 at byte %d, found %s", (int)bad + 1, FOUND());
+        return;
+    }
+    for (i = 0; i < len; i += step) {
+        long cp = kc_utf8_decode((const unsigned char *)s + i, len - i, &step);
+        if (kc_utf8_is_control(cp) && !(multiline && (cp == '\t' || cp == '\n' || cp == '\r'))) {
+            char u[8];
+            snprintf(u, sizeof u, "%04X", (unsigned)cp);
+            kc_verror(c, "control: control character U+%s at byte %d is not allowed%s, found %s",
+                      u, (int)i + 1,
+                      (cp == '\t' || cp == '\n' || cp == '\r') ? " in this field" : "", FOUND());
+            break;
+        }
+    }
+    if (!n)
+        return;
+    if (n->min_length >= 0 && (long long)chars < n->min_length)
+        kc_verror(c, "minLength: at least %I character(s), found %s", (lua_Integer)n->min_length, FOUND());
+    if (n->max_length >= 0 && (long long)chars > n->max_length)
+        kc_verror(c, "maxLength: at most %I characters, found %s", (lua_Integer)n->max_length, FOUND());
+    if (n->pattern && (strlen(s) != len || regexec(n->pattern, s, 0, NULL, 0) != 0))
+        kc_verror(c, "pattern: must match %s, found %s", n->pattern_src, FOUND());
+    if (n->format_date) {
+        long key;
+        if (!kc_date_parse(s, len, &key))
+            kc_verror(c, "format: must be a real calendar date YYYY-MM-DD, found %s", FOUND());
+    }
+}
+
+static void check_number(kc_vctx *c, const kc_node *n, int idx, char *found)
+{
+    double d = lua_tonumber(c->L, idx);
+    char lim[KC_NUM_MAX];
+    if (n->has_minimum && d < n->minimum) {
+        kc_num_shortest(n->minimum, lim);
+        kc_verror(c, "minimum: must be at least %s, found %s", lim, FOUND());
+    }
+    if (n->has_exclusive_minimum && !(d > n->exclusive_minimum)) {
+        kc_num_shortest(n->exclusive_minimum, lim);
+        kc_verror(c, "exclusiveMinimum: must be greater than %s, found %s", lim, FOUND());
+    }
+    if (n->has_maximum && d > n->maximum) {
+        kc_num_shortest(n->maximum, lim);
+        kc_verror(c, "maximum: must be at most %s, found %s", lim, FOUND());
+    }
+}
+
+const kc_node *kc_node_prop(const kc_node *n, const char *key, size_t len)
+{
+    size_t lo = 0, hi = n->nprops;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const kc_prop *p = &n->props[mid];
+        size_t m = len < p->len ? len : p->len;
+        int cmp = memcmp(key, p->name, m);
+        if (cmp == 0)
+            cmp = len < p->len ? -1 : len > p->len ? 1 : 0;
+        if (cmp == 0)
+            return p->schema;
+        if (cmp < 0) hi = mid; else lo = mid + 1;
+    }
+    return NULL;
+}
+
+static void check_object(kc_vctx *c, const kc_node *n, int idx)
+{
+    lua_State *L = c->L;
+    size_t i, saved, len;
+    const char *key;
+
+    for (i = 0; n && i < n->nrequired; i++) {
+        lua_pushstring(L, n->required[i]);
+        if (lua_rawget(L, idx) == LUA_TNIL)
+            kc_verror_at(c, n->required[i], 0, "required: property is missing");
+        lua_pop(L, 1);
+    }
+    luaL_checkstack(L, 4, "validating");
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        const kc_node *sub;
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            char what[64];
+            kc_describe(L, -2, what, sizeof what);
+            kc_verror(c, "type: object keys must be strings, found key %s", what);
+            lua_pop(L, 1);
+            continue;
+        }
+        key = lua_tolstring(L, -2, &len);
+        sub = n ? kc_node_prop(n, key, len) : NULL;
+        saved = kc_path_push_key(c, key, len);
+        if (sub)
+            kc_validate_value(c, sub, -1);
+        else if (n && n->no_additional)
+            kc_verror(c, "additionalProperties: unknown property, not allowed here");
+        else
+            kc_validate_value(c, NULL, -1);
+        kc_path_pop(c, saved);
+        lua_pop(L, 1);
+    }
+}
+
+static void check_array(kc_vctx *c, const kc_node *n, int idx, long long count, char *found)
+{
+    lua_State *L = c->L;
+    long long i;
+    size_t saved;
+
+    if (n && n->min_items >= 0 && count < n->min_items)
+        kc_verror(c, "minItems: at least %I item(s), found %s", (lua_Integer)n->min_items, FOUND());
+    if (n && n->max_items >= 0 && count > n->max_items)
+        kc_verror(c, "maxItems: at most %I items, found %s", (lua_Integer)n->max_items, FOUND());
+    luaL_checkstack(L, 2, "validating");
+    for (i = 1; i <= count; i++) {
+        lua_rawgeti(L, idx, (lua_Integer)i);
+        saved = kc_path_push_index(c, i);
+        kc_validate_value(c, n ? n->items : NULL, -1);
+        kc_path_pop(c, saved);
+        lua_pop(L, 1);
+    }
+}
+
+/* Errors the node would report for the value, without recording them. */
+static int count_quietly(kc_vctx *c, const kc_node *n, int idx)
+{
+    int before = c->nerrors, found;
+    c->quiet++;
+    kc_validate_value(c, n, idx);
+    c->quiet--;
+    found = c->nerrors - before;
+    c->nerrors = before;
+    return found;
+}
+
+/* A table with holes or mixed keys used as an array: name what breaks it. */
+static void report_not_sequence(kc_vctx *c, int idx)
+{
+    lua_State *L = c->L;
+    long long count = 0, max = 0;
+
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        count++;
+        if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
+            if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
+        } else {
+            char what[64];
+            kc_describe(L, -1, what, sizeof what);
+            kc_verror(c, "type: an array must be a sequence 1..n, found key %s", what);
+            lua_pop(L, 1);
+            return;
+        }
+    }
+    kc_verror(c, "type: an array must be a sequence 1..n, found a hole (%I keys up to index %I)",
+              (lua_Integer)count, (lua_Integer)max);
+}
+
+void kc_validate_value(kc_vctx *c, const kc_node *n, int idx)
+{
+    lua_State *L = c->L;
+    long long seq = -1;
+    int jt;
+    char found[KC_FOUND_MAX];
+
+    idx = lua_absindex(L, idx);
+    found[0] = '\0';
+    if (n && n->always == 1)
+        return;
+    if (n && n->always == -1) {
+        kc_verror(c, "false: no value is allowed here, found %s", FOUND());
+        return;
+    }
+    jt = json_type(L, idx, &seq);
+    if (jt == 0) {
+        kc_verror(c, "type: not a JSON value, found %s", FOUND());
+        return;
+    }
+    if (lua_type(L, idx) == LUA_TNUMBER && !isfinite(lua_tonumber(L, idx))) {
+        kc_verror(c, "type: must be a finite number, found %s", FOUND());
+        return;
+    }
+    if (n && n->types && !(n->types & jt)) {
+        char want[96];
+        type_names(n->types, want, sizeof want);
+        kc_verror(c, "type: expected %s, found %s", want, FOUND());
+        return;
+    }
+    if (n && n->has_enum) {
+        size_t i;
+        int hit = 0;
+        for (i = 0; i < n->nenums && !hit; i++)
+            hit = const_equal(L, idx, &n->enums[i]);
+        if (!hit) {
+            char list[256], item[64];
+            size_t len = 0;
+            list[0] = '\0';
+            for (i = 0; i < n->nenums && len < sizeof list - 1; i++) {
+                const_text(&n->enums[i], item, sizeof item);
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", item);
+            }
+            kc_verror(c, "enum: must be one of %s; found %s", list, FOUND());
+        }
+    }
+    if (n && n->constant && !const_equal(L, idx, n->constant)) {
+        char item[64];
+        const_text(n->constant, item, sizeof item);
+        kc_verror(c, "const: must be %s, found %s", item, FOUND());
+    }
+
+    if (jt & KT_STRING)
+        check_string(c, n, idx, found);
+    else if (jt & KT_NUMBER) {
+        if (n) check_number(c, n, idx, found);
+    } else if (jt & (KT_ARRAY | KT_OBJECT)) {
+        int want = n && n->types ? (n->types & (KT_ARRAY | KT_OBJECT)) : 0;
+        if (c->depth >= KC_MAX_DEPTH) {
+            kc_verror(c, "depth: nested deeper than %d levels", KC_MAX_DEPTH);
+            return;
+        }
+        c->depth++;
+        if (seq > 0 || (seq == 0 && want == KT_ARRAY))
+            check_array(c, n, idx, seq, found);
+        else if (jt == KT_OBJECT || seq == 0 || want == KT_OBJECT)
+            check_object(c, n, idx);   /* reports any non-string key */
+        else
+            report_not_sequence(c, idx);
+        c->depth--;
+    }
+
+    if (n && n->if_) {
+        if (count_quietly(c, n->if_, idx) == 0) {
+            if (n->then_) kc_validate_value(c, n->then_, idx);
+        } else if (n->else_) {
+            kc_validate_value(c, n->else_, idx);
+        }
+    }
+    if (n && n->none_of > 0) {
+        size_t i, passing = 0;
+        for (i = 0; i < n->none_of; i++)
+            if (count_quietly(c, n->one_of[i], idx) == 0)
+                passing++;
+        if (passing == 0)
+            kc_verror(c, "oneOf: matches none of the %d alternatives, found %s", (int)n->none_of, FOUND());
+        else if (passing > 1)
+            kc_verror(c, "oneOf: matches %d of the alternatives instead of exactly one, found %s",
+                      (int)passing, FOUND());
+    }
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT
+** numfmt.c: shortest exact number text, decimals and exact scaling, as used
+** for amounts (480.5, never 480.49999999) and minor-unit totals. */
+#include <locale.h>
+#include <string.h>
+
+#include "ctest.h"
+#include "numfmt.h"
+
+static int shortest_is(double x, const char *want)
+{
+    char out[KC_NUM_MAX];
+    kc_num_shortest(x, out);
+    return strcmp(out, want) == 0;
+}
+
+int main(void)
+{
+    long long v = 0;
+
+    CHECK(shortest_is(480.5, "480.5"));
+    CHECK(shortest_is(4805.0 / 10, "480.5"));
+    CHECK(shortest_is(0.1, "0.1"));
+    CHECK(shortest_is(0.1 + 0.2, "0.30000000000000004"));
+    CHECK(shortest_is(100.0, "100"));
+    CHECK(shortest_is(-2.5, "-2.5"));
+    CHECK(shortest_is(1e21, "1e+21"));
+    CHECK(shortest_is(123456789012345680000.0, "123456789012345680000"));
+    CHECK(shortest_is(1e-7, "0.0000001"));
+    CHECK(shortest_is(1.5e-8, "1.5e-08"));
+    CHECK(shortest_is(5e-324, "5e-324"));
+    CHECK(shortest_is(1.7976931348623157e308, "1.7976931348623157e+308"));
+    CHECK(shortest_is(83.39, "83.39"));
+
+    CHECK(kc_num_decimals(480.5) == 1);
+    CHECK(kc_num_decimals(0.125) == 3);
+    CHECK(kc_num_decimals(1000.0) == 0);
+    CHECK(kc_num_decimals(1e-7) == 7);
+    CHECK(kc_num_decimals(1e21) == 0);
+    CHECK(kc_num_decimals(0.1 + 0.2) == 17);
+
+    CHECK(kc_num_scaled(480.5, 2, &v) == 0 && v == 48050);
+    CHECK(kc_num_scaled(0.1, 2, &v) == 0 && v == 10);
+    CHECK(kc_num_scaled(-12.25, 2, &v) == 0 && v == -1225);
+    CHECK(kc_num_scaled(1000.0, 0, &v) == 0 && v == 1000);
+    CHECK(kc_num_scaled(480.125, 2, &v) == -1);
+    CHECK(kc_num_scaled(1e30, 2, &v) == -2);
+
+    /* a decimal-comma locale must not leak into JSON */
+    if (setlocale(LC_NUMERIC, "fr_FR.UTF-8") || setlocale(LC_NUMERIC, "de_DE.UTF-8")) {
+        CHECK(shortest_is(480.5, "480.5"));
+        CHECK(kc_num_scaled(480.5, 2, &v) == 0 && v == 48050);
+        setlocale(LC_NUMERIC, "C");
+    }
+    return CTEST_END();
+}

@@ -1,0 +1,238 @@
+-- The `kiva` command's surface: help, exit codes, validation, production safety,
+-- the ledger commands, and what it writes for Excel.
+local helper = require "helper"
+local cjson = require "cjson"
+
+local DATA = helper.root .. "/tests/data/cli/"
+local CANARY = "canary-S3cret+&=%"
+
+local function have(f) return helper.read(helper.root .. "/" .. f) ~= nil end
+
+describe("kiva (cli)", function()
+  after_each(helper.cleanup)
+
+  it("prints help with a worked example for each command, exit 0", function()
+    local r = helper.run(helper.kiva("--help"))
+    assert.equal(0, r.code)
+    assert.matches("push", r.out)
+    for _, cmd in ipairs({ "token", "config", "loans", "push", "validate", "reconcile", "ledger" }) do
+      r = helper.run(helper.kiva(cmd .. " --help"))
+      assert.equal(0, r.code, cmd)
+      assert.matches("Usage: kiva " .. cmd, r.out)
+      assert.matches("Example", r.out)
+      assert.matches("kiva " .. cmd, r.out:match("Example.*$"))
+    end
+  end)
+
+  it("exits 2 on a usage error, naming the problem", function()
+    local r = helper.run(helper.kiva("push loans --input x.csv"))
+    assert.equal(2, r.code)
+    assert.matches("missing option '%-%-mapping'", r.err)
+    r = helper.run(helper.kiva("push parcels --mapping m.lua --input x.csv"))
+    assert.equal(2, r.code)
+    r = helper.run(helper.kiva("push repayments --mapping m.lua --input x.csv --period 2026-13"))
+    assert.equal(2, r.code)
+    assert.matches("YYYY%-MM", r.err)
+  end)
+
+  it("exits 2 when a push has no credentials", function()
+    local dir = helper.tmpdir()
+    local r = helper.run(helper.kiva("push repayments --mapping " .. DATA .. "repayments.lua --input "
+      .. DATA .. "repayments.csv"), { cwd = dir, env = { KIVA_API_URL = "http://127.0.0.1:9", KIVA_AUTH_URL =
+      "http://127.0.0.1:9/t" } })
+    assert.equal(2, r.code, r.err)
+    assert.matches("client id", r.err)
+    assert.is_nil(helper.read(dir .. "/kiva-ledger.sqlite3"))
+  end)
+
+  it("exits 4 when the network gives up", function()
+    local r = helper.run(helper.kiva("token"), { env = { KIVA_CLIENT_ID = "id", KIVA_CLIENT_SECRET = CANARY,
+      KIVA_AUTH_URL = "http://127.0.0.1:9/oauth/token", KIVA_API_URL = "http://127.0.0.1:9" } })
+    assert.equal(4, r.code, r.err)
+    assert.is_nil((r.out .. r.err):find(CANARY, 1, true))
+  end)
+
+  it("refuses production from a non-terminal without --yes, saying where it would go", function()
+    local r = helper.run(helper.kiva("push repayments --env production --mapping " .. DATA
+      .. "repayments.lua --input " .. DATA .. "repayments.csv"),
+      { env = { KIVA_CLIENT_ID = "id", KIVA_CLIENT_SECRET = CANARY } })
+    assert.equal(2, r.code)
+    assert.matches("target: production, https://partner%-api%.k1%.kiva%.org", r.err)
+    assert.matches("%-%-yes", r.err)
+  end)
+
+  it("validates a JSON body, listing every error (exit 1) or none (exit 0)", function()
+    if not have("lua/kiva/schema.lua") then pending("needs kiva.schema (being written)") return end
+    local dir = helper.tmpdir()
+    helper.write(dir .. "/bad.json", cjson.encode({ repayments = { { loan_id = "L1", amount = -3 },
+      { amount = 5, client_id = "C2" } } }))
+    local r = helper.run(helper.kiva("validate repayments --json " .. dir .. "/bad.json"))
+    assert.equal(1, r.code, r.out .. r.err)
+    assert.matches("repayments%[1%]%.amount", r.out)
+    assert.matches("repayments%[2%]", r.out)
+    helper.write(dir .. "/ok.json", cjson.encode({ repayments = { { loan_id = "L1", client_id = "C1", amount = 3 } } }))
+    r = helper.run(helper.kiva("validate repayments --json " .. dir .. "/ok.json"))
+    assert.equal(0, r.code, r.out .. r.err)
+  end)
+
+  it("validates an export through a mapping without sending, with a report", function()
+    if not (have("lua/kiva/schema.lua") and have("lua/kiva/mapping.lua")) then
+      pending("needs kiva.schema and kiva.mapping (being written)") return
+    end
+    local dir = helper.tmpdir()
+    local r = helper.run(helper.kiva("validate repayments --mapping " .. DATA .. "repayments.lua --input "
+      .. DATA .. "repayments-bad.csv --report " .. dir .. "/r.json"), { cwd = dir })
+    assert.equal(1, r.code, r.out .. r.err)
+    local report = cjson.decode(helper.read(dir .. "/r.json"))
+    assert.equal("validate", report.command)
+    assert.equal(4, report.counts.read)
+    assert.equal(1, report.counts.invalid)
+    assert.equal(0, report.counts.sent)
+    assert.equal(DATA .. "repayments-bad.csv:3", report.items[2].where)
+    assert.equal("invalid", report.items[2].status)
+    assert.is_table(report.items[2].errors)
+  end)
+
+  describe("against the sandbox", function()
+    if not have("lua/kiva/sandbox/cli.lua") then
+      pending("needs the sandbox (being written)")
+      return
+    end
+    local sb
+    setup(function() sb = helper.start_sandbox("--loans 20 --client-secret " .. helper.quote(CANARY)) end)
+    teardown(function() if sb then sb.stop() end end)
+
+    it("checks credentials (token), exit 0, never printing the secret or token", function()
+      local r = helper.run(helper.kiva("token"), { env = sb.env })
+      assert.equal(0, r.code, r.err)
+      assert.matches("partner id %d+", r.out)
+      r = helper.run(helper.kiva("token --json"), { env = sb.env })
+      assert.is_string(cjson.decode(r.out).partner_id and tostring(cjson.decode(r.out).partner_id))
+      assert.is_nil(r.out:find(CANARY, 1, true))
+      assert.is_nil(r.out:find("eyJ", 1, true))
+    end)
+
+    it("exits 3 when authentication fails, and KIVA_DEBUG traces stay redacted", function()
+      local env = {}
+      for k, v in pairs(sb.env) do env[k] = v end
+      env.KIVA_CLIENT_SECRET = CANARY .. "-wrong"
+      env.KIVA_DEBUG = "1"
+      local r = helper.run(helper.kiva("token"), { env = env })
+      assert.equal(3, r.code, r.err)
+      assert.is_nil((r.out .. r.err):find(CANARY, 1, true))
+    end)
+
+    it("lists loans and config as text and JSON", function()
+      local r = helper.run(helper.kiva("loans --status payingBack --json"), { env = sb.env })
+      assert.equal(0, r.code, r.err)
+      local loans = cjson.decode(r.out)
+      assert.is_true(#loans > 0)
+      for _, l in ipairs(loans) do assert.equal("payingBack", l.status) end
+      r = helper.run(helper.kiva("loans --status defaulted"), { env = sb.env })
+      assert.equal(0, r.code)
+      assert.matches("L000008", r.out)
+      r = helper.run(helper.kiva("config activities"), { env = sb.env })
+      assert.equal(0, r.code, r.err)
+      assert.matches("^%d+\t", r.out)
+    end)
+
+    it("shows and settles unknown items with kiva ledger", function()
+      if not (have("lua/kiva/mapping.lua") and have("lua/kiva/schema.lua")) then
+        pending("needs kiva.mapping and kiva.schema (being written)") return
+      end
+      local faulty = helper.start_sandbox("--loans 20 --faults 500after:1")
+      local dir = helper.tmpdir()
+      local env = {}
+      for k, v in pairs(faulty.env) do env[k] = v end
+      env.KIVA_LEDGER = dir .. "/l.sqlite3"
+      local r = helper.run(helper.kiva("push repayments --period 2026-09 --mapping " .. DATA
+        .. "repayments.lua --input " .. DATA .. "repayments.csv"), { env = env })
+      faulty.stop()
+      assert.equal(1, r.code, r.out .. r.err)
+      assert.matches("unknown 8", r.out)
+      assert.matches("Outcome unknown", r.out)
+      r = helper.run(helper.kiva("ledger list --state unknown"), { env = env })
+      assert.equal(0, r.code)
+      local key = r.out:match("(repayment/%S+)")
+      assert.is_string(key)
+      r = helper.run(helper.kiva("ledger resolve " .. key .. " sent"), { env = env })
+      assert.equal(0, r.code, r.err)
+      assert.matches("unknown %-> sent", r.out)
+      r = helper.run(helper.kiva("ledger show " .. key), { env = env })
+      assert.equal("sent", cjson.decode(r.out).state)
+      r = helper.run(helper.kiva("ledger resolve nope/1 sent"), { env = env })
+      assert.equal(1, r.code)
+    end)
+  end)
+end)
+
+describe("kiva.report", function()
+  local report = require "kiva.report"
+
+  it("neutralises cells Excel would run as formulas", function()
+    assert.equal("'=1+2", report.csv_cell("=1+2"))
+    assert.equal("'+cmd", report.csv_cell("+cmd"))
+    assert.equal("'-3", report.csv_cell("-3"))
+    assert.equal("'@SUM(A1)", report.csv_cell("@SUM(A1)"))
+    assert.equal('"\'=HYPERLINK(""x"",""y"")"', report.csv_cell('=HYPERLINK("x","y")'))
+    assert.equal("plain", report.csv_cell("plain"))
+  end)
+
+  it("writes each problem of a result as a CSV line and a JSON report of the interface's shape", function()
+    local dir = helper.tmpdir()
+    local result = { command = "push", kind = "repayments",
+      counts = { read = 2, valid = 1, invalid = 1, sent = 0, skipped = 0, rejected = 1, unknown = 0 },
+      items = {
+        { where = "in.csv:2", status = "invalid", errors = { { path = "amount", message = "=must be positive" } } },
+        { where = "in.csv:3", key = "repayment/1/2026-01/L1/C1", status = "rejected",
+          errors = { { loan_id = "L1", code = "NOT_PAYING_BACK", details = "@not expected" } } },
+      } }
+    assert(report.write_problems(dir .. "/p.csv", result))
+    local lines = {}
+    for l in helper.read(dir .. "/p.csv"):gmatch("[^\r\n]+") do lines[#lines + 1] = l end
+    assert.equal(3, #lines)
+    assert.equal("in.csv:2,,invalid,amount,,'=must be positive", lines[2])
+    assert.equal("in.csv:3,repayment/1/2026-01/L1/C1,rejected,,NOT_PAYING_BACK,'@not expected", lines[3])
+    assert(report.write_json(dir .. "/r.json", result))
+    local t = cjson.decode(helper.read(dir .. "/r.json"))
+    assert.equal("push", t.command)
+    assert.equal(1, t.counts.rejected)
+    assert.equal("in.csv:3", t.items[2].where)
+    assert.equal("NOT_PAYING_BACK", t.items[2].errors[1].code)
+    local text = report.summary(result)
+    assert.matches("read 2, valid 1, invalid 1, sent 0, skipped 0, rejected 1, unknown 0", text)
+    assert.matches("in.csv:2: amount: =must be positive", text)
+  end)
+end)
+
+describe("kiva.progress", function()
+  local progress = require "kiva.progress"
+
+  local function sink()
+    local s = { text = "" }
+    function s:write(...) for _, v in ipairs({ ... }) do self.text = self.text .. v end end
+    function s.flush() end
+    return s
+  end
+
+  it("redraws a bar with items/s and ETA on a terminal", function()
+    local s = sink()
+    local p = progress.new({ stream = s, tty = true, label = "sending" })
+    p(5, 10)
+    p(10, 10)
+    p.finish()
+    assert.matches("\rsending %[###############%.+%] 5/10 [%d.]+ items/s ETA %S+", s.text)
+    assert.matches("10/10", s.text)
+    assert.matches("\n$", s.text)
+  end)
+
+  it("writes plain lines, not every item, when not a terminal", function()
+    local s = sink()
+    local p = progress.new({ stream = s, tty = false, interval = 3600, label = "sending" })
+    for i = 1, 100 do p(i, 100) end
+    local _, lines = s.text:gsub("\n", "")
+    assert.equal(2, lines)
+    assert.is_nil(s.text:find("\r", 1, true))
+    assert.matches("sending: 100/100 items", s.text)
+  end)
+end)

@@ -1,0 +1,323 @@
+-- kiva.core http session: keep-alive, parallel requests, no redirects, size cap,
+-- timeouts, and above all that a POST body is never resent by curl itself. Runs
+-- against a small LuaSocket server of its own (things the sandbox does not do:
+-- dropping a connection after reading, redirects, huge bodies) and, for TLS,
+-- `openssl s_server` with a CA generated here.
+local helper = require "helper"
+local core = require "kiva.core"
+local errors = require "kiva.errors"
+
+-- One process, one connection at a time per select round; HTTP/1.1 keep-alive.
+-- Answers by path; counts connections and requests per path at GET /__count.
+local SERVER = [=[
+local socket = require "socket"
+local srv = assert(socket.bind("127.0.0.1", 0))
+local _, port = srv:getsockname()
+io.stdout:write(port, "\n")
+io.stdout:flush()
+srv:settimeout(0)
+local clients, served, conns, hits = {}, {}, 0, {}
+
+local function reply(c, status, body, extra)
+  c:send("HTTP/1.1 " .. status .. " X\r\nContent-Type: application/json\r\nContent-Length: " .. #body
+    .. "\r\n" .. (extra or "") .. "\r\n" .. body)
+end
+
+local function drop(c)
+  for i, x in ipairs(clients) do if x == c then table.remove(clients, i) break end end
+  served[c] = nil
+  c:close()
+end
+
+local function handle(c)
+  local line = c:receive("*l")
+  if not line then return drop(c) end
+  local method, path = line:match("^(%u+) (%S+)")
+  local headers, n = {}, 0
+  while true do
+    local h = c:receive("*l")
+    if not h or h == "" then break end
+    local k, v = h:match("^([^:]+):%s*(.*)$")
+    if k then headers[k:lower()] = v end
+  end
+  local body = ""
+  if headers["content-length"] then body = c:receive(tonumber(headers["content-length"])) or "" end
+  n = (served[c] or 0) + 1
+  served[c] = n
+  local key = method .. " " .. path:gsub("%?.*", "")
+  hits[key] = (hits[key] or 0) + 1
+  if path == "/__count" then
+    local parts = {}
+    for k, v in pairs(hits) do parts[#parts + 1] = string.format("%q:%d", k, v) end
+    reply(c, 200, string.format('{"connections":%d,"hits":{%s}}', conns, table.concat(parts, ",")))
+  elseif path == "/echo" then
+    reply(c, 200, string.format('{"method":%q,"length":%d,"expect":%q,"agent":%q,"body":%q}', method, #body,
+      headers.expect or "", headers["user-agent"] or "", body))
+  elseif path == "/redirect" then
+    reply(c, 302, "{}", "Location: /landed\r\n")
+  elseif path == "/big" then
+    reply(c, 200, string.rep("x", 300000))
+  elseif path == "/drop" then
+    return drop(c)
+  elseif path == "/drop_on_reuse" then
+    if n > 1 then return drop(c) end
+    reply(c, 200, '{"first":true}')
+  elseif path == "/slow" then
+    socket.sleep(1)
+    reply(c, 200, "{}")
+  elseif path:match("^/status/%d+") then
+    local code = path:match("%d+")
+    reply(c, tonumber(code), '{"message":"status ' .. code .. '"}', code == "429" and "Retry-After: 1\r\n" or "")
+  else
+    reply(c, 404, '{"message":"no such path"}')
+  end
+end
+
+while true do
+  local c = srv:accept()
+  if c then
+    conns = conns + 1
+    c:settimeout(5)
+    clients[#clients + 1] = c
+  end
+  local readable = socket.select(clients, nil, 0.02)
+  for _, rc in ipairs(readable) do handle(rc) end
+end
+]=]
+
+local function start_server()
+  local dir = helper.tmpdir()
+  helper.write(dir .. "/server.lua", SERVER)
+  local p = io.popen("lua5.4 " .. dir .. "/server.lua >" .. dir .. "/port 2>" .. dir .. "/err & echo $!")
+  local pid = tonumber(p:read("l"))
+  p:close()
+  local port
+  for _ = 1, 100 do
+    port = tonumber((helper.read(dir .. "/port") or ""):match("%d+"))
+    if port then break end
+    core.sleep(0.05)
+  end
+  assert(port, "test server did not start: " .. (helper.read(dir .. "/err") or ""))
+  return { pid = pid, url = "http://127.0.0.1:" .. port, stop = function() core.kill(pid, 15) end }
+end
+
+-- Adds the requests, polls until all are done, returns results by id order.
+local function run(session, reqs)
+  local ids, byid = {}, {}
+  for i, r in ipairs(reqs) do ids[i] = assert(session:add(r)) end
+  local deadline = core.monotonic() + 20
+  local got = 0
+  while got < #reqs and core.monotonic() < deadline do
+    for _, res in ipairs(assert(session:poll(0.5))) do
+      byid[res.id] = res
+      got = got + 1
+    end
+  end
+  local out = {}
+  for i, id in ipairs(ids) do out[i] = byid[id] end
+  return out
+end
+
+local cjson = require "cjson"
+
+describe("kiva.core http session", function()
+  local server
+  setup(function() server = start_server() end)
+  teardown(function()
+    server.stop()
+    helper.cleanup()
+  end)
+
+  local function count(session)
+    return cjson.decode(run(session, { { url = server.url .. "/__count" } })[1].body)
+  end
+
+  it("reuses one connection for sequential requests (keep-alive)", function()
+    local s = core.http_session {}
+    local before = count(s)
+    for _ = 1, 5 do
+      local res = run(s, { { url = server.url .. "/echo" } })[1]
+      assert.equal(200, res.status)
+      assert.is_nil(res.code)
+    end
+    local after = count(s)
+    assert.equal(before.connections, after.connections)
+    assert.equal(1, s:stats().connects)
+    assert.equal(7, s:stats().requests)
+    s:close()
+  end)
+
+  it("runs many requests at once and returns each under its id", function()
+    local s = core.http_session { max_host_connections = 4 }
+    local reqs = {}
+    for i = 1, 12 do reqs[i] = { method = "POST", url = server.url .. "/echo", body = "body " .. i } end
+    local results = run(s, reqs)
+    for i, res in ipairs(results) do
+      assert.equal(200, res.status)
+      assert.equal("body " .. i, cjson.decode(res.body).body)
+      assert.is_true(res.body_sent)
+    end
+    assert.equal(0, s:pending())
+    assert.is_true(s:stats().connects <= 4)
+    s:close()
+  end)
+
+  it("sends the POST body at once, without Expect: 100-continue, with the User-Agent", function()
+    local s = core.http_session { user_agent = "kiva-lua/test" }
+    local body = string.rep("y", 100000)
+    local res = run(s, { { method = "POST", url = server.url .. "/echo", body = body,
+      headers = { "Content-Type: application/json" } } })[1]
+    local echo = cjson.decode(res.body)
+    assert.equal(100000, echo.length)
+    assert.equal("", echo.expect)
+    assert.equal("kiva-lua/test", echo.agent)
+    assert.equal("application/json", res.headers["content-type"])
+    s:close()
+  end)
+
+  it("never follows a redirect", function()
+    local s = core.http_session {}
+    local res = run(s, { { url = server.url .. "/redirect" } })[1]
+    assert.equal(302, res.status)
+    assert.equal("/landed", res.headers.location)
+    assert.is_nil(count(s).hits["GET /landed"])
+    local err = errors.from_result(res, { method = "GET", endpoint = "/redirect" })
+    assert.equal("rejected", err.kind)
+    s:close()
+  end)
+
+  it("refuses a response larger than max_body", function()
+    local s = core.http_session { max_body = 100000 }
+    local res = run(s, { { url = server.url .. "/big" } })[1]
+    assert.equal("RESPONSE_TOO_LARGE", res.code)
+    s:close()
+  end)
+
+  it("reports a refused connection as not sent", function()
+    local s = core.http_session {}
+    local res = run(s, { { method = "POST", url = "http://127.0.0.1:1/x", body = "{}" } })[1]
+    assert.equal("COULDNT_CONNECT", res.code)
+    assert.is_false(res.body_sent)
+    assert.is_false(res.connected)
+    local err = errors.from_result(res, { method = "POST", endpoint = "/x" })
+    assert.equal("network", err.kind)
+    assert.is_true(err.retryable)
+    s:close()
+  end)
+
+  it("reports a POST dropped after it was read as of unknown outcome", function()
+    local s = core.http_session {}
+    local res = run(s, { { method = "POST", url = server.url .. "/drop", body = '{"a":1}' } })[1]
+    assert.is_string(res.code)
+    assert.is_true(res.body_sent)
+    local err = errors.from_result(res, { method = "POST", endpoint = "/drop" })
+    assert.equal("unknown_outcome", err.kind)
+    assert.is_false(err.retryable)
+    s:close()
+  end)
+
+  it("never resends a POST by itself when a reused connection dies", function()
+    local s = core.http_session {}
+    local first = run(s, { { method = "POST", url = server.url .. "/drop_on_reuse", body = "{}" } })[1]
+    assert.equal(200, first.status)
+    local second = run(s, { { method = "POST", url = server.url .. "/drop_on_reuse", body = "{}" } })[1]
+    -- curl wanted to resend on a fresh connection but could not rewind the body
+    assert.equal("SEND_FAIL_REWIND", second.code)
+    local err = errors.from_result(second, { method = "POST", endpoint = "/drop_on_reuse" })
+    assert.equal("unknown_outcome", err.kind)
+    assert.equal(2, count(s).hits["POST /drop_on_reuse"])
+    s:close()
+  end)
+
+  it("lets curl resend a GET on a dead reused connection", function()
+    local s = core.http_session {}
+    assert.equal(200, run(s, { { url = server.url .. "/drop_on_reuse" } })[1].status)
+    assert.equal(200, run(s, { { url = server.url .. "/drop_on_reuse" } })[1].status)
+    s:close()
+  end)
+
+  it("times out a slow answer after the body was sent", function()
+    local s = core.http_session { timeout = 0.5 }
+    local res = run(s, { { method = "POST", url = server.url .. "/slow", body = "{}" } })[1]
+    assert.equal("OPERATION_TIMEDOUT", res.code)
+    assert.is_true(res.body_sent)
+    assert.equal("unknown_outcome", errors.from_result(res, { method = "POST", endpoint = "/slow" }).kind)
+    s:close()
+  end)
+
+  it("parses status and headers of error answers", function()
+    local s = core.http_session {}
+    local res = run(s, { { url = server.url .. "/status/429" } })[1]
+    assert.equal(429, res.status)
+    assert.equal("1", res.headers["retry-after"])
+    assert.same({ message = "status 429" }, cjson.decode(res.body))
+    s:close()
+  end)
+
+  it("refuses unknown options and misuse, and closes idempotently", function()
+    assert.has_error(function() core.http_session { timout = 3 } end, "http_session: unknown option 'timout'")
+    assert.has_error(function() core.http_session { timeout = "3" } end)
+    local s = core.http_session {}
+    assert.has_error(function() s:add { method = "PUT", url = server.url } end)
+    s:add { url = server.url .. "/slow" }   -- in flight while closed
+    s:close()
+    s:close()
+    assert.has_error(function() s:add { url = server.url } end, "attempt to use a closed http session")
+    assert.equal(0, s:stats().requests)
+  end)
+
+  it("frees sessions with requests in flight when collected", function()
+    for _ = 1, 20 do
+      local s = core.http_session {}
+      s:add { url = server.url .. "/echo" }
+      s:add { method = "POST", url = server.url .. "/echo", body = "x" }
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.matches("^7%.", core.curl_version())
+  end)
+end)
+
+describe("kiva.core http over TLS", function()
+  local dir, pid, port
+  setup(function()
+    dir = helper.tmpdir()
+    local function sh(cmd) assert(os.execute("cd " .. dir .. " && " .. cmd .. " >/dev/null 2>&1"), cmd) end
+    for _, name in ipairs { "ca", "other" } do
+      sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" .. name .. "-ca -keyout "
+        .. name .. ".key -out " .. name .. ".pem")
+    end
+    helper.write(dir .. "/ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    sh("openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout srv.key -out srv.csr")
+    sh("openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext -out srv.pem")
+    local p = io.popen("cd " .. dir .. " && openssl s_server -accept 127.0.0.1:0 -cert srv.pem -key srv.key "
+      .. "-www >log 2>&1 </dev/null & echo $!")
+    pid = tonumber(p:read("l"))
+    p:close()
+    for _ = 1, 100 do
+      port = (helper.read(dir .. "/log") or ""):match("ACCEPT [%d%.]+:(%d+)")
+      if port then break end
+      core.sleep(0.05)
+    end
+    assert(port, "openssl s_server did not start")
+  end)
+  teardown(function() core.kill(pid, 15) end)
+
+  it("verifies the server against the CA file", function()
+    local s = core.http_session { ca_file = dir .. "/ca.pem" }
+    local res = run(s, { { url = "https://127.0.0.1:" .. port .. "/" } })[1]
+    assert.is_nil(res.code)
+    assert.equal(200, res.status)
+    s:close()
+  end)
+
+  it("refuses a server its CA file does not vouch for", function()
+    local s = core.http_session { ca_file = dir .. "/other.pem" }
+    local res = run(s, { { method = "POST", url = "https://127.0.0.1:" .. port .. "/", body = "{}" } })[1]
+    assert.equal("PEER_FAILED_VERIFICATION", res.code)
+    local err = errors.from_result(res, { method = "POST", endpoint = "/" })
+    assert.equal("network", err.kind)
+    assert.is_false(err.retryable)
+    s:close()
+  end)
+end)

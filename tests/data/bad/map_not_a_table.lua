@@ -1,0 +1,2 @@
+-- a mapping file that returns no table
+return 42

@@ -1,0 +1,2 @@
+-- raises while loading
+error("cannot connect to the MIS database")

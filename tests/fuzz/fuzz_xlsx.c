@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT
+**
+** libFuzzer target for the XLSX reader's entry points: the libzip entry reader
+** (core.zip_open, src/zip.c) and the workbook reader on top of it (kiva.xlsx via
+** kiva.source.rows: workbook, shared strings, styles and sheet XML through
+** lua-expat). Input: [flags byte][file bytes], written to a per-process file under
+** /dev/shm since core.zip_open takes a path. Aborts when a call raises or returns
+** something outside its contract. Run from the repository root.
+** FUZZ_XLSX_TOLERATE_RAISE=1 logs raises of the Lua layer instead of aborting (to fuzz
+** past a known one); the zip layer always aborts.
+*/
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "kiva_core.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static lua_State *L;
+static char path[64];
+static int tolerate_raise;
+
+static const char *harness =
+    "local core = require 'kiva.core'\n"
+    "local source = require 'kiva.source'\n"
+    "local function entries(path, flags)\n"
+    "  local z, msg, code = core.zip_open(path, { max_size = 8 * 1024 * 1024 })\n"
+    "  if not z then assert(type(msg) == 'string' and type(code) == 'string', 'open failed without message') return end\n"
+    "  local names = z:names()\n"
+    "  assert(type(names) == 'table', 'names not a table')\n"
+    "  for i, name in ipairs(names) do\n"
+    "    if i > 32 then break end\n"
+    "    assert(type(name) == 'string', 'name not a string')\n"
+    "    local e, emsg = z:open(name)\n"
+    "    if e then\n"
+    "      local total = 0\n"
+    "      while true do\n"
+    "        local chunk, rmsg = e:read(flags & 2 ~= 0 and 7 or 65536)\n"
+    "        if not chunk then assert(rmsg == nil or type(rmsg) == 'string') break end\n"
+    "        assert(#chunk > 0, 'empty chunk')\n"
+    "        total = total + #chunk\n"
+    "        if total > 16 * 1024 * 1024 then break end\n"
+    "      end\n"
+    "      if flags & 4 ~= 0 then e:close() e:close() end\n"
+    "    else\n"
+    "      assert(type(emsg) == 'string', 'open entry failed without message')\n"
+    "    end\n"
+    "  end\n"
+    "  if flags & 8 ~= 0 then z:close() end\n"
+    "  z:close()\n"
+    "end\n"
+    "local function rows(path, flags)\n"
+    "  local it, err = source.rows(path, { format = 'xlsx', sheet = flags & 2 ~= 0 and 'Loans' or nil })\n"
+    "  if not it then assert(type(err) == 'table' and type(err.message) == 'string', 'no err table') return end\n"
+    "  for _ = 1, 100000 do\n"
+    "    local row, where = it()\n"
+    "    if row == nil then break end\n"
+    "    if row == false then\n"
+    "      assert(type(where) == 'table' and type(where.message) == 'string', 'bad row without an err table')\n"
+    "    else\n"
+    "      assert(type(row) == 'table' and type(where) == 'string', 'row without where')\n"
+    "      for k, v in pairs(row) do assert(type(k) == 'string' and type(v) == 'string', 'row not strings') end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return function(path, flags)\n"
+    "  if flags & 1 ~= 0 then entries(path, flags) else rows(path, flags) end\n"
+    "end\n";
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    const char *t = getenv("FUZZ_XLSX_TOLERATE_RAISE");
+    (void)argc;
+    (void)argv;
+    tolerate_raise = t && *t == '1';
+    snprintf(path, sizeof path, "/dev/shm/kiva-fuzz-xlsx-%ld.xlsx", (long)getpid());
+    L = luaL_newstate();
+    luaL_openlibs(L);
+    luaL_requiref(L, "kiva.core", luaopen_kiva_core, 0);
+    lua_pop(L, 1);
+    if (luaL_dostring(L, "package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path") != LUA_OK
+        || luaL_loadstring(L, harness) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        fprintf(stderr, "fuzz_xlsx: cannot set up: %s\n", lua_tostring(L, -1));
+        abort();
+    }
+    lua_setfield(L, LUA_REGISTRYINDEX, "fuzz_xlsx.check");
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static unsigned runs, raises;
+    int top = lua_gettop(L);
+    FILE *f;
+
+    if (size < 1 || size > 512 * 1024)
+        return 0;
+    f = fopen(path, "wb");
+    if (!f || fwrite(data + 1, 1, size - 1, f) != size - 1 || fclose(f) != 0) {
+        perror(path);
+        abort();
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "fuzz_xlsx.check");
+    lua_pushstring(L, path);
+    lua_pushinteger(L, data[0]);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        if (!tolerate_raise || (data[0] & 1)) {   /* the C entry layer must never raise */
+            fprintf(stderr, "fuzz_xlsx: %s\n", msg ? msg : "(error object)");
+            abort();
+        }
+        if (raises++ < 5)
+            fprintf(stderr, "fuzz_xlsx: raised (tolerated): %s\n", msg ? msg : "(error object)");
+    }
+    lua_settop(L, top);
+    if (++runs % 256 == 0)
+        lua_gc(L, LUA_GCCOLLECT);
+    return 0;
+}

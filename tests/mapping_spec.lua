@@ -1,0 +1,248 @@
+-- kiva.mapping: loading scripts, running rows, group loans, joins, lookups, and
+-- how partner mistakes (a bad value, a Lua error, an endless loop) are reported.
+local helper = require "helper"
+local mapping = require "kiva.mapping"
+
+local DATA = "tests/data/source/"
+
+local function script(dir, text)
+  local path = dir .. "/mapping.lua"
+  helper.write(path, text)
+  return path
+end
+
+local function collect(m, kind, input, opts)
+  local it, err = mapping.items(m, kind, input, opts)
+  assert(it, err and err.message)
+  local out = {}
+  for item in it do out[#out + 1] = item end
+  return out
+end
+
+local ACTIVITIES = { { activity_id = 61, activity = "Agriculture" }, { activity_id = 73, activity = "Épicerie" },
+  { activity_id = 12, activity = "Food Market" }, { activity_id = 14, activity = "Fruits & Vegetables" } }
+local LISTS = {
+  activities = ACTIVITIES,
+  themes = { themes = { { theme_type_id = 3, theme_type = "Women" } } },
+  locales = { { language_id = 2, language_code = "fr", language_name = "French", currency = "XOF" } },
+  locations = { { country = "Mali", location = "Ségou", full_name = "Ségou, Mali" } },
+}
+
+describe("kiva.mapping.load", function()
+  after_each(helper.cleanup)
+
+  it("returns the script's table with its path", function()
+    local path = script(helper.tmpdir(), "return { repayment = function(row) return row end }")
+    local m = assert(mapping.load(path))
+    assert.are.equal(path, m.path)
+    assert.are.equal("function", type(m.repayment))
+  end)
+
+  it("reports a syntax error or a runtime error with the script's file:line", function()
+    local dir = helper.tmpdir()
+    local path = script(dir, "return {\n  loan_draft = function(row) return { end,\n}\n")
+    local m, err = mapping.load(path)
+    assert.is_nil(m)
+    assert.are.equal("input", err.kind)
+    assert.are.equal(path .. ":2", err.where)
+    path = script(dir, "local x = nil\nreturn x.y\n")
+    m, err = mapping.load(path)
+    assert.is_nil(m)
+    assert.are.equal(path .. ":2", err.where)
+    path = script(dir, "return 42")
+    m, err = mapping.load(path)
+    assert.is_nil(m)
+    assert.matches("must return a table", err.message)
+  end)
+end)
+
+describe("kiva.mapping.items", function()
+  after_each(helper.cleanup)
+
+  it("maps each row, with where = file:line and the script's source defaults", function()
+    local path = script(helper.tmpdir(), [[
+      local map = require "kiva.map"
+      return {
+        source = { delimiter = ";", encoding = "windows-1252" },
+        repayment = function(row) return { loan_id = row["N° Prêt"], amount = map.amount(row.Montant) } end,
+      }]])
+    local m = assert(mapping.load(path))
+    local items = collect(m, "repayments", DATA .. "fr_win1252.csv")
+    assert.are.equal(4, #items)
+    assert.are.same({ loan_id = "P-001", amount = 1250.5 }, items[1].payload)
+    assert.are.equal(DATA .. "fr_win1252.csv:2", items[1].where)
+    assert.are.same({ loan_id = "P-002", amount = 75000 }, items[2].payload)
+    -- "€ 10" cannot be read: the row is reported with its column, not sent
+    assert.is_nil(items[4].payload)
+    assert.are.equal("Montant", items[4].errors[1].path)
+    assert.matches("not a number", items[4].errors[1].message)
+  end)
+
+  it("reports a helper failure even when the script supplies a fallback", function()
+    local path = script(helper.tmpdir(), [[
+      local map = require "kiva.map"
+      return { repayment = function(row)
+        return { loan_id = row["N° Prêt"], amount = map.amount(row.Montant) or 0 }
+      end }]])
+    local items = collect(assert(mapping.load(path)), "repayments", DATA .. "fr_win1252.csv")
+    assert.is_nil(items[4].payload)
+    assert.are.equal("Montant", items[4].errors[1].path)
+  end)
+
+  it("reports a Lua error with the row's file:line and the script's line, and goes on", function()
+    local path = script(helper.tmpdir(), [[
+return {
+  repayment = function(row)
+    if row.Sexe == "Femme" then
+      return { loan_id = row.nothing.here }
+    end
+    return { loan_id = row["N° Prêt"] }
+  end,
+}]])
+    local items = collect(assert(mapping.load(path)), "repayments", DATA .. "fr_win1252.csv")
+    assert.are.equal(4, #items)
+    assert.are.equal(DATA .. "fr_win1252.csv:3", items[2].where)
+    assert.matches("mapping%.lua:4: attempt to index a nil value", items[2].errors[1].message)
+    assert.are.equal("P-003", items[3].payload.loan_id)
+  end)
+
+  it("marks rows the script returns nil for as skipped, and bad rows as errors", function()
+    local path = script(helper.tmpdir(), [[
+      return { repayment = function(row) if row.a ~= "1" then return { loan_id = row.a } end end }]])
+    local items = collect(assert(mapping.load(path)), "repayments", DATA .. "ragged.csv")
+    assert.is_true(items[1].skipped)
+    assert.are.equal(DATA .. "ragged.csv:3", items[2].where)
+    assert.matches("2 cells where the header has 3", items[2].errors[1].message)
+    assert.are.equal("6", items[3].payload.loan_id)
+  end)
+
+  it("stops a row that runs too long and goes on with the next", function()
+    local path = script(helper.tmpdir(), [[
+      return { repayment = function(row) if row.a == "1" then while true do end end return { loan_id = row.a } end }]])
+    local items = collect(assert(mapping.load(path)), "repayments", DATA .. "lf_only.csv", { row_time_limit = 0.2 })
+    assert.matches("longer than 0.2 s", items[1].errors[1].message)
+    assert.matches("mapping%.lua:1:", items[1].errors[1].message)
+    assert.are.equal("3", items[2].payload.loan_id)
+    assert.is_nil(debug.gethook())
+  end)
+
+  it("says so when the script lacks the function for the kind", function()
+    local path = script(helper.tmpdir(), "return { repayment = function() end }")
+    local it, err = mapping.items(assert(mapping.load(path)), "journals", DATA .. "lf_only.csv")
+    assert.is_nil(it)
+    assert.matches("no journal function", err.message)
+  end)
+end)
+
+describe("kiva.mapping group loans", function()
+  after_each(helper.cleanup)
+
+  it("gives rows sharing group_by to one draft in file order, even when not adjacent", function()
+    local dir = helper.tmpdir()
+    local input = dir .. "/loans.csv"
+    helper.write(input, "loan,group,name\n1,G1,Awa\n2,,Bintou\n3,G2,Chata\n4,G1,Djeneba\n5,G2,Esther\n6,G1,Fanta\n")
+    local path = script(dir, [[
+      return { group_by = "group", loan_draft = function(rows)
+        local names = {}
+        for i, r in ipairs(rows) do names[i] = r.name end
+        return { group = rows[1].group, names = table.concat(names, ","), n = #rows }
+      end }]])
+    local items = collect(assert(mapping.load(path)), "loans", input)
+    assert.are.equal(3, #items)
+    assert.are.same({ group = "", names = "Bintou", n = 1 }, items[1].payload)
+    assert.are.equal(input .. ":3", items[1].where)
+    assert.are.same({ group = "G2", names = "Chata,Esther", n = 2 }, items[2].payload)
+    assert.are.equal(input .. ":4", items[2].where)
+    assert.are.same({ group = "G1", names = "Awa,Djeneba,Fanta", n = 3 }, items[3].payload)
+    assert.are.equal(input .. ":2", items[3].where)
+  end)
+
+  it("reports a group_by column the input does not have", function()
+    local dir = helper.tmpdir()
+    local path = script(dir, [[return { group_by = "Groupe", loan_draft = function() end }]])
+    local it, err = mapping.items(assert(mapping.load(path)), "loans", DATA .. "lf_only.csv")
+    assert.is_nil(it)
+    assert.matches("no column 'Groupe'", err.message)
+  end)
+end)
+
+describe("kiva.mapping ctx", function()
+  after_each(helper.cleanup)
+
+  local function fetcher(calls)
+    return function(name)
+      calls[name] = (calls[name] or 0) + 1
+      return LISTS[name]
+    end
+  end
+
+  it("resolves names without regard to case and accents, fetching each list once", function()
+    local calls = {}
+    local ctx = mapping.context{ fetch = fetcher(calls) }
+    assert.are.equal(73, ctx.activity("epicerie"))
+    assert.are.equal(73, ctx.activity("  ÉPICERIE "))
+    assert.are.equal(61, ctx.activity("agriculture"))
+    assert.are.equal(3, ctx.theme("women"))
+    assert.are.equal(2, ctx.language("FR"))
+    assert.are.equal(2, ctx.language("french"))
+    assert.are.equal("Ségou, Mali", ctx.location("segou"))
+    assert.are.equal("Ségou, Mali", ctx.location("Ségou, Mali"))
+    assert.are.same({ activities = 1, themes = 1, locales = 1, locations = 1 }, calls)
+  end)
+
+  it("names the nearest candidates when nothing matches", function()
+    local ctx = mapping.context{ fetch = fetcher({}) }
+    local v, msg = ctx.activity("Fruit")
+    assert.is_nil(v)
+    assert.matches("^no activity named 'Fruit'; nearest: 'Fruits & Vegetables'", msg)
+  end)
+
+  it("caches the lists on disk for max_age", function()
+    local dir = helper.tmpdir()
+    local cache = dir .. "/config-cache.json"
+    local calls = {}
+    assert.are.equal(61, mapping.context{ fetch = fetcher(calls), cache_file = cache }.activity("Agriculture"))
+    local offline = mapping.context{ cache_file = cache, fetch = function() return nil, { message = "down" } end }
+    assert.are.equal(61, offline.activity("Agriculture"))
+    local stale = mapping.context{ cache_file = cache, max_age = 0, fetch = fetcher(calls) }
+    assert.are.equal(61, stale.activity("Agriculture"))
+    assert.are.equal(2, calls.activities)
+  end)
+
+  it("reports a list it cannot fetch", function()
+    local ctx = mapping.context{ fetch = function() return nil, { kind = "network", message = "refused" } end }
+    local v, msg = ctx.theme("Women")
+    assert.is_nil(v)
+    assert.matches("could not fetch the themes list: refused", msg)
+  end)
+
+  it("records a failed lookup against the row, with the column", function()
+    local dir = helper.tmpdir()
+    local input = dir .. "/loans.csv"
+    helper.write(input, "loan,sector\n1,Agriculture\n2,Astronomy\n")
+    local path = script(dir, [[
+      return { loan_draft = function(row, ctx) return { activity_id = ctx.activity(row.sector) } end }]])
+    local items = collect(assert(mapping.load(path)), "loans", input, { ctx = mapping.context{ fetch = fetcher({}) } })
+    assert.are.same({ activity_id = 61 }, items[1].payload)
+    assert.are.equal("sector", items[2].errors[1].path)
+    assert.matches("no activity named 'Astronomy'", items[2].errors[1].message)
+  end)
+
+  it("joins a second file by key, next to the input", function()
+    local dir = helper.tmpdir()
+    os.execute("cp " .. DATA .. "schedule.csv " .. DATA .. "fr_win1252.csv " .. dir)
+    local path = script(dir, [[
+      local map = require "kiva.map"
+      return { loan_draft = function(row, ctx)
+        local schedule = {}
+        for _, s in ipairs(ctx.join("schedule.csv", "loan")(row["N° Prêt"])) do
+          schedule[#schedule + 1] = { date = map.date(s.date, "dd/mm/yyyy"), principal = map.amount(s.principal) }
+        end
+        return { id = row["N° Prêt"], schedule = schedule }
+      end }]])
+    local items = collect(assert(mapping.load(path)), "loans", dir .. "/fr_win1252.csv")
+    assert.are.same({ { date = "2024-04-05", principal = 625.25 }, { date = "2024-05-05", principal = 625.25 } },
+      items[1].payload.schedule)
+    assert.are.same({}, items[2].payload.schedule)
+  end)
+end)

@@ -1,0 +1,63 @@
+-- The rockspec must install exactly what the checkout has: every Lua module under
+-- lua/, every schema, every C source, and the launcher.
+local helper = require "helper"
+
+local function list(cmd)
+  local out = {}
+  local p = io.popen(cmd)
+  for line in p:lines() do out[#out + 1] = line end
+  p:close()
+  table.sort(out)
+  return out
+end
+
+local function load_rockspec()
+  local env = {}
+  local chunk = assert(loadfile(helper.root .. "/rockspec/kiva-scm-1.rockspec", "t", env))
+  chunk()
+  return env
+end
+
+describe("rockspec/kiva-scm-1.rockspec", function()
+  local spec = load_rockspec()
+
+  it("targets Lua 5.4 and declares libcurl and OpenSSL", function()
+    assert.equal("kiva", spec.package)
+    assert.truthy(table.concat(spec.dependencies, " "):find("lua >= 5.4, < 5.5", 1, true))
+    assert.truthy(table.concat(spec.dependencies, " "):find("lua-cjson", 1, true))
+    assert.truthy(spec.external_dependencies.CURL and spec.external_dependencies.OPENSSL)
+  end)
+
+  it("lists every Lua module of lua/kiva and nothing else", function()
+    local have = {}
+    for _, path in ipairs(list("cd " .. helper.root .. "/lua && find kiva -name '*.lua'")) do
+      local mod = path:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
+      have[#have + 1] = mod .. "=" .. "lua/" .. path
+    end
+    local listed = {}
+    for mod, src in pairs(spec.build.modules) do
+      if type(src) == "string" then listed[#listed + 1] = mod .. "=" .. src end
+    end
+    table.sort(have)
+    table.sort(listed)
+    assert.same(have, listed)
+  end)
+
+  it("builds kiva.core from every C source", function()
+    local have = list("cd " .. helper.root .. " && ls src/*.c")
+    local core = spec.build.modules["kiva.core"]
+    local listed = {}
+    for _, s in ipairs(core.sources) do listed[#listed + 1] = s end
+    table.sort(listed)
+    assert.same(have, listed)
+  end)
+
+  it("installs the schemas and the kiva command", function()
+    local schemas = list("cd " .. helper.root .. " && ls lua/kiva/schemas/*.json")
+    local installed = {}
+    for _, f in pairs(spec.build.install.lua) do installed[#installed + 1] = f end
+    table.sort(installed)
+    assert.same(schemas, installed)
+    assert.equal("kiva", spec.build.install.bin.kiva)
+  end)
+end)
