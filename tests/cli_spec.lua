@@ -136,6 +136,20 @@ describe("kiva (cli)", function()
       assert.matches("^%d+\t", r.out)
     end)
 
+    it("draws a progress bar on a terminal's stderr (through script(1)'s pty)", function()
+      if not (have("lua/kiva/mapping.lua") and have("lua/kiva/schema.lua")) then
+        pending("needs kiva.mapping and kiva.schema (being written)") return
+      end
+      local dir = helper.tmpdir()
+      local env = {}
+      for k, v in pairs(sb.env) do env[k] = v end
+      env.KIVA_LEDGER = dir .. "/l.sqlite3"
+      local r = helper.run("script -qec " .. helper.quote(helper.kiva("push repayments --period 2026-11 --mapping "
+        .. DATA .. "repayments.lua --input " .. DATA .. "repayments.csv")) .. " /dev/null", { env = env })
+      assert.equal(0, r.code, r.out)
+      assert.matches("\rsending repayments %[#+%] 8/8 [%d.]+ items/s ETA", r.out)
+    end)
+
     it("shows and settles unknown items with kiva ledger", function()
       if not (have("lua/kiva/mapping.lua") and have("lua/kiva/schema.lua")) then
         pending("needs kiva.mapping and kiva.schema (being written)") return
