@@ -1,7 +1,6 @@
 -- Bench mapping: borrower rows of the generated export (bench/gen.lua) to Kiva loan drafts.
 -- One row per borrower; rows sharing GroupNo form a group loan. The 12-installment
--- schedule is computed here, in whole cents, the way an MIS export without a schedule
--- table is usually mapped: equal principal, flat interest, the remainder on the last.
+-- schedule is computed here, in whole cents, as for an MIS export without a schedule table.
 local map = require "kiva.map"
 
 local function cents(s)
@@ -9,20 +8,22 @@ local function cents(s)
   return v and math.floor(v * 100 + 0.5)
 end
 
---- "YYYY-MM-DD" plus k months (days in the export are at most 28).
-local function add_months(iso, k)
-  local y, m, d = iso:match("^(%d+)-(%d+)-(%d+)$")
-  local months = tonumber(m) - 1 + k
-  return string.format("%04d-%02d-%s", tonumber(y) + months // 12, months % 12 + 1, d)
-end
-
+--- n monthly installments from the month after `disbursed` ("YYYY-MM-DD"; days in the
+-- export are at most 28): equal principal, flat interest, the remainder on the last.
 local function schedule(total, rate_cents, n, disbursed)
+  local y, m, d = disbursed:match("^(%d+)-(%d+)-(%d+)$")
+  y, m = tonumber(y), tonumber(m) - 1
   local out = {}
   local each = total // n
   local interest = (total * rate_cents) // (100 * 100 * n)
   for k = 1, n do
+    local months = m + k
     local principal = (k == n) and (total - each * (n - 1)) or each
-    out[k] = { date = add_months(disbursed, k), principal = principal / 100, interest = interest / 100 }
+    out[k] = {
+      date = string.format("%04d-%02d-%s", y + months // 12, months % 12 + 1, d),
+      principal = principal / 100,
+      interest = interest / 100,
+    }
   end
   return out
 end

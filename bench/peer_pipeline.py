@@ -4,7 +4,8 @@ sample would grow (csv, json, jsonschema), run on the same generated export.
 
     /usr/bin/python3 bench/peer_pipeline.py loans|repayments INPUT [--out FILE] [--limit N]
 
-Prints one line of key=value figures: rows read, items, valid, invalid, seconds, peak RSS.
+Prints one line of key=value figures: rows read, items, valid, invalid, wall and CPU
+seconds, peak RSS.
 Uses Debian's python3-jsonschema (Draft202012Validator) over lua/kiva/schemas/<kind>.json
 when that is plain JSON Schema, else over the transcription below (said in schema=).
 """
@@ -187,27 +188,24 @@ class Ctx:
         return None
 
 
-# --- the mapping (bench/mapping_loans.lua, bench/mapping_repayments.lua) ------------
+# --- the mapping (bench/mapping_loans.lua, bench/mapping_repayments.lua), line for line ------------
 
 def cents(s):
     v = amount(s, decimal=",")
     return None if v is None else int(v * 100 + 0.5)
 
 
-def add_months(iso, k):
-    y, m, d = iso.split("-")
-    months = int(m) - 1 + k
-    return "%04d-%02d-%s" % (int(y) + months // 12, months % 12 + 1, d)
-
-
 def schedule(total, rate_cents, n, disbursed):
+    y, m, d = disbursed.split("-")
+    y, m = int(y), int(m) - 1
     each = total // n
     interest = (total * rate_cents) // (100 * 100 * n)
     out = []
     for k in range(1, n + 1):
+        months = m + k
         principal = total - each * (n - 1) if k == n else each
-        out.append({"date": add_months(disbursed, k), "principal": principal / 100,
-                    "interest": interest / 100})
+        out.append({"date": "%04d-%02d-%s" % (y + months // 12, months % 12 + 1, d),
+                    "principal": principal / 100, "interest": interest / 100})
     return out
 
 
@@ -291,7 +289,7 @@ def main():
     schema_kind = "loan_draft" if kind == "loans" else "repayments"
     schema, source = load_schema(schema_kind)
     validator = Draft202012Validator(schema)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     rows = items = valid = invalid = nbytes = 0
     with open(path, newline="", encoding="utf-8") as f, open(out_path, "w", encoding="utf-8") as out:
         reader = csv.DictReader(f, delimiter=";")
@@ -304,7 +302,7 @@ def main():
                 return
             valid += 1
             s = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-            nbytes += len(s) + 1
+            nbytes += len(s.encode("utf-8")) + 1
             out.write(s)
             out.write("\n")
 
@@ -342,11 +340,11 @@ def main():
                     batch = []
             if batch:
                 emit({"repayments": batch}, [])
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     with open("/proc/self/status") as f:
         rss = int(re.search(r"VmHWM:\s*(\d+)", f.read()).group(1))
-    print("rows=%d items=%d valid=%d invalid=%d seconds=%.4f rss_kib=%d bytes=%d schema=%s"
-          % (rows, items, valid, invalid, seconds, rss, nbytes, source))
+    print("rows=%d items=%d valid=%d invalid=%d seconds=%.4f cpu_seconds=%.4f rss_kib=%d bytes=%d schema=%s"
+          % (rows, items, valid, invalid, seconds, cpu_seconds, rss, nbytes, source))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ if not ctx then skip("mapping.context: " .. tostring(type(cerr) == "table" and c
 
 local profile = os.getenv("BENCH_PROFILE")
 if profile then require("luaprof").start() end
-local started = util.clock()
+local started, cpu_started = util.clock(), os.clock()
 local iter, ierr = mapping.items(m, kind, input, { ctx = ctx })
 if not iter then skip("mapping.items: " .. tostring(type(ierr) == "table" and ierr.message or ierr)) end
 
@@ -95,7 +95,7 @@ for it in iter do
 end
 if nbatch > 0 then emit("repayments", { repayments = batch }) end
 out:close()
-local seconds = util.clock() - started
+local seconds, cpu_seconds = util.clock() - started, os.clock() - cpu_started
 if profile then require("luaprof").stop(profile) end
 
 local rows = items
@@ -108,6 +108,7 @@ end
 
 io.write(util.format_kv({
   rows = rows, items = items, valid = valid, invalid = invalid + mapped_bad, seconds = seconds,
+  cpu_seconds = cpu_seconds,
   rss_kib = util.peak_rss_kib() or 0, bytes = nbytes,
   first_error = first_error and first_error:sub(1, 120) or nil,
 }), "\n")

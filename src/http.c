@@ -290,6 +290,7 @@ static CURLcode setup_easy(kc_session *s, kc_request *r, const char *method, con
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);   /* a token must not travel to another host */
     SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    SET(CURLOPT_PIPEWAIT, 1L);         /* wait to multiplex on HTTP/2 rather than open more */
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
     SET(CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout);
@@ -481,7 +482,7 @@ static void push_headers(lua_State *L, const kc_buf *h)
 
 static void push_result(lua_State *L, kc_session *s, kc_request *r)
 {
-    long status = 0, connects = 0;
+    long status = 0, connects = 0, version = 0;
     curl_off_t connect_us = 0, pretransfer_us = 0, total_us = 0;
     char tmp[32];
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -489,6 +490,7 @@ static void push_result(lua_State *L, kc_session *s, kc_request *r)
     curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
     curl_easy_getinfo(r->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
     curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+    curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &version);
     s->connects += connects;
     s->requests++;
 
@@ -521,6 +523,9 @@ static void push_result(lua_State *L, kc_session *s, kc_request *r)
     lua_setfield(L, -2, "reused");
     lua_pushnumber(L, (double)total_us / 1e6);
     lua_setfield(L, -2, "total_time");
+    lua_pushstring(L, version == CURL_HTTP_VERSION_2_0 ? "2" : version == CURL_HTTP_VERSION_1_1 ? "1.1"
+        : version == CURL_HTTP_VERSION_1_0 ? "1.0" : version == CURL_HTTP_VERSION_3 ? "3" : "");
+    lua_setfield(L, -2, "http_version");
 }
 
 /* session:poll(timeout_s) -> array of finished results (maybe empty). Waits at

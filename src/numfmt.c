@@ -13,7 +13,49 @@
 
 #include "numfmt.h"
 
+/* Fast path for everyday amounts: the fewest decimals k <= 6 such that the
+** decimal round(x * 10^k) / 10^k reads back as x. Below 1e15 / 10^k, one ulp of x
+** is under a quarter of 10^-k, so that decimal is the only one with k decimals
+** that reads back, and it is the shortest text: the same the slow path writes. */
+static int fast_decimal(double x, char *out)
+{
+    double p = 1, r;
+    int k, n = 0, i;
+    char digits[24];
+    long long v;
+
+    for (k = 0; k <= 6; k++, p *= 10) {
+        r = nearbyint(x * p);
+        if (!(fabs(r) < 1e15))
+            return -1;
+        if (r / p == x && (r != 0 || x == 0))
+            break;
+    }
+    if (k > 6)
+        return -1;
+    v = (long long)fabs(r);
+    do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v > 0);
+    while (n <= k) digits[n++] = '0';          /* 0.05: a leading zero */
+    i = 0;
+    if (r < 0) out[i++] = '-';
+    while (n > 0) {
+        out[i++] = digits[--n];
+        if (n == k && k > 0) out[i++] = '.';
+    }
+    out[i] = '\0';
+    return i;
+}
+
 int kc_num_shortest(double x, char *out)
+{
+    int n;
+    if (!isfinite(x))   /* not JSON; written for messages only */
+        return snprintf(out, KC_NUM_MAX, "%s", isnan(x) ? "nan" : x < 0 ? "-inf" : "inf");
+    n = fast_decimal(x, out);
+    return n >= 0 ? n : kc_num_shortest_exact(x, out);
+}
+
+int kc_num_shortest_exact(double x, char *out)
 {
     char sci[KC_NUM_MAX], digits[KC_NUM_MAX], *p;
     int prec, nd = 0, e10, n = 0, i;

@@ -14,6 +14,9 @@
 ** Returns its length; out must hold KC_NUM_MAX bytes. */
 int kc_num_shortest(double x, char *out);
 
+/* The same text by the general path only (printf/strtod); for tests. */
+int kc_num_shortest_exact(double x, char *out);
+
 /* Decimals of that shortest text (0.125 -> 3, 1e-07 -> 7, 1e+21 -> 0). */
 int kc_num_decimals(double x);
 

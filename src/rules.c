@@ -6,6 +6,7 @@
 ** client ids / duplicates in repayment and journal reports. Values of the wrong
 ** type are skipped here: the schema walk has already reported them.
 */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,6 +63,8 @@ static int amount(kc_vctx *c, int minor, const char *currency, int scale, long l
 
     if (lua_type(L, -1) != LUA_TNUMBER)
         return -1;
+    if (!isfinite(lua_tonumber(L, -1)))
+        return -1;   /* the schema walk reports it */
     if (lua_isinteger(L, -1)) {
         lua_Integer i = lua_tointeger(L, -1);
         long long p = 1;
@@ -200,13 +203,17 @@ static void loan_draft_rules(kc_vctx *c, int draft)
                 s = lua_tolstring(L, -1, &len);
                 if (kc_date_parse(s, len, &date)) {
                     size_t inner = kc_path_push_key(c, "date", 4);
-                    char d1[40], d2[40];
-                    snprintf(d1, sizeof d1, "%04ld-%02ld-%02ld", disburse / 10000, disburse / 100 % 100, disburse % 100);
-                    snprintf(d2, sizeof d2, "%04ld-%02ld-%02ld", previous / 10000, previous / 100 % 100, previous % 100);
-                    if (disburse && date < disburse)
-                        kc_verror(c, "order: installments cannot fall before disburse_time %s, found \"%s\"", d1, s);
-                    if (previous && date <= previous)
-                        kc_verror(c, "order: schedule dates must be ascending, found \"%s\" after %s", s, d2);
+                    char d[40];
+                    if (disburse && date < disburse) {
+                        snprintf(d, sizeof d, "%04ld-%02ld-%02ld", disburse / 10000, disburse / 100 % 100,
+                                 disburse % 100);
+                        kc_verror(c, "order: installments cannot fall before disburse_time %s, found \"%s\"", d, s);
+                    }
+                    if (previous && date <= previous) {
+                        snprintf(d, sizeof d, "%04ld-%02ld-%02ld", previous / 10000, previous / 100 % 100,
+                                 previous % 100);
+                        kc_verror(c, "order: schedule dates must be ascending, found \"%s\" after %s", s, d);
+                    }
                     kc_path_pop(c, inner);
                     previous = date;
                 }

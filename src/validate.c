@@ -43,10 +43,13 @@ size_t kc_path_push_key(kc_vctx *c, const char *key, size_t len)
 
 size_t kc_path_push_index(kc_vctx *c, long long i)
 {
-    char tmp[32];
+    char tmp[32], *p = tmp + sizeof tmp;
     size_t saved = c->plen;
-    int n = snprintf(tmp, sizeof tmp, "[%lld]", i);
-    path_add(c, tmp, (size_t)n);
+    unsigned long long u = i < 0 ? 0 : (unsigned long long)i;   /* indexes are >= 1 */
+    *--p = ']';
+    do { *--p = (char)('0' + u % 10); u /= 10; } while (u > 0);
+    *--p = '[';
+    path_add(c, p, (size_t)(tmp + sizeof tmp - p));
     return saved;
 }
 

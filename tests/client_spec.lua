@@ -100,11 +100,14 @@ describe("kiva.client", function()
   end)
 
   it("sends 600 repayments as 3 calls of at most 250, reporting each batch", function()
-    local c = client_for(sb)
+    local progress = {}
+    local c = client_for(sb, { on_progress = function(ev) progress[#progress + 1] = ev end })
     local seen = {}
     local res, err = c:post_repayments(repayments(600), { on_batch = function(b) seen[#seen + 1] = b.index end })
     assert.is_nil(err)
     assert.equal(3, #res.batches)
+    assert.equal(3, #progress)
+    assert.same({ what = "repayments", done = 3, total = 3 }, progress[3])
     table.sort(seen)
     assert.same({ 1, 2, 3 }, seen)
     local per_upload = {}
@@ -213,6 +216,10 @@ describe("kiva.client", function()
     assert.is_nil(info)
     assert.equal("auth", err.kind)
     assert.not_matches("wrong-secret-value", err.message, 1, true)
+    local res, perr = c:post_repayments(repayments(600), { batch_size = 100 })
+    assert.is_nil(res)
+    assert.equal("auth", perr.kind)
+    assert.equal(1, c:stats().token_requests)   -- refused once, not asked again per batch
     c:close()
   end)
 
@@ -307,6 +314,21 @@ describe("kiva.client", function()
     ssb.stop()
   end)
 
+  it("leaves client ids out for a two-column partner", function()
+    local tsb = helper.start_sandbox("--csv-format two")
+    local c = client_for(tsb, { csv_format = "two" })
+    local list = { { loan_id = "L000001", client_id = "WRONG", amount = 7 } }
+    local res, err = c:post_repayments(list)
+    assert.is_nil(err)
+    assert.same({}, res.problems)
+    assert.equal("WRONG", list[1].client_id)   -- the caller's table is left alone
+    local st = state(tsb)
+    assert.equal(1, #st.repayments)
+    assert.is_nil(st.repayments[1].client_id)
+    c:close()
+    tsb.stop()
+  end)
+
   it("traces requests under debug without secrets or tokens", function()
     local lines = {}
     local function on_log(level, msg) lines[#lines + 1] = level .. " " .. msg end
@@ -351,6 +373,9 @@ describe("kiva.client", function()
     assert.is_true(err.retryable)
     assert.equal(2, err.attempts)
     assert.equal("network", res.batches[1].err.kind)
+    local next_loan, pager = c:loans {}
+    for _ in next_loan, pager do error("no loan expected") end
+    assert.equal("network", pager.err.kind)
     c:close()
   end)
 end)

@@ -62,6 +62,9 @@ local function handle(c)
   elseif path == "/drop_on_reuse" then
     if n > 1 then return drop(c) end
     reply(c, 200, '{"first":true}')
+  elseif path == "/flaky" then
+    if hits[key] % 2 == 1 then return reply(c, 503, '{"message":"busy"}', "Retry-After: 0\r\n") end
+    reply(c, 200, '{"ok":true}')
   elseif path == "/slow" then
     socket.sleep(1)
     reply(c, 200, "{}")
@@ -278,6 +281,66 @@ describe("kiva.core http session", function()
   end)
 end)
 
+describe("kiva.transport", function()
+  local Transport = require "kiva.transport"
+  local server
+  setup(function() server = start_server() end)
+  teardown(function() server.stop() end)
+
+  local function hits(t, key)
+    local res = assert(t:request { method = "GET", url = server.url .. "/__count" })
+    return res.json.hits[key] or 0
+  end
+
+  it("retries a GET after a 503 and returns results in input order", function()
+    local t = assert(Transport.new { retry_base = 0.01, concurrency = 2 })
+    local reqs = {}
+    for i = 1, 4 do
+      reqs[i] = { method = "GET", url = server.url .. (i % 2 == 1 and "/flaky" or "/echo"), endpoint = "r" .. i }
+    end
+    local finished = {}
+    local results = t:run(reqs, { on_result = function(i) finished[#finished + 1] = i end })
+    for i, r in ipairs(results) do
+      assert.is_nil(r.err)
+      assert.equal(200, r.res.status)
+      if i % 2 == 0 then assert.equal("GET", r.res.json.method) else assert.is_true(r.res.json.ok) end
+    end
+    assert.equal(4, #finished)
+    assert.is_true(t:stats().retries >= 1)
+    t:close()
+  end)
+
+  it("retries a POST on 503 up to max_attempts, never on 500", function()
+    local t = assert(Transport.new { retry_base = 0.01, max_attempts = 3 })
+    local before503, before500 = hits(t, "POST /status/503"), hits(t, "POST /status/500")
+    local _, err = t:request { method = "POST", url = server.url .. "/status/503", body = "{}", endpoint = "p" }
+    assert.equal("server", err.kind)
+    assert.equal(3, err.attempts)
+    _, err = t:request { method = "POST", url = server.url .. "/status/500", body = "{}", endpoint = "p" }
+    assert.equal("unknown_outcome", err.kind)
+    assert.equal(before503 + 3, hits(t, "POST /status/503"))
+    assert.equal(before500 + 1, hits(t, "POST /status/500"))
+    t:close()
+  end)
+
+  it("gives up when the next wait would pass max_retry_time", function()
+    local t = assert(Transport.new { retry_base = 5, retry_cap = 5, max_retry_time = 0.2, max_attempts = 10 })
+    local t0 = core.monotonic()
+    local _, err = t:request { method = "POST", url = server.url .. "/status/429", body = "{}", endpoint = "p" }
+    assert.equal("rate_limited", err.kind)
+    assert.is_true(err.retryable)
+    assert.is_true(core.monotonic() - t0 < 1.5)
+    t:close()
+  end)
+
+  it("reads Retry-After as seconds or as an HTTP date", function()
+    assert.equal(7, Transport.retry_after("7"))
+    local now = os.time()
+    assert.equal(30, Transport.retry_after(os.date("!%a, %d %b %Y %H:%M:%S GMT", now + 30), now))
+    assert.is_nil(Transport.retry_after("soon"))
+  end)
+end)
+
 describe("kiva.core http over TLS", function()
   local dir, pid, port
   setup(function()
@@ -303,11 +366,53 @@ describe("kiva.core http over TLS", function()
   end)
   teardown(function() core.kill(pid, 15) end)
 
+  -- nginx (Debian's nginx-light has HTTP/2) with the same certificate, on a free port
+  local function start_nginx()
+    local socket = require "socket"
+    local probe = assert(socket.bind("127.0.0.1", 0))
+    local _, free = probe:getsockname()
+    probe:close()
+    local conf = table.concat({
+      "daemon off; master_process off; pid " .. dir .. "/nginx.pid; error_log " .. dir .. "/nginx.err;",
+      "events { worker_connections 64; }",
+      "http { access_log off; client_body_temp_path " .. dir .. "; proxy_temp_path " .. dir .. ";",
+      "  fastcgi_temp_path " .. dir .. "; uwsgi_temp_path " .. dir .. "; scgi_temp_path " .. dir .. ";",
+      "  server { listen 127.0.0.1:" .. free .. " ssl http2; ssl_certificate " .. dir .. "/srv.pem;",
+      "    ssl_certificate_key " .. dir .. "/srv.key; location / { return 200 '{\"ok\":true}'; } } }",
+    }, "\n")
+    helper.write(dir .. "/nginx.conf", conf)
+    local p = io.popen("nginx -p " .. dir .. " -c " .. dir .. "/nginx.conf >/dev/null 2>&1 & echo $!")
+    local npid = tonumber(p:read("l"))
+    p:close()
+    for _ = 1, 100 do
+      local c = socket.connect("127.0.0.1", free)
+      if c then c:close() break end
+      core.sleep(0.05)
+    end
+    return npid, free
+  end
+
   it("verifies the server against the CA file", function()
     local s = core.http_session { ca_file = dir .. "/ca.pem" }
     local res = run(s, { { url = "https://127.0.0.1:" .. port .. "/" } })[1]
     assert.is_nil(res.code)
     assert.equal(200, res.status)
+    s:close()
+  end)
+
+  it("speaks HTTP/2 where offered, many requests over one connection", function()
+    local npid, nport = start_nginx()
+    local s = core.http_session { ca_file = dir .. "/ca.pem", max_host_connections = 4 }
+    local reqs = {}
+    for i = 1, 8 do reqs[i] = { url = "https://127.0.0.1:" .. nport .. "/x" .. i } end
+    local results = run(s, reqs)
+    core.kill(npid, 15)
+    for _, res in ipairs(results) do
+      assert.is_nil(res.code, res.message)
+      assert.equal("2", res.http_version)
+      assert.equal('{"ok":true}', res.body)
+    end
+    assert.equal(1, s:stats().connects)
     s:close()
   end)
 

@@ -126,9 +126,11 @@ describe("validation", function()
     d.entreps[1].amount = 0 / 0
     local _, errs = kiva.validate("loan_draft", d)
     assert.is_truthy(find(errs, "entreps[1].amount", "type"))
+    assert.are.equal(1, #errs, describe_errors(errs))
     d.entreps[1].amount = math.huge
     _, errs = kiva.validate("loan_draft", d)
-    assert.is_truthy(find(errs, "entreps[1].amount", "type"))
+    assert.matches("found an infinite number", find(errs, "entreps[1].amount", "type").message)
+    assert.are.equal(1, #errs, describe_errors(errs))
   end)
 
   it("requires arrays to be proper sequences and objects to have string keys", function()

@@ -302,12 +302,25 @@ function M.crash_soak(counts, seed, kills, max_delay)
   local sb = helper.start_sandbox(sandbox_args(plan))
   local rnd = lcg(seed)
   local allowed = { loans = {}, repayments = {}, journals = {} }
-  local problems, killed = {}, 0
+  local problems, killed, trace = {}, 0, {}
   local env = M.env(plan, sb)
   local parts = { "env" }
   for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. helper.quote(v) end
+  local function open_kinds()
+    local ledger, list = M.ledger(plan.ledger), {}
+    for _, kd in ipairs(KINDS) do
+      for _, id in ipairs(plan.kinds[kd].ids) do
+        local st = ledger[kd][id]
+        if st == nil or st == "pending" then list[#list + 1] = kd break end
+      end
+    end
+    return list
+  end
   for k = 1, kills do
-    local kind = KINDS[(k - 1) % #KINDS + 1]
+    -- the kinds that still have items to send, in turn, so each kill lands in real work
+    local kinds = open_kinds()
+    if #kinds == 0 then break end
+    local kind = kinds[(k - 1) % #kinds + 1]
     local delay = 0.05 + rnd() * (max_delay - 0.05)
     local p = io.popen(table.concat(parts, " ") .. " " .. M.push_command(plan, kind) .. " >>"
       .. helper.quote(dir .. "/crash.out") .. " 2>&1 & echo $!")
@@ -325,6 +338,12 @@ function M.crash_soak(counts, seed, kills, max_delay)
     -- Right after the kill: whatever the sandbox applied is recorded as at least
     -- `sending`, so the next run reports it instead of sending it again.
     local ledger, applied = M.ledger(plan.ledger), M.applied(M.state(sb))
+    local in_flight, done = 0, 0
+    for _, st in pairs(ledger[kind]) do
+      if st == "sending" then in_flight = in_flight + 1 elseif st == "sent" then done = done + 1 end
+    end
+    trace[#trace + 1] = string.format("kill %2d: push %-10s after %.2fs: %d sending, %d sent", k, kind, delay,
+      in_flight, done)
     for _, kd in ipairs(KINDS) do
       for id, n in pairs(applied[kd]) do
         local st = ledger[kd][id]
@@ -345,7 +364,7 @@ function M.crash_soak(counts, seed, kills, max_delay)
   if not runs then error(err, 0) end
   local s = M.check(plan, state, { allowed_unknown = allowed })
   for _, pr in ipairs(problems) do s.problems[#s.problems + 1] = pr end
-  s.killed, s.runs = killed, runs
+  s.killed, s.runs, s.trace = killed, runs, trace
   return s
 end
 
@@ -386,6 +405,11 @@ function M.ttl_soak(ttl, seconds, per_round)
   for _, st in pairs(ledger.loans) do if st == "sent" then sent = sent + 1 end end
   if sent ~= items then problems[#problems + 1] = string.format("%d of %d drafts sent", sent, items) end
   if state.duplicates ~= 0 then problems[#problems + 1] = state.duplicates .. " duplicates" end
+  local elapsed = os.time() - started
+  if state.token_requests < elapsed // ttl - 1 then
+    problems[#problems + 1] = string.format("%d token requests in %d s: tokens were not renewed", state.token_requests,
+      elapsed)
+  end
   return { items = items, sent = sent, rounds = round, token_requests = state.token_requests,
     seconds = os.time() - started, problems = problems, plan = last_plan }
 end
@@ -393,6 +417,13 @@ end
 local function report(name, s, out)
   out:write(M.summary_line(s), "\n")
   if #s.unknown > 0 then
+    local by = {}
+    for _, u in ipairs(s.unknown) do
+      local kind = u:match("^(%S+)")
+      by[kind] = (by[kind] or 0) + 1
+    end
+    out:write(string.format("  unknown by kind: %d loans, %d repayments, %d journals\n", by.loans or 0,
+      by.repayments or 0, by.journals or 0))
     local path = helper.build .. "/soak-" .. name .. "-unknown.txt"
     helper.write(path, table.concat(s.unknown, "\n") .. "\n")
     out:write(string.format("  unknown items: %s%s (all %d in %s)\n", table.concat(s.unknown, ", ", 1,
@@ -431,11 +462,11 @@ function M.main(argv)
   end
   if what == "crash" or what == "all" then
     t0 = os.time()
-    local counts = { drafts = math.min(o.drafts, 600), repayments = math.min(o.repayments, 3000),
-      journals = math.min(o.journals, 300) }
+    local counts = { drafts = o.drafts, repayments = o.repayments, journals = o.journals }
     out:write(string.format("== crash and resume: kill -9 at %d seeded moments (seed %d), "
       .. "%d drafts, %d repayments, %d journals\n", o.kills, o.seed, counts.drafts, counts.repayments, counts.journals))
-    local s = M.crash_soak(counts, o.seed, o.kills, 1.5)
+    local s = M.crash_soak(counts, o.seed, o.kills, o.max_delay or 2)
+    for _, line in ipairs(s.trace) do out:write("  ", line, "\n") end
     out:write(string.format("  %d pushes killed, %d runs to settle, %ds\n", s.killed, s.runs, os.time() - t0))
     ok = report("crash", s, out) and ok
   end

@@ -190,8 +190,13 @@ function Auth:access_token()
       return self.token
     end
   end
+  -- refused credentials stay refused for this client: do not ask again per request
+  if self.refused then return nil, self.refused end
   local ok, err = self:request_token()
-  if not ok then return nil, err end
+  if not ok then
+    if err.kind == "auth" then self.refused = err end
+    return nil, err
+  end
   return self.token
 end
 

@@ -423,8 +423,9 @@ function Client:loans_page(q)
 end
 
 --- Iterates over all loans matching q = { status, query }, paging with limit <= 300
--- until total_records. The second value (the pager) holds `total` and, when a
--- page failed, `err`: the loop then ends early.
+-- until total_records. The second value (the pager) holds `total`, `pages` and,
+-- when a page failed, `err`: the loop then ends early (the iterator's call that
+-- failed also returns nil, err).
 -- @return iterator, pager
 function Client:loans(q)
   q = q or {}
@@ -440,7 +441,7 @@ function Client:loans(q)
     local res, err = self:loans_page { status = q.status, query = q.query, offset = offset, limit = limit }
     if not res then
       pager.err, finished = err, true
-      return nil
+      return nil, err
     end
     pager.pages = pager.pages + 1
     pager.total = res.total_records or pager.total

@@ -139,6 +139,11 @@ function M.resolve(opts, getenv)
       return nil, errors.config("partner id must be digits, got " .. s.partner_id)
     end
   end
+  if s.ca_file then
+    local f, ferr = io.open(s.ca_file, "rb")
+    if not f then return nil, errors.config("CA file: " .. tostring(ferr)) end
+    f:close()
+  end
   s.csv_format = s.csv_format or "three"
   if s.csv_format ~= "two" and s.csv_format ~= "three" then
     return nil, errors.config("csv format must be \"two\" or \"three\", got " .. tostring(s.csv_format))

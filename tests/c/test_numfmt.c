@@ -2,6 +2,9 @@
 ** numfmt.c: shortest exact number text, decimals and exact scaling, as used
 ** for amounts (480.5, never 480.49999999) and minor-unit totals. */
 #include <locale.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ctest.h"
@@ -14,9 +17,41 @@ static int shortest_is(double x, const char *want)
     return strcmp(out, want) == 0;
 }
 
+/* The fast path for short decimals writes what the general path writes. */
+static int paths_agree(double x)
+{
+    char a[KC_NUM_MAX], b[KC_NUM_MAX];
+    kc_num_shortest(x, a);
+    kc_num_shortest_exact(x, b);
+    if (strcmp(a, b) != 0)
+        fprintf(stderr, "%.17g: fast %s, exact %s\n", x, a, b);
+    return strcmp(a, b) == 0;
+}
+
 int main(void)
 {
     long long v = 0;
+    unsigned long long seed = 88172645463325252ULL;
+    int i, agree = 1;
+
+    for (i = 0; i < 200000; i++) {
+        double x;
+        uint64_t bits;
+        seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
+        switch (i % 4) {
+        case 0: x = (double)(long long)(seed % 100000000000ULL) / 100; break;      /* cents */
+        case 1: x = (double)(long long)(seed % 1000000000ULL) / 1000 * -1; break; /* mils, negative */
+        case 2: x = (double)(seed % 1000000000000000ULL) / 1e6; break;              /* up to 6 decimals */
+        default:
+            bits = seed;
+            memcpy(&x, &bits, sizeof x);
+            if (!isfinite(x)) x = 1.5;
+        }
+        agree &= paths_agree(x);
+    }
+    CHECK(agree);
+    CHECK(paths_agree(0.05) && paths_agree(-0.001) && paths_agree(999999999999999.0) && paths_agree(1e15));
+    CHECK(paths_agree(0.1 + 0.2) && paths_agree(1e-6) && paths_agree(123456.789012));
 
     CHECK(shortest_is(480.5, "480.5"));
     CHECK(shortest_is(4805.0 / 10, "480.5"));

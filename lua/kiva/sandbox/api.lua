@@ -3,6 +3,7 @@
 -- sandbox's own /__sandbox/ endpoints. `M.new(cfg)` returns the server handler.
 local json = require "kiva.sandbox.json"
 local mime = require "mime"
+local portfolio = require "kiva.sandbox.portfolio"
 
 local M = {}
 
@@ -139,7 +140,8 @@ function M.new(cfg)
       .. base64url(json.encode(claims)) .. "." .. base64url(cfg.random(64))
     local set = {}
     for _, s in ipairs(scopes) do set[s] = true end
-    tokens[jwt] = { exp = now + cfg.token_ttl, scopes = set, partner_id = cfg.partner_id }
+    -- the exact issue time, not the claim's whole second: a 1 s token lives 1 s
+    tokens[jwt] = { exp = cfg.clock() + cfg.token_ttl, scopes = set, partner_id = cfg.partner_id }
     return reply(200, {
       access_token = jwt, token_type = "bearer", expires_in = cfg.token_ttl, scope = scope,
       iss = issuer, partnerId = cfg.partner_id, jti = jti,
@@ -305,7 +307,7 @@ function M.new(cfg)
     for _, it in ipairs(items) do
       keys[#keys + 1] = type(it.loan_id) == "string" and it.loan_id or nil
       local loan = check_loan(problems, it.loan_id, it.client_id)
-      if loan and not M.REPAYABLE_STATUS[loan.status] then
+      if loan and not portfolio.REPAYABLE[loan.status] then
         problem(problems, it.loan_id, "loan_not_repaying",
           string.format("loan %s is %s: Kiva expects no repayment for it", it.loan_id, loan.status))
         loan = nil
@@ -483,7 +485,5 @@ function M.new(cfg)
     return api_error(404, "not_found", "no such endpoint")
   end
 end
-
-M.REPAYABLE_STATUS = { payingBack = true, defaulted = true }
 
 return M

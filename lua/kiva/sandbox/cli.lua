@@ -28,7 +28,7 @@ local function parser()
   p:option("--client-secret", "Client secret to accept (default: a random throwaway one).")
   p:option("--partner-id", "Partner id of the tokens.", "1"):convert(math.tointeger)
   p:option("--scopes", "Scopes the partner holds (space-separated).",
-    "read:loans create:loan_draft create:journal_update create:repayment")
+    table.concat(require("kiva.sandbox.api").ALL_SCOPES, " "))
   p:option("--loans", "Number of loans in the generated portfolio.", "1000"):convert(math.tointeger)
   p:option("--portfolio", "JSON file: an array of extra loans (internal_loan_id, internal_client_id, status, ...).")
   p:option("--csv-format", "Repayment upload format of the partner.", "three"):choices { "two", "three" }

@@ -7,6 +7,8 @@
 --             "load":    exit 2 (the mapping cannot run), names the mapping, nothing sent
 --             "good_or_refused": exit 0 with every good row sent, or "refused"
 --             "quiet":   nothing to send: exit 0-2, nothing sent, no crash
+--             "warned":  bytes that are not UTF-8: "refused", or read as Windows-1252 (the
+--                        reader's documented fallback) with a warning naming `where`
 --   where     the file name and, when given, the line the message must name
 --   field     a field (or list of alternatives: payload or source column) the errors must name
 -- Always: no crash or traceback, and what the sandbox applied is a subset of the good rows.
@@ -25,17 +27,17 @@ add{ file = "unbalanced_quote.csv", line = 3 }
 add{ file = "truncated_in_quote.csv", line = 3 }
 add{ file = "quote_then_garbage.csv", line = 3 }
 add{ file = "nul_byte.csv", line = 3 }
-add{ file = "invalid_utf8.csv", line = 3 }
-add{ file = "overlong_utf8.csv", line = 3 }
-add{ file = "surrogate_utf8.csv", line = 3 }
-add{ file = "truncated_utf8.csv", line = 3 }
+add{ file = "invalid_utf8.csv", line = 3, expect = "warned" }
+add{ file = "overlong_utf8.csv", line = 3, expect = "warned" }
+add{ file = "surrogate_utf8.csv", line = 3, expect = "warned" }
+add{ file = "truncated_utf8.csv", line = 3, expect = "warned" }
 add{ file = "too_many_fields.csv", line = 3 }
 add{ file = "too_few_fields.csv", line = 3 }
 add{ file = "duplicate_header.csv" }
 add{ file = "bare_cr_in_field.csv", line = 3 }
 add{ file = "binary_noise.csv" }
 add{ file = "utf16le.csv" }
-add{ file = "windows1252_as_utf8.csv", line = 3 }
+add{ file = "windows1252_as_utf8.csv", line = 3, expect = "warned" }
 add{ file = "empty.csv", expect = "quiet" }
 add{ file = "bom_only.csv", expect = "quiet" }
 add{ file = "header_only.csv", expect = "quiet" }
@@ -72,7 +74,7 @@ add{ kind = "repayments", file = "repay_huge.csv", line = 3, field = "amount" }
 add{ kind = "repayments", file = "repay_no_loan_id.csv", line = 3, field = "loan_id" }
 add{ kind = "repayments", file = "repay_garbage_amount.csv", line = 3, field = "amount" }
 add{ kind = "journals", file = "journal_empty_subject.csv", line = 3, field = "subject", good = { "L000001" } }
-add{ kind = "journals", file = "journal_invalid_utf8.csv", line = 3, good = { "L000001" } }
+add{ kind = "journals", file = "journal_invalid_utf8.csv", line = 3, good = { "L000001" }, expect = "warned" }
 add{ kind = "journals", file = "journal_nul_in_body.csv", line = 3, good = { "L000001" } }
 
 -- JSON and JSON Lines (no header: the bad JSON Lines record is on line 2)
