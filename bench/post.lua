@@ -1,9 +1,12 @@
 -- B3/B4 worker: posts request bodies with kiva.client and reports what it took.
---   lua5.4 bench/post.lua loan_draft|repayments BODIES.jsonl COUNT CONCURRENCY
+--   lua5.4 bench/post.lua loan_draft|repayments BODIES.jsonl COUNT CONCURRENCY [raw]
 -- Settings (token URL, API URL, CA file, credentials) come from the KIVA_* environment.
 -- Bodies are the canonical JSON lines bench/pipeline.lua wrote; they are decoded
 -- before the clock starts, so the timed part is kiva.client's own work: validation,
--- encoding, the token, the requests. Prints one key=value line, or "skipped=<reason>".
+-- encoding, the token, the requests. With `raw`, the JSON lines are sent as they are
+-- (the bytes wrk sends): the client's transport alone, without validation/encoding.
+-- COUNT counts drafts or repayments (in batches of 250). Prints one key=value line,
+-- or "skipped=<reason>".
 -- BENCH_LUA_PATH puts a patched copy of a module first (to measure a proposed fix).
 package.path = (os.getenv("BENCH_LUA_PATH") or "") .. "bench/?.lua;lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = (os.getenv("KIVA_BUILD") or "build") .. "/?.so;" .. package.cpath
@@ -11,6 +14,7 @@ package.cpath = (os.getenv("KIVA_BUILD") or "build") .. "/?.so;" .. package.cpat
 local util = require "util"
 
 local kind, path, count, concurrency = arg[1], arg[2], tonumber(arg[3]), tonumber(arg[4])
+local raw = arg[5] == "raw"
 
 local function skip(reason)
   io.write("skipped=", (tostring(reason):gsub("%s+", "_"):sub(1, 200)), "\n")
@@ -37,7 +41,18 @@ local function integers(v)
 end
 
 local list = {}
-for line in io.lines(path) do
+local raw_lines, raw_items = {}, 0
+for line in io.lines(raw and path or "/dev/null") do
+  if raw_items >= count then break end
+  raw_lines[#raw_lines + 1] = line
+  if kind == "repayments" then
+    local _, n = line:gsub('"loan_id"', "")
+    raw_items = raw_items + n
+  else
+    raw_items = raw_items + 1
+  end
+end
+for line in io.lines(raw and "/dev/null" or path) do
   local body = integers(cjson.decode(line))
   if kind == "repayments" then
     for _, r in ipairs(body.repayments) do list[#list + 1] = r end
@@ -60,7 +75,27 @@ local profile = os.getenv("BENCH_PROFILE")
 if profile then require("luaprof").start() end
 local started = util.clock()
 local requests, failures, first_err = 0, 0, nil
-if kind == "loan_draft" then
+if raw then
+  -- Client:encode sends a string as given; repayment batches go through the client's
+  -- own request builder and transport (what post_repayments does after encoding).
+  local results
+  if kind == "loan_draft" then
+    results = client:post_loan_drafts(raw_lines)
+  else
+    local api_path = assert(client:path("repayments"))
+    local reqs = {}
+    for i, body in ipairs(raw_lines) do reqs[i] = client:request("POST", api_path, body) end
+    results = client.api:run(reqs)
+  end
+  for _, r in ipairs(results) do
+    requests = requests + 1
+    if r.err or not r.res then
+      failures = failures + 1
+      first_err = first_err or (r.err and r.err.message)
+    end
+  end
+  list = { n = raw_items }
+elseif kind == "loan_draft" then
   local results = client:post_loan_drafts(list)
   for _, r in ipairs(results) do
     requests = requests + 1
@@ -85,7 +120,7 @@ if profile then require("luaprof").stop(profile) end
 local stats = client:stats()
 client:close()
 io.write(util.format_kv({
-  items = #list, requests = requests, failures = failures, seconds = seconds,
+  items = list.n or #list, requests = requests, failures = failures, seconds = seconds,
   connects = stats.connects, token_requests = stats.token_requests, retries = stats.retries,
   rss_kib = util.peak_rss_kib(), first_error = first_err and tostring(first_err):sub(1, 120) or nil,
 }), "\n")

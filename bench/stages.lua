@@ -1,8 +1,9 @@
 -- Where B1's time goes, stage by stage (for the profile in docs/notes/bench.md):
---   lua5.4 bench/stages.lua loans|repayments INPUT
+--   lua5.4 bench/stages.lua loans|repayments INPUT [STAGE]
 -- Times, on the same input: reading rows (kiva.source.rows), reading + mapping
 -- (kiva.mapping.items), then + kiva.validate, then + kiva.encode. Differences between
 -- lines are each stage's cost. BENCH_LUA_PATH puts a patched copy of a module first.
+-- With STAGE (read, map, validate, encode), runs that one and prints key=value.
 package.path = (os.getenv("BENCH_LUA_PATH") or "") .. "bench/?.lua;lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = (os.getenv("KIVA_BUILD") or "build") .. "/?.so;" .. package.cpath
 
@@ -12,7 +13,7 @@ local mapping = require "kiva.mapping"
 local source = require "kiva.source"
 local cjson = require "cjson"
 
-local kind, input = arg[1], arg[2]
+local kind, input, only = arg[1], arg[2], arg[3]
 local mapping_path = kind == "loans" and "bench/mapping_loans.lua" or "bench/mapping_repayments.lua"
 local config = cjson.decode(assert(util.read("bench/config.json")))
 local m = assert(mapping.load(mapping_path))
@@ -47,7 +48,11 @@ local function run(stage)
     end
   end
   local s = os.clock() - t0
-  io.write(string.format("%-8s %8d items %7.3f s cpu %9.0f /s\n", stage, n, s, n / s))
+  if only then
+    io.write(string.format("stage=%s items=%d cpu_seconds=%.4f\n", stage, n, s))
+  else
+    io.write(string.format("%-8s %8d items %7.3f s cpu %9.0f /s\n", stage, n, s, n / s))
+  end
 end
 
-for _, stage in ipairs({ "read", "map", "validate", "encode" }) do run(stage) end
+for _, stage in ipairs(only and { only } or { "read", "map", "validate", "encode" }) do run(stage) end

@@ -75,7 +75,7 @@ describe("reliability: malformed inputs #sandbox", function()
   local sb
   setup(function() sb = helper.start_sandbox("--loans 20") end)
   teardown(function()
-    if sb then sb.stop() end
+    if sb then soak.stop_sandbox(sb) end
     helper.cleanup()
   end)
 
@@ -326,7 +326,7 @@ describe("reliability: secrets #sandbox", function()
     dir = helper.tmpdir()
   end)
   teardown(function()
-    if sb then sb.stop() end
+    if sb then soak.stop_sandbox(sb) end
     helper.cleanup()
   end)
 
@@ -375,6 +375,8 @@ describe("reliability: secrets #sandbox", function()
       assert.is_false(crashed(r), cmd .. ": " .. r.err)
       outputs[#outputs + 1] = { what = cmd, text = r.out .. r.err }
     end
+    -- KIVA_DEBUG=1 logged the requests: the scan covers the debug log too
+    assert.is_truthy(outputs[1].text:find("debug", 1, true), "no debug log to check: " .. outputs[1].text)
     -- a failing token request (wrong id) must not echo the secret either
     local r = helper.run(kv("token"), { env = env { KIVA_CLIENT_ID = "someone-else" }, cwd = dir })
     assert.are.equal(3, r.code)
@@ -386,7 +388,12 @@ describe("reliability: secrets #sandbox", function()
       end
     end
     p:close()
-    assert.is_truthy(#outputs > #commands + 3, "the commands wrote no files")
+    for _, f in ipairs { "report-loans.json", "report-repayments.json", "report-validate.json", "problems.csv",
+        "ledger.sqlite3", "token-cache" } do
+      assert.is_truthy(helper.read(dir .. "/" .. f), f .. " was not written")
+    end
+    local out_files = io.popen("ls " .. q(dir .. "/out")):read("a")
+    assert.is_truthy(out_files:find("%S"), "the dry run wrote no payload file")
     local secret_forms = { CANARY, (CANARY:gsub("[^%w]", function(c) return string.format("%%%02X", c:byte()) end)) }
     for _, o in ipairs(outputs) do
       for _, s in ipairs(secret_forms) do

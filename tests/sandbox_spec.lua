@@ -112,6 +112,8 @@ local function raw_get(c, path, extra)
   return read_response(c)
 end
 
+local vanished -- TLS connections whose descriptor a test closed underneath
+
 -- busted keeps one `finally` per test; a test here may start several sandboxes.
 local cleanups = {}
 local function on_exit(fn) cleanups[#cleanups + 1] = fn end
@@ -799,6 +801,31 @@ describe("kiva sandbox #sandbox", function()
       -- an unknown CA is refused
       r = helper.run("curl -s " .. helper.quote(s.env.KIVA_API_URL .. "/__sandbox/state"))
       assert.not_equal(0, r.code)
+    end)
+
+    it("keeps serving after TLS clients send a request and vanish without close_notify", function()
+      local s = helper.start_sandbox("--tls")
+      on_exit(s.stop)
+      local ssl = require "ssl"
+      local host, port = s.url:match("^https://([^:/]+):(%d+)")
+      vanished = vanished or {} -- kept alive: their __gc would write to reused descriptors
+      for _ = 1, 30 do
+        local tcp = assert(socket.connect(host, tonumber(port)))
+        local fd = tcp:getfd()
+        local conn = assert(ssl.wrap(tcp, { mode = "client", protocol = "any", verify = "peer",
+          cafile = s.env.KIVA_CA_FILE }))
+        conn:settimeout(5)
+        assert(conn:dohandshake())
+        conn:send("GET /__sandbox/state HTTP/1.1\r\nHost: x\r\n\r\n")
+        local closer = socket.tcp()
+        closer:setfd(fd)
+        closer:close() -- the descriptor goes away under LuaSec: no close_notify is sent
+        vanished[#vanished + 1] = conn
+      end
+      local r = helper.run("curl -s -m 5 --cacert " .. helper.quote(s.env.KIVA_CA_FILE) .. " "
+        .. helper.quote(s.url .. "/__sandbox/state"))
+      assert.equal(0, r.code, "the sandbox stopped answering")
+      assert.is_number(cjson.decode(r.out).requests)
     end)
 
     it("serves with LuaSec clients too (certificate verified)", function()

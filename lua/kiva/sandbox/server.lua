@@ -68,9 +68,17 @@ end
 
 -- Reads more bytes into conn.buf; false when the peer closed or failed.
 local function fill(conn)
+  if conn.read_error then return false end
   while true do
     local data, err, partial = conn.sock:receive(CHUNK)
     local got = data or partial
+    local retry = err == nil or err == "timeout" or err == "wantread" or err == "wantwrite"
+    if not retry then
+      conn.read_error = err
+      -- After a TLS failure ("unexpected eof", reset) LuaSec must not write again:
+      -- SSL_write then fails without errno and LuaSocket's send loop never ends.
+      if conn.tls then conn.broken = true end
+    end
     if got and #got > 0 then
       conn.buf = conn.buf .. got
       return true
@@ -86,6 +94,7 @@ local function fill(conn)
 end
 
 local function send_all(conn, data)
+  if conn.broken then return false end
   local i = 1
   while i <= #data do
     local last, err, partial = conn.sock:send(data, i)
@@ -98,6 +107,7 @@ local function send_all(conn, data)
       elseif err == "wantread" then
         wait("read", conn.sock)
       else
+        if conn.tls then conn.broken = true end
         return false
       end
     end
@@ -276,7 +286,7 @@ function Server:spawn(sock)
     wrapped:settimeout(0)
     sock = wrapped
   end
-  local conn = { sock = sock, buf = "", peer = peer }
+  local conn = { sock = sock, buf = "", peer = peer, tls = self.tls ~= nil }
   local co = coroutine.create(function()
     self:serve_connection(conn)
   end)
