@@ -828,6 +828,19 @@ describe("kiva sandbox #sandbox", function()
       assert.is_number(cjson.decode(r.out).requests)
     end)
 
+    it("serves a given --cert/--key and prints --ca as KIVA_CA_FILE", function()
+      local made = assert(require("kiva.sandbox.tls").throwaway("127.0.0.1"))
+      on_exit(function() require("kiva.sandbox.tls").remove(made.dir) end)
+      local s = helper.start_sandbox(string.format("--tls --cert %s --key %s --ca %s", made.cert_file,
+        made.key_file, made.ca_file))
+      on_exit(s.stop)
+      assert.equal(made.ca_file, s.env.KIVA_CA_FILE)
+      local r = helper.run("curl -s -S --cacert " .. helper.quote(made.ca_file) .. " "
+        .. helper.quote(s.url .. "/__sandbox/state"))
+      assert.equal(0, r.code, r.err)
+      assert.is_number(cjson.decode(r.out).requests)
+    end)
+
     it("serves with LuaSec clients too (certificate verified)", function()
       local s = helper.start_sandbox("--tls")
       on_exit(s.stop)

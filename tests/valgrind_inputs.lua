@@ -27,7 +27,7 @@ for _, name in ipairs(files) do
           if rec == nil then break end
           records = records + 1
         end
-        if opts.delimiter then r = nil else r:close() end   -- the collector closes the other
+        if not opts.delimiter then r:close() end   -- the collector closes the other
       end
     end
   elseif name:find("%.xlsx$") and name ~= "whitespace_bomb.xlsx" or name:find("%.jsonl?$") then
@@ -45,7 +45,7 @@ for _, name in ipairs(files) do
         local e = z:open(entry)
         if e then repeat local chunk = e:read(4096) until not chunk end
       end
-      z = nil   -- entries and archive left to the collector
+      -- entries and archive left to the collector
     end
   end
   collectgarbage()

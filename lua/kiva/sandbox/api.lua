@@ -38,7 +38,7 @@ local function base64url(s)
 end
 
 local function url_decode(s)
-  s = s:gsub("+", " ")
+  s = s:gsub("%+", " ")
   return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
 end
 

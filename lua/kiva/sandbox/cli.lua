@@ -71,9 +71,6 @@ function M.main(argv)
   if args.token_ttl < 1 then return fail("--token-ttl must be at least 1") end
   if (args.cert or args.key) and not args.tls then return fail("--cert/--key need --tls") end
   if (args.cert == nil) ~= (args.key == nil) then return fail("--cert and --key go together") end
-  if args.seed == nil and argv and table.concat(argv, " "):find("--seed", 1, true) then
-    return fail("--seed must be an integer")
-  end
 
   local urandom = io.open("/dev/urandom", "rb")
   if not urandom then return fail("cannot open /dev/urandom") end
