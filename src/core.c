@@ -30,5 +30,6 @@ KC_EXPORT int luaopen_kiva_core(lua_State *L)
     kc_schema_open(L);
     kc_csv_open(L);
     kc_zip_open(L);
+    kc_signal_open(L);
     return 1;
 }

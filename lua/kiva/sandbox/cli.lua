@@ -121,6 +121,7 @@ function M.main(argv)
   local serr
   srv, serr = require("kiva.sandbox.server").new {
     host = args.host, port = args.port, tls = tls_ctx, log = log,
+    signals = require("kiva.core").signal_watch { "TERM", "INT" },
     handler = function(req) return handler_ref.fn(req) end,
     tick = function()
       local wait, werr = state:tick()
@@ -167,10 +168,12 @@ function M.main(argv)
   log(string.format("listening on %s (partner %s, %d loans, %s format, seed %d%s)", base, args.partner_id,
     #portfolio.list, args.csv_format, seed, #fault_list > 0 and (", faults " .. args.faults) or ""))
 
-  -- lua5.4 turns SIGINT into an "interrupted!" error in the main thread (where this
-  -- loop runs): catch it and stop cleanly. SIGTERM cannot be caught from Lua.
+  -- SIGTERM and SIGINT arrive through a signalfd the loop selects on, so a stop always
+  -- writes the whole state file. Where that is unavailable, lua5.4 still turns SIGINT
+  -- into an "interrupted!" error, caught below.
   local ran, rerr = pcall(srv.run, srv)
   srv:close()
+  if srv.signals then srv.signals:close() end
   local code = 0
   if not ran and not tostring(rerr):find("interrupted!", 1, true) then
     log("stopped by an error: " .. tostring(rerr))

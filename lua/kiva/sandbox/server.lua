@@ -27,7 +27,8 @@ Server.__index = Server
 
 --- A listening server: opts.host, opts.port (0 = any free), opts.tls (LuaSec server
 -- context or nil), opts.handler(req) → res, opts.log(msg), opts.tick() → seconds until
--- it wants to run again (or nil). Returns server | nil, message.
+-- it wants to run again (or nil), opts.signals (an object select accepts, with
+-- :read() → signal name: the loop stops when it becomes readable). Returns server | nil, message.
 function M.new(opts)
   local sock, err = socket.bind(opts.host or "127.0.0.1", opts.port or 0, 64)
   if not sock then return nil, err end
@@ -38,6 +39,7 @@ function M.new(opts)
     handler = opts.handler,
     log = opts.log or function() end,
     tick = opts.tick,
+    signals = opts.signals,
     readers = {},      -- socket → coroutine waiting to read
     writers = {},      -- socket → coroutine waiting to write
     timers = {},       -- list of { at, co }
@@ -333,7 +335,7 @@ end
 function Server:run()
   local last_sweep = socket.gettime()
   while self.running do
-    local recvt, sendt = { self.listener }, {}
+    local recvt, sendt = { self.listener, self.signals }, {}
     local timeout = 1.0
     local ready_now = {}
     for sock, conn in pairs(self.readers) do
@@ -359,6 +361,9 @@ function Server:run()
     for _, sock in ipairs(readable or {}) do
       if sock == self.listener then
         self:accept_all()
+      elseif sock == self.signals then
+        self.log("got SIG" .. tostring(sock:read()) .. ", stopping")
+        self.running = false
       else
         local conn = self.readers[sock]
         if conn then self:resume(conn) end

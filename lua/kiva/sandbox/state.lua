@@ -7,9 +7,9 @@
 -- the answer is sent, unless the sandbox has lately spent more than a quarter of
 -- its time writing the file (a big state, many changes): then the write waits, at
 -- most 100 ms, and covers every change of that time at once. It is also written on
--- each GET /__sandbox/state and at a clean stop (POST /__sandbox/shutdown). A
--- SIGTERM or SIGINT (which Lua cannot catch: the process dies at once) loses at
--- most the changes of the last 100 ms, never the file.
+-- each GET /__sandbox/state and at a clean stop (POST /__sandbox/shutdown, SIGTERM,
+-- SIGINT: signals reach the loop through core.signal_watch). Only SIGKILL can lose
+-- the changes of the last 100 ms, never the file.
 local json = require "kiva.sandbox.json"
 
 local M = {}
