@@ -257,6 +257,11 @@ local function cmd_push(args, validate_only)
     progress = require("kiva.progress").new({ label = "sending " .. args.what })
     opts.on_progress = progress
   end
+  -- Kiva's config lists (for ctx.activity and the like) are kept a day beside the
+  -- ledger, per environment and partner, so a cron run does not fetch them each time.
+  local ledger_dir = (settings.ledger or "kiva-ledger.sqlite3"):match("^(.*)/[^/]*$") or "."
+  opts.config_cache = string.format("%s/kiva-config-%s-%s.json", ledger_dir, settings.env or "stage",
+    tostring(opts.partner_id or "any"):gsub("[^%w_-]", "_"))
   local result = push.run(opts)
   if progress then progress.finish() end
   if db then db:close() end

@@ -91,6 +91,7 @@ local function map_items(opts)
       end
       return client:config(name)
     end,
+    cache_file = opts.config_cache,
   })
   local iter, ierr = mapping.items(m, opts.kind, opts.input, { ctx = ctx })
   if not iter then
