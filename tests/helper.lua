@@ -109,8 +109,8 @@ function M.start_sandbox(args)
   sb.alive = alive
   local function curl(method, path)
     -- LD_PRELOAD may carry the ASan runtime (make check): curl must not load it.
-    return "env -u LD_PRELOAD curl -s -m 5 -X " .. method .. (env.KIVA_CA_FILE and (" --cacert " .. shell_quote(env.KIVA_CA_FILE)) or "")
-      .. " " .. shell_quote(sb.url .. path)
+    local ca = env.KIVA_CA_FILE and (" --cacert " .. shell_quote(env.KIVA_CA_FILE)) or ""
+    return "env -u LD_PRELOAD curl -s -m 5 -X " .. method .. ca .. " " .. shell_quote(sb.url .. path)
   end
   --- The sandbox's state (GET /__sandbox/state), decoded.
   function sb.state()

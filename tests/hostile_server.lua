@@ -169,6 +169,15 @@ function modes.retry_after_garbage(conn)
   return answer(conn, 429, { JSON, "Retry-After: -5, soon; DROP TABLE" }, '{"code":"rate_limited"}')
 end
 
+-- Echoes the request's Authorization header and body in a 400 (a leaky error page).
+function modes.echo(conn, rest, req)
+  if rest:find("/oauth/token$") then
+    return answer(conn, 401, { JSON }, cjson.encode{ error = "access_denied", error_description = "bad " .. req.body })
+  end
+  return answer(conn, 400, { JSON }, cjson.encode{ code = "bad_request",
+    message = "refused " .. tostring(req.headers.authorization) .. " for " .. req.body })
+end
+
 -- Token answers that are no token.
 function modes.tok_html(conn) return modes.html_200(conn) end
 function modes.tok_no_token(conn)

@@ -304,6 +304,25 @@ describe("reliability: hostile server answers", function()
     end
   end)
 
+  it("an error answer echoing the bearer token keeps it out of the err", function()
+    local res, err = call("echo", post_draft)
+    assert.is_nil(res)
+    assert.are.equal("rejected", err.kind)
+    local text = tostring(err.message) .. cjson.encode(err.body or {})
+    assert.is_truthy(text:find("refused", 1, true), text)
+    assert.is_nil(text:find("hostile-token-", 1, true), "the token leaked: " .. text)
+  end)
+
+  it("a token error echoing the form keeps the secret out of the err", function()
+    local res, err = call("ok", post_draft, { token_mode = "echo" })
+    assert.is_nil(res)
+    assert.are.equal("auth", err.kind)
+    local text = tostring(err.message) .. cjson.encode(err.body or {})
+    for _, s in ipairs { CANARY, (CANARY:gsub("[^%w]", function(c) return string.format("%%%02X", c:byte()) end)) } do
+      assert.is_nil(text:lower():find(s:lower(), 1, true), "the secret leaked: " .. text)
+    end
+  end)
+
   for _, mode in ipairs { "tok_html", "tok_no_token", "tok_truncated" } do
     it("a token answer " .. mode .. " is an auth error and nothing is posted", function()
       local res, err, delta = call("ok", post_draft, { token_mode = mode })
@@ -397,7 +416,7 @@ describe("reliability: secrets #sandbox", function()
     local secret_forms = { CANARY, (CANARY:gsub("[^%w]", function(c) return string.format("%%%02X", c:byte()) end)) }
     for _, o in ipairs(outputs) do
       for _, s in ipairs(secret_forms) do
-        assert.is_nil(o.text:find(s, 1, true), "the client secret appears in " .. o.what)
+        assert.is_nil(o.text:lower():find(s:lower(), 1, true), "the client secret appears in " .. o.what)
       end
       assert.is_nil(o.text:find(token, 1, true), "a token appears in " .. o.what)
       assert.is_nil(o.text:find("eyJ[%w_-]+%.eyJ[%w_-]+"), "a JWT appears in " .. o.what)
