@@ -66,6 +66,7 @@ function M.start(out_dir, config_json)
   if out_dir:sub(1, 1) ~= "/" then out_dir = (os.getenv("PWD") or ".") .. "/" .. out_dir end
   local dir = out_dir .. "/nginx"
   util.sh("mkdir -p " .. util.quote(dir .. "/tmp"))
+  util.stop_stale(dir .. "/nginx.pid", dir)
   local ok, err = make_certs(dir)
   if not ok then return nil, err end
   local port = util.free_port()

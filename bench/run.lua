@@ -6,8 +6,10 @@
 --   B4 end to end against `kiva sandbox`, for the record
 -- Prints `bench <name> <value> <unit>`, `ratio <name> <value>` and, at the end, a
 -- Markdown table (also bench/out/table.md). A part that is missing prints
--- `bench <name> skipped (<reason>)` and the run goes on. Knob: BENCH_SCALE (default 1)
--- multiplies every count, for a quick try (BENCH_SCALE=0.1).
+-- `bench <name> skipped (<reason>)` and the run goes on. Knobs: BENCH_SCALE (default 1)
+-- multiplies every count (BENCH_SCALE=0.1 for a quick try); BENCH_BUDGET (default 285 s)
+-- skips what would start after it; BENCH_LUA_PATH is passed to the workers (a patched
+-- module first). See bench/README.md and docs/notes/bench.md.
 package.path = "bench/?.lua;lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = (os.getenv("KIVA_BUILD") or "build") .. "/?.so;" .. package.cpath
 
@@ -119,6 +121,7 @@ local bodies = {}        -- kind -> JSONL file of request bodies, for B3
 -- are single-threaded and CPU-bound, and CPU time is what other load on a shared
 -- machine disturbs least. The wall-clock rates are printed too (_wall).
 local function b1()
+  note("B1 rates are rows per CPU-second of each worker (wall-clock rates: _wall)")
   local loans = assert(input("loans", N.drafts))
   local reps = assert(input("repayments", N.repayments))
   local sets = {
@@ -348,12 +351,14 @@ end
 ---------------------------------------------------------------------------- B4
 local function start_sandbox()
   local dir = OUT .. "/sandbox"
+  util.stop_stale(OUT .. "/sandbox.pid", "kiva sandbox")
   util.sh("rm -rf " .. q(dir) .. " && mkdir -p " .. q(dir))
   local out = dir .. "/sandbox.out"
   -- In the background of popen's shell, $! is the sandbox's own pid (sh execs a simple command).
   -- 50,000 loans: every loan the generated repayments name exists (L000001..L050000).
   local pid = util.capture(string.format("%s ./kiva sandbox --port 0 --loans 50000 >%s 2>%s </dev/null & echo $!",
     LUA, q(out), q(dir .. "/sandbox.err"))):match("%d+")
+  if pid then util.write(OUT .. "/sandbox.pid", pid .. "\n") end
   local env = {}
   for _ = 1, 100 do
     local s = util.read(out) or ""
@@ -434,6 +439,7 @@ local function b4()
     end
   end)
   if sb.pid then util.sh("kill " .. sb.pid .. " 2>/dev/null") end
+  os.remove(OUT .. "/sandbox.pid")
   if not ok then skipped("b4", "error: " .. tostring(perr)) end
 end
 
@@ -478,26 +484,28 @@ local ROWS = {
   { "B4 `kiva push repayments` to the sandbox", "b4_push_repayments", nil, nil, "record" },
 }
 
--- B3 rows after B2's: each kind and concurrency against wrk, then against Python.
+-- B3 rows after B2's: each kind and concurrency against wrk, the transport alone
+-- (pre-encoded) at c=16, then against the Python loop. All figures are in the lines above.
 do
   local at = 9
+  local function add(row)
+    table.insert(ROWS, at, row)
+    at = at + 1
+  end
   for _, tag in ipairs({ "drafts", "repayments" }) do
     for _, c in ipairs({ 1, 4, 16 }) do
       local name = string.format("b3_%s_c%d", tag, c)
-      table.insert(ROWS, at, { string.format("B3 %s, c=%d (vs wrk)", tag, c), name .. "_kiva", name .. "_wrk",
+      add({ string.format("B3 %s, c=%d (vs wrk)", tag, c), name .. "_kiva", name .. "_wrk",
         name .. "_kiva_vs_wrk", W })
-      table.insert(ROWS, at + 1, { string.format("B3 %s, c=%d, pre-encoded (vs wrk)", tag, c), name .. "_kiva_raw",
-        name .. "_wrk", name .. "_kiva_raw_vs_wrk", W })
-      at = at + 2
     end
+    local name = string.format("b3_%s_c16", tag)
+    add({ string.format("B3 %s, c=16, pre-encoded: transport alone (vs wrk)", tag), name .. "_kiva_raw",
+      name .. "_wrk", name .. "_kiva_raw_vs_wrk", W })
   end
-  for _, tag in ipairs({ "drafts", "repayments" }) do
-    for _, c in ipairs({ 1, 16 }) do
-      local name = string.format("b3_%s_c%d", tag, c)
-      table.insert(ROWS, at, { string.format("B3 %s, c=%d (vs Python requests loop)", tag, c), name .. "_kiva",
-        "b3_" .. tag .. "_python", name .. "_kiva_vs_python", "" })
-      at = at + 1
-    end
+  for _, v in ipairs({ { "drafts", 1 }, { "drafts", 16 }, { "repayments", 1 } }) do
+    local name = string.format("b3_%s_c%d", v[1], v[2])
+    add({ string.format("B3 %s, c=%d (vs Python requests loop)", v[1], v[2]), name .. "_kiva",
+      "b3_" .. v[1] .. "_python", name .. "_kiva_vs_python", "" })
   end
 end
 

@@ -82,6 +82,17 @@ function M.port_open(port)
   return ok ~= nil
 end
 
+--- Stops a process a previous, interrupted bench run left behind: the pid recorded in
+-- `pid_file`, only if its command line still names `marker` (our own prefix or file),
+-- so a recycled pid is never touched.
+function M.stop_stale(pid_file, marker)
+  local pid = tonumber((M.read(pid_file) or ""):match("%d+"))
+  if not pid then return end
+  local cmdline = (M.read("/proc/" .. pid .. "/cmdline") or ""):gsub("%z", " ")
+  if cmdline:find(marker, 1, true) then M.sh("kill " .. pid .. " 2>/dev/null") end
+  os.remove(pid_file)
+end
+
 --- Peak resident set of this process in KiB (VmHWM), or nil off Linux.
 function M.peak_rss_kib()
   local s = M.read("/proc/self/status") or ""

@@ -147,7 +147,7 @@ static void add_run(kc_csv *r, int quoted, int *overflow)
 static int read_record(kc_csv *r, long *start_line, int *blank)
 {
     enum { FIELD_START, UNQUOTED, QUOTED, AFTER_QUOTE } state = FIELD_START;
-    int overflow = 0, too_many = 0, any_quote = 0;
+    int overflow = 0, too_many = 0, any_quote = 0, text_after_quote = 0;
     long quote_line = 0;
     kc_buf_reset(&r->rec);
     r->nfields = 0;
@@ -200,8 +200,11 @@ static int read_record(kc_csv *r, long *start_line, int *blank)
                 *blank = r->nfields == 1 && r->rec.len == 0 && !any_quote;
                 goto done;
             }
-            /* a stray quote inside an unquoted field, or text after a closing
-            ** quote, is kept as text, as spreadsheet programs do */
+            /* a stray quote inside an unquoted field is kept as text, as spreadsheet
+            ** programs do; text after a closing quote means the quoting is broken
+            ** (`"Ana"x`), so the record is refused rather than guessed at */
+            if (state == AFTER_QUOTE)
+                text_after_quote = 1;
             state = UNQUOTED;
             ADD(c);
             add_run(r, 0, &overflow);
@@ -235,8 +238,11 @@ static int read_record(kc_csv *r, long *start_line, int *blank)
         }
     }
 done:
-    if (overflow || too_many) {
-        if (overflow)
+    if (overflow || too_many || text_after_quote) {
+        if (text_after_quote && !overflow && !too_many)
+            snprintf(r->err, sizeof r->err, "%s:%ld: text after a closing quote (field %zu): the quotes "
+                     "of this record do not balance", r->path, *start_line, r->nfields);
+        else if (overflow)
             snprintf(r->err, sizeof r->err, "%s:%ld: record longer than %zu bytes (an unbalanced quote?)",
                      r->path, *start_line, r->rec.max);
         else

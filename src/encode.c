@@ -46,16 +46,41 @@ static int oom(enc *e)
     return fail(e, "ENOMEM", "out of memory");
 }
 
+/* "[12]" into tmp (at least 24 bytes) without snprintf; returns the length. */
+static size_t index_text(long long index, char *tmp)
+{
+    char digits[24];
+    size_t n = 0, k = 0;
+    unsigned long long u = index < 0 ? 0ULL - (unsigned long long)index : (unsigned long long)index;
+    do { digits[k++] = (char)('0' + u % 10); u /= 10; } while (u);
+    tmp[n++] = '[';
+    if (index < 0) tmp[n++] = '-';
+    while (k) tmp[n++] = digits[--k];
+    tmp[n++] = ']';
+    return n;
+}
+
+/* Appends to the path with memcpy: it runs for every key and element encoded, and an
+** snprintf there cost more than encoding the value itself. Truncates at KC_PATH_MAX. */
+static void path_append(enc *e, const char *s, size_t n)
+{
+    size_t room = KC_PATH_MAX - 1 - e->plen;
+    if (n > room) n = room;
+    memcpy(e->path + e->plen, s, n);
+    e->plen += n;
+    e->path[e->plen] = '\0';
+}
+
 static size_t path_push(enc *e, const char *key, size_t len, long long index)
 {
     size_t saved = e->plen;
-    int n;
-    if (key)
-        n = snprintf(e->path + e->plen, KC_PATH_MAX - e->plen, "%s%.*s", e->plen ? "." : "", (int)len, key);
-    else
-        n = snprintf(e->path + e->plen, KC_PATH_MAX - e->plen, "[%lld]", index);
-    if (n > 0)
-        e->plen = e->plen + (size_t)n < KC_PATH_MAX ? e->plen + (size_t)n : KC_PATH_MAX - 1;
+    if (key) {
+        if (e->plen) path_append(e, ".", 1);
+        path_append(e, key, len);
+    } else {
+        char tmp[32];
+        path_append(e, tmp, index_text(index, tmp));
+    }
     return saved;
 }
 

@@ -209,7 +209,7 @@ long long kc_table_sequence(lua_State *L, int idx, char *bad, size_t cap)
         }
     }
     if (strings == 0 && others == 0 && count == max) {
-        snprintf(bad, cap, "%s", "");
+        if (cap) bad[0] = '\0';   /* the common case: no snprintf */
         return count;
     }
     /* "object": string keys only; "hole": integer keys with gaps; else "mixed" */

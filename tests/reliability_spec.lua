@@ -92,8 +92,9 @@ describe("reliability: malformed inputs #sandbox", function()
       local mapping = BAD .. (case.mapping or DEFAULT_MAPPING[case.kind])
       local report = dir .. "/report.json"
       local before = applied_now(sb)
-      local r = helper.run("timeout 120 " .. helper.kiva(string.format("push %s --mapping %s --input %s --report %s",
-        case.kind, helper.quote(mapping), helper.quote(input), helper.quote(report))),
+      local push = helper.kiva(string.format("push %s --mapping %s --input %s --report %s", case.kind,
+        helper.quote(mapping), helper.quote(input), helper.quote(report)))
+      local r = helper.run("timeout " .. (case.timeout or 120) .. " " .. push,
         { env = merge(sb.env, { KIVA_LEDGER = dir .. "/ledger.sqlite3", KIVA_BUILD = helper.build }), cwd = dir })
       local after = applied_now(sb)
       local text = r.out .. "\n" .. r.err .. "\n" .. (helper.read(report) or "")

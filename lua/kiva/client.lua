@@ -223,11 +223,20 @@ function Client:request(method, path, body)
   }
 end
 
-local function pick(tbl, ...)
+-- The first present, non-null field among up to three names. Fixed arguments, not
+-- `ipairs { ... }`: it runs several times per response, and the vararg table was the
+-- top Lua cost of posting drafts.
+local function pick(tbl, a, b, c)
   if type(tbl) ~= "table" then return nil end
-  for _, k in ipairs { ... } do
-    if tbl[k] ~= nil and tbl[k] ~= cjson.null then return tbl[k] end
-  end
+  local null = cjson.null
+  local v = tbl[a]
+  if v ~= nil and v ~= null then return v end
+  if b == nil then return nil end
+  v = tbl[b]
+  if v ~= nil and v ~= null then return v end
+  if c == nil then return nil end
+  v = tbl[c]
+  if v ~= nil and v ~= null then return v end
   return nil
 end
 
@@ -270,17 +279,15 @@ function Client:post_loan_drafts(list, opts)
     end
   end
   local done = 0
-  local results = self.api:run(reqs, {
+  self.api:run(reqs, {
     on_result = function(k, res, err)
       done = done + 1
       local r = res and draft_result(res) or nil
+      out[where[k]] = { res = r, err = err }   -- built once, not again after the run
       if opts.on_result then opts.on_result(where[k], r, err) end
       self:progress { what = "loan_drafts", done = done, total = #reqs }
     end,
   })
-  for k, r in ipairs(results) do
-    out[where[k]] = { res = r.res and draft_result(r.res) or nil, err = r.err }
-  end
   return out
 end
 

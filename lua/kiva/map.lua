@@ -27,6 +27,8 @@ end
 local UNICODE_SPACES = { "\194\160", "\226\128\175", "\226\128\137" }
 
 local function strip_spaces(s)
+  -- most values hold none of them: two finds instead of three gsubs (and three copies)
+  if not s:find("\194\160", 1, true) and not s:find("\226\128[\137\175]") then return s end
   for _, sp in ipairs(UNICODE_SPACES) do s = s:gsub(sp, " ") end
   return s
 end
@@ -35,9 +37,20 @@ end
 -- @return string | nil
 function M.trim(s)
   if s == nil then return nil end
-  s = strip_spaces(tostring(s)):match("^%s*(.-)%s*$")
-  if s == "" then return nil end
-  return s
+  if type(s) ~= "string" then s = tostring(s) end
+  s = strip_spaces(s)
+  -- not s:match("^%s*(.-)%s*$"), which retries "%s*$" at every character (quadratic
+  -- on a long story): find the first non-space, step back over trailing spaces.
+  local first = s:find("%S")
+  if not first then return nil end
+  local last = #s
+  local b = s:byte(last)
+  while b == 32 or (b >= 9 and b <= 13) do
+    last = last - 1
+    b = s:byte(last)
+  end
+  if first == 1 and last == #s then return s end
+  return s:sub(first, last)
 end
 
 ---------------------------------------------------------------- dates
@@ -175,6 +188,11 @@ local function grouped_ok(int, sep)
   return rest == "" or (rest:gsub(esc .. "%d%d%d", "") == "")
 end
 
+-- The message is built only on failure (it was built for every amount read).
+local function misplaced(s)
+  return fail("amount", s, "amount " .. quote(s) .. " has misplaced separators")
+end
+
 --- An amount read exactly: "1 250,50", "1,250.50", "1.250,50", "480", "-12.5".
 -- Grouping by spaces (also U+00A0, U+202F), commas, dots or apostrophes; the last
 -- of "." and "," is the decimal mark when both appear. A single separator followed
@@ -199,23 +217,22 @@ function M.amount(s, opts)
   end
   local int, frac
   local last_dot, last_comma = text:find("%.[^%.]*$"), text:find(",[^,]*$")
-  local bad = "amount " .. quote(s) .. " has misplaced separators"
   if last_dot and last_comma then
     local mark = last_dot > last_comma and "." or ","
     local group = mark == "." and "," or "."
     local pos = math.max(last_dot, last_comma)
     int, frac = text:sub(1, pos - 1), text:sub(pos + 1)
-    if int:find("%" .. mark) or not grouped_ok(int, group) then return fail("amount", s, bad) end
+    if int:find("%" .. mark) or not grouped_ok(int, group) then return misplaced(s) end
     int = int:gsub("%" .. group, "")
   elseif last_dot or last_comma then
     local sep = last_dot and "." or ","
     local _, count = text:gsub("%" .. sep, "")
     if count > 1 then
-      if not grouped_ok(text, sep) then return fail("amount", s, bad) end
+      if not grouped_ok(text, sep) then return misplaced(s) end
       int, frac = text:gsub("%" .. sep, ""), ""
     else
       local before, after = text:match("^(%d+)%" .. sep .. "(%d*)$")
-      if not before then return fail("amount", s, bad) end
+      if not before then return misplaced(s) end
       if #after == 3 and #before <= 3 and decimal ~= sep then
         int, frac = before .. after, ""
       else
@@ -225,7 +242,7 @@ function M.amount(s, opts)
   else
     int, frac = text, ""
   end
-  if not int:match("^%d+$") or not frac:match("^%d*$") then return fail("amount", s, bad) end
+  if not int:match("^%d+$") or not frac:match("^%d*$") then return misplaced(s) end
   local significant = frac:gsub("0+$", "")
   if #significant > max_decimals then
     return fail("amount", s, "amount " .. quote(s) .. " has more than " .. max_decimals .. " decimals")

@@ -149,22 +149,33 @@ function Transport:run(requests, opts)
     return finish(job, res, nil)
   end
 
+  -- queue[head..] is a FIFO (jobs appended at the end, taken at head, never shifted); a job
+  -- not yet due moves to `delayed` (retries: few), so a turn costs O(started + delayed),
+  -- not O(queue), and n requests O(n) instead of O(n^2).
+  local head, delayed = 1, {}
   while finished < n do
     local now = core.monotonic()
     local next_ready
-    local i = 1
-    while i <= #queue and active < self.concurrency do
-      local job = queue[i]
+    -- due retries first, then fresh jobs
+    local d = 1
+    while d <= #delayed and active < self.concurrency do
+      local job = delayed[d]
       if job.ready_at <= now then
-        table.remove(queue, i)
+        table.remove(delayed, d)
         start(job)
       else
         next_ready = math.min(next_ready or job.ready_at, job.ready_at)
-        i = i + 1
+        d = d + 1
       end
     end
-    for j = i, #queue do
-      next_ready = math.min(next_ready or queue[j].ready_at, queue[j].ready_at)
+    for j = d, #delayed do
+      next_ready = math.min(next_ready or delayed[j].ready_at, delayed[j].ready_at)
+    end
+    while head <= #queue and active < self.concurrency do
+      local job = queue[head]
+      queue[head] = false
+      head = head + 1
+      if job.ready_at > now then delayed[#delayed + 1] = job else start(job) end
     end
     if finished >= n then break end
     local wait = 1

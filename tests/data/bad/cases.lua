@@ -10,6 +10,7 @@
 --             "warned":  bytes that are not UTF-8: "refused", or read as Windows-1252 (the
 --                        reader's documented fallback) with a warning naming `where`
 --   where     the file name and, when given, the line the message must name
+--   timeout   seconds before the push counts as hung (default 120)
 --   field     a field (or list of alternatives: payload or source column) the errors must name
 -- Always: no crash or traceback, and what the sandbox applied is a subset of the good rows.
 local LOANS_GOOD = { "L900001", "L900004" }
@@ -98,6 +99,7 @@ add{ file = "billion_laughs.xlsx" }
 add{ file = "external_entity.xlsx", never = "root:" }
 add{ file = "invalid_utf8_cell.xlsx" }
 add{ file = "cell_ref_huge.xlsx" }
+add{ file = "cell_ref_beyond_xfd.xlsx", timeout = 20 }
 add{ file = "whitespace_bomb.xlsx", expect = "good_or_refused", good = { "L900001" } }
 
 -- Mapping scripts that misbehave on line 3 of mapping_input.csv (loan BAD60)

@@ -206,3 +206,6 @@ xlsx("whitespace_bomb.xlsx", sheet_xml(GOOD_ROWS .. string.rep(" ", 50 * 1024 * 
 
 -- The input the misbehaving mapping scripts (map_*.lua) run over
 loans("mapping_input.csv", row("BAD60"))
+
+-- Found by fuzz_xlsx (a timeout): a cell reference far past column XFD (16,384)
+xlsx("cell_ref_beyond_xfd.xlsx", sheet_xml(GOOD_ROWS .. '<row r="3"><c r="AAAAAAAA3" t="inlineStr"><is><t>BAD54</t></is></c></row>'))
