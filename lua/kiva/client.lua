@@ -202,11 +202,12 @@ function Client:path(name, vars)
 end
 
 --- A transport request for the API: bearer token set before each attempt, and
--- sent once more after a 401 if the token could be renewed.
-function Client:request(method, path, body)
+-- sent once more after a 401 if the token could be renewed. `check(res)` says why
+-- a 2xx answer is unreadable (see the CHECK table), nil when it is fine.
+function Client:request(method, path, body, check)
   local auth = self.auth
   return {
-    method = method, url = self.settings.api_url .. path, endpoint = path, body = body,
+    method = method, url = self.settings.api_url .. path, endpoint = path, body = body, check = check,
     prepare = function(req)
       local token, err = auth:access_token()
       if not token then return nil, err end
@@ -240,6 +241,71 @@ local function pick(tbl, a, b, c)
   return nil
 end
 
+-- Why field `a` (or its camelCase `b`) of an answer object is unusable, or nil.
+local function bad_string(j, a, b)
+  local v = pick(j, a, b)
+  if v == nil then return "the answer has no " .. a end
+  if type(v) ~= "string" or v == "" then return "the answer's " .. a .. " is a " .. type(v) .. ", not a string id" end
+  return nil
+end
+
+local function bad_problems(j)
+  local p = pick(j, "problems")
+  if p ~= nil and type(p) ~= "table" then return "the answer's problems is a " .. type(p) .. ", not a list" end
+  return nil
+end
+
+-- The list a config answer carries for `name`, or nil.
+local function config_list(j, name)
+  if type(j) ~= "table" then return nil end
+  local list = j[name]
+  if list == nil and j[1] ~= nil then list = j end
+  if list == nil then list = pick(j, "data") end
+  if type(list) ~= "table" then return nil end
+  for _, entry in ipairs(list) do
+    if type(entry) ~= "table" then return nil end
+  end
+  return list
+end
+
+--- Checks of 2xx answers: a body that is not what the contract describes is an
+-- error (unknown_outcome for a POST, a retryable server error for a GET), never a
+-- success with holes in it.
+local CHECK = {
+  loan_draft = function(res)
+    return errors.not_an_object(res) or bad_string(res.json, "loan_draft_uuid", "loanDraftUuid")
+  end,
+  repayments = function(res)
+    return errors.not_an_object(res) or bad_string(res.json, "upload_id", "uploadId") or bad_problems(res.json)
+  end,
+  loans = function(res)
+    local why = errors.not_an_object(res)
+    if why then return why end
+    if type(pick(res.json, "data", "loans")) ~= "table" then return "the answer has no loans list" end
+    local total = pick(res.json, "total_records", "totalRecords")
+    if total ~= nil and not tonumber(total) then return "the answer's total_records is not a number" end
+    return nil
+  end,
+}
+
+-- A journals answer: one object, or per-journal entries (a bare array, or under
+-- "journals"/"data"); at least one must carry a confirm_url or an archive_id.
+function CHECK.journals(res)
+  local why = errors.not_an_object(res, true)
+  if why then return why end
+  local function usable(t)
+    return type(t) == "table" and (type(pick(t, "confirm_url", "confirmUrl")) == "string"
+      or type(pick(t, "archive_id", "archiveId")) == "string")
+  end
+  local j = res.json
+  if usable(j) then return nil end
+  local entries = pick(j, "journals", "data")
+  for _, t in ipairs(type(entries) == "table" and entries or j) do
+    if usable(t) then return nil end
+  end
+  return "the answer has no confirm_url nor archive_id"
+end
+
 local function draft_result(res)
   local j = res.json
   return {
@@ -255,7 +321,7 @@ function Client:post_loan_draft(draft)
   if not body then return nil, err end
   local path, perr = self:path("loan_draft")
   if not path then return nil, perr end
-  local res, rerr = self.api:request(self:request("POST", path, body))
+  local res, rerr = self.api:request(self:request("POST", path, body, CHECK.loan_draft))
   if not res then return nil, rerr end
   return draft_result(res)
 end
@@ -271,7 +337,7 @@ function Client:post_loan_drafts(list, opts)
     local body, err = self:encode("loan_draft", draft)
     if not path then err = perr end
     if body and path then
-      reqs[#reqs + 1] = self:request("POST", path, body)
+      reqs[#reqs + 1] = self:request("POST", path, body, CHECK.loan_draft)
       where[#reqs] = i
     else
       out[i] = { err = err }
@@ -329,7 +395,7 @@ function Client:post_repayments(list, opts)
       return nil, err
     end
     batches[#batches + 1] = { index = #batches + 1, first = first, last = last }
-    reqs[#reqs + 1] = self:request("POST", path, body)
+    reqs[#reqs + 1] = self:request("POST", path, body, CHECK.repayments)
   end
   local result = { batches = batches, problems = {}, upload_ids = {} }
   local done, first_err = 0, nil
@@ -378,15 +444,15 @@ function Client:post_journals(list)
   if not body then return nil, err end
   local path, perr = self:path("journals")
   if not path then return nil, perr end
-  local res, rerr = self.api:request(self:request("POST", path, body))
+  local res, rerr = self.api:request(self:request("POST", path, body, CHECK.journals))
   if not res then return nil, rerr end
   local j = res.json
   local out = { status = res.status, body = j, confirm_urls = {}, archive_ids = {} }
   local function collect(t)
     if type(t) ~= "table" then return end
     local url, id = pick(t, "confirm_url", "confirmUrl"), pick(t, "archive_id", "archiveId")
-    if url then out.confirm_urls[#out.confirm_urls + 1] = url end
-    if id then out.archive_ids[#out.archive_ids + 1] = id end
+    if type(url) == "string" then out.confirm_urls[#out.confirm_urls + 1] = url end
+    if type(id) == "string" then out.archive_ids[#out.archive_ids + 1] = id end
   end
   collect(j)
   for _, e in ipairs(type(j) == "table" and (pick(j, "journals", "data") or j) or {}) do collect(e) end
@@ -418,13 +484,10 @@ function Client:loans_page(q)
   check_query(q, "loans_page")
   local path, perr = self:path("loans")
   if not path then return nil, perr end
-  local res, err = self.api:request(self:request("GET", path .. query_string(q)))
+  local res, err = self.api:request(self:request("GET", path .. query_string(q), nil, CHECK.loans))
   if not res then return nil, err end
   local j = res.json
-  local data = pick(j, "data", "loans")
-  if type(data) ~= "table" then
-    return nil, errors.new("server", "GET " .. path .. ": answer without a loans list", { status = res.status })
-  end
+  local data = pick(j, "data", "loans")   -- a list: CHECK.loans saw to it
   local total = tonumber(pick(j, "total_records", "totalRecords"))
   return { total_records = total and (math.tointeger(total) or total), data = data }
 end
@@ -478,14 +541,12 @@ function Client:config(name)
   if self.cache[name] then return self.cache[name] end
   local path, perr = self:path("config", { name = name })
   if not path then return nil, perr end
-  local res, err = self.api:request(self:request("GET", path))
+  local res, err = self.api:request(self:request("GET", path, nil, function(r)
+    if config_list(r.json, name) then return nil end
+    return errors.not_an_object(r, true) or ("the answer has no " .. name .. " list")
+  end))
   if not res then return nil, err end
-  local j = res.json
-  local list = type(j) == "table" and (j[name] or (j[1] ~= nil and j) or pick(j, "data")) or nil
-  if type(list) ~= "table" then
-    return nil, errors.new("server", "GET " .. path .. ": answer without a " .. name .. " list",
-      { status = res.status })
-  end
+  local list = config_list(res.json, name)
   for _, entry in ipairs(list) do
     if type(entry) == "table" then
       for k, v in pairs(entry) do

@@ -92,12 +92,48 @@ local function body_message(body)
   return nil
 end
 
---- Decodes a JSON body; nil when empty or not JSON.
+--- Decodes a JSON body; nil when empty or not JSON (then also the parser's message).
+-- cjson refuses nesting deeper than 1000, so a hostile answer cannot exhaust the stack.
 function M.decode_body(text)
   if type(text) ~= "string" or text == "" then return nil end
-  local v = cjson.decode(text)
-  if v == nil then return nil end
+  local v, err = cjson.decode(text)
+  if v == nil then return nil, err end
   return v
+end
+
+--- Why a 2xx answer `res` (with res.json decoded) is not a JSON object, or nil when
+-- it is one. `array_ok` also accepts a JSON array.
+function M.not_an_object(res, array_ok)
+  local j = res.json
+  if type(j) == "table" then
+    if j[1] ~= nil and not array_ok then return "the answer is a JSON array, not an object" end
+    return nil
+  end
+  local ctype = res.headers and res.headers["content-type"]
+  local as = ctype and (" (Content-Type " .. ctype .. ")") or ""
+  if res.body == nil or res.body == "" then return "the answer is empty" .. as end
+  if j == cjson.null then return "the answer is JSON null" end
+  if j ~= nil then return "the answer is a JSON " .. type(j) .. ", not an object" end
+  local _, why = M.decode_body(res.body)
+  local start = res.body:sub(1, 60):gsub("[%c]+", " ")
+  return string.format("the answer is not valid JSON%s: %s; it starts with '%s'", as, tostring(why), start)
+end
+
+--- The err for a 2xx answer whose body cannot be read as expected (`problem` says
+-- why). A POST that got it may have been applied: unknown_outcome, never resent. A
+-- GET (or an idempotent POST) got a garbled answer: server, retryable.
+function M.malformed(res, req, problem, secrets)
+  local method, endpoint = req.method or "GET", req.endpoint or "?"
+  local message = string.format("%s %s: HTTP %d but %s", method, endpoint, res.status, problem)
+  local kind, retryable = "server", true
+  if method == "POST" and not req.idempotent then
+    kind, retryable = "unknown_outcome", false
+    message = message .. " (the request was sent; it may or may not have been applied)"
+  end
+  return M.new(kind, M.redact(message, secrets), {
+    status = res.status, body = type(res.json) == "table" and M.redact(res.json, secrets) or nil,
+    retryable = retryable, endpoint = endpoint,
+  })
 end
 
 --- kind and retryable for an HTTP status of a request with `method`.

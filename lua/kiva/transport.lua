@@ -80,7 +80,8 @@ end
 -- (res: status, headers, body, json; err: kiva.errors table). A request is a table:
 -- method, url, endpoint (label for messages), body, headers (array) or
 -- prepare() -> headers | nil, err (called before each attempt, e.g. for the
--- current token), idempotent (a POST safe to repeat), on_result(res, err, req)
+-- current token), idempotent (a POST safe to repeat), check(res) -> nil | why a
+-- 2xx answer is unreadable (then errors.malformed), on_result(res, err, req)
 -- -> "again" to send it once more (after a token renewal).
 -- opts.on_result(i, res, err) is called as each one finishes.
 function Transport:run(requests, opts)
@@ -130,6 +131,11 @@ function Transport:run(requests, opts)
     local req = requests[job.index]
     res.json = errors.decode_body(res.body)
     local err = errors.from_result(res, req, self.secrets)
+    if not err and req.check then
+      -- a 2xx that is not the answer the caller expects (HTML from a proxy, cut JSON)
+      local problem = req.check(res)
+      if problem then err = errors.malformed(res, req, problem, self.secrets) end
+    end
     self:trace("<- %s %s %s%s %.3fs %s", req.method, req.url, res.status,
       res.code and (" " .. res.code) or "", res.total_time, shorten(res.body or ""))
     if err and err.retryable then
