@@ -3,7 +3,8 @@
 ** Kiva's rules beyond JSON Schema, run after the schema walk on the same value:
 ** individual versus group loans, schedule order and totals compared exactly in
 ** minor units, amount decimals per ISO 4217 currency, the image data URI, and
-** client ids / duplicates in repayment and journal reports. Values of the wrong
+** client ids / duplicates in repayment and journal reports, and names that a
+** spreadsheet would run as a formula. Values of the wrong
 ** type are skipped here: the schema walk has already reported them.
 */
 #include <math.h>
@@ -124,6 +125,39 @@ static void group_rules(kc_vctx *c, int draft)
     }
 }
 
+/* A name shown in PA2 and exported to spreadsheets: one that begins like a
+** formula (= + - @) would be run by Excel (=HYPERLINK(...) injection). The
+** string is at the stack top; the path is already pushed. */
+static void name_rule(kc_vctx *c)
+{
+    char found[160];
+    const char *s;
+    size_t len;
+
+    if (lua_type(c->L, -1) != LUA_TSTRING)
+        return;
+    s = lua_tolstring(c->L, -1, &len);
+    if (len > 0 && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@')) {
+        kc_describe(c->L, -1, found, sizeof found);
+        kc_verror(c, "formula: a name must not begin with '%c' (a spreadsheet would run it as a formula), "
+                  "found %s", s[0], found);
+    }
+}
+
+/* name_rule on t[key] for the table at idx. */
+static void name_field_rule(kc_vctx *c, int idx, const char *key)
+{
+    size_t saved;
+
+    idx = lua_absindex(c->L, idx);
+    if (field(c->L, idx, key) == LUA_TSTRING) {
+        saved = kc_path_push_key(c, key, strlen(key));
+        name_rule(c);
+        kc_path_pop(c, saved);
+    }
+    lua_pop(c->L, 1);
+}
+
 static void loan_draft_rules(kc_vctx *c, int draft)
 {
     lua_State *L = c->L;
@@ -138,6 +172,7 @@ static void loan_draft_rules(kc_vctx *c, int draft)
         return;
     luaL_checkstack(L, 8, "rules");
     group_rules(c, draft);
+    name_field_rule(c, draft, "group_name");
 
     if (field(L, draft, "currency") == LUA_TSTRING) {
         s = lua_tolstring(L, -1, &len);
@@ -163,6 +198,8 @@ static void loan_draft_rules(kc_vctx *c, int draft)
         if (lua_rawgeti(L, -1, (lua_Integer)i) == LUA_TTABLE) {
             saved = kc_path_push_key(c, "entreps", 7);
             kc_path_push_index(c, i);
+            name_field_rule(c, -1, "first_name");
+            name_field_rule(c, -1, "last_name");
             kc_path_push_key(c, "amount", 6);
             field(L, -1, "amount");
             /* a missing or non-positive amount is reported by the schema: no total */

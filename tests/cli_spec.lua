@@ -93,6 +93,58 @@ describe("kiva (cli)", function()
     assert.is_table(report.items[2].errors)
   end)
 
+  it("shows a reader's Windows-1252 warning with file:line, in the summary and the report", function()
+    local dir = helper.tmpdir()
+    local mapping = dir .. "/map.lua"
+    helper.write(mapping, [[
+local map = require "kiva.map"
+return { loan_draft = function(row)
+  local amount = map.amount(row.Amount)
+  return { activity_id = 61, description_language_id = 1, location = "Davao City", currency = "PHP",
+    disburse_time = map.date(row.Disbursed, "dd/mm/yyyy"), client_waiver_signed = true, loanuse = "Buy seeds",
+    description = "A borrower", group_name = row.Group ~= "" and row.Group or nil,
+    entreps = { { client_id = "C" .. row.Loan, loan_id = row.Loan, first_name = row.First, last_name = row.Last,
+      gender = "female", amount = amount } },
+    schedule = { { date = map.date(row.Due, "dd/mm/yyyy"), principal = amount, interest = 0 } } }
+end }
+]])
+    local input = dir .. "/loans.csv"
+    helper.write(input, "Loan,First,Last,Amount,Disbursed,Due,Group\n"
+      .. "L1,Ana,Lopez,500,15/01/2024,15/02/2024,\n"
+      .. "L2,Ren\233e,Lopez,500,15/01/2024,15/02/2024,\n"             -- Windows-1252 e-acute
+      .. "L3,=HYPERLINK(\"http://x\"),Lopez,500,15/01/2024,15/02/2024,\n"
+      .. "L4,Ana,@SUM(1),500,15/01/2024,15/02/2024,\n"
+      .. "L5,Ana,Lopez,500,15/01/0000,15/02/2024,\n")
+    local r = helper.run(helper.kiva("validate loans --mapping " .. mapping .. " --input " .. input
+      .. " --report " .. dir .. "/r.json"), { cwd = dir })
+    assert.equal(1, r.code, r.out .. r.err)
+    assert.matches("loans.csv:3: not valid UTF%-8; reading the file as Windows%-1252", r.out)
+    local report = cjson.decode(helper.read(dir .. "/r.json"))
+    assert.equal(1, #report.warnings)
+    assert.equal(input .. ":3", report.warnings[1].where)
+    assert.matches("Windows%-1252", report.warnings[1].message)
+    assert.equal(5, report.counts.read)
+    assert.equal(3, report.counts.invalid)
+    assert.equal("valid", report.items[2].status)                       -- read as Renée
+    assert.equal("entreps[1].first_name", report.items[3].errors[1].path)
+    assert.matches("^formula:", report.items[3].errors[1].message)
+    assert.equal("entreps[1].last_name", report.items[4].errors[1].path)
+    assert.equal("Disbursed", report.items[5].errors[1].path)           -- year 0000 is no date
+    assert.matches("year 0000", report.items[5].errors[1].message)
+  end)
+
+  it("names an input it cannot read, and what is wrong with it", function()
+    local dir = helper.tmpdir()
+    for name, body in pairs({ ["cut.json"] = '[{"Loan": "L1"', ["obj.json"] = '{"Loan": "L1"}',
+        ["deep.json"] = string.rep("[", 2000) }) do
+      local input = helper.write(dir .. "/" .. name, body)
+      local r = helper.run(helper.kiva("validate loans --mapping " .. DATA .. "loans.lua --input " .. input),
+        { cwd = dir })
+      assert.equal(2, r.code, r.out .. r.err)
+      assert.matches(dir:gsub("%p", "%%%0") .. "/" .. name:gsub("%.", "%%.") .. ": ", r.err)
+    end
+  end)
+
   describe("against the sandbox", function()
     if not have("lua/kiva/sandbox/cli.lua") then
       pending("needs the sandbox (being written)")

@@ -221,11 +221,98 @@ describe("kiva.source.rows on Excel", function()
   end)
 end)
 
+-- A one-sheet workbook in a fresh directory (zip(1)), its sheet's rows given as XML.
+local function workbook(rows_xml, prolog, shared)
+  local dir = helper.tmpdir()
+  local parts = {
+    ["xl/workbook.xml"] = '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+      .. 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+      .. '<sheet name="Loans" sheetId="1" r:id="rId1"/></sheets></workbook>',
+    ["xl/_rels/workbook.xml.rels"] = '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+      .. 'relationships"><Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>',
+    ["xl/worksheets/sheet1.xml"] = (prolog or '<?xml version="1.0" encoding="UTF-8"?>')
+      .. '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+      .. '<row r="1"><c r="A1" t="inlineStr"><is><t>Loan</t></is></c></row>'
+      .. '<row r="2"><c r="A2" t="inlineStr"><is><t>L1</t></is></c></row>' .. rows_xml
+      .. '</sheetData></worksheet>',
+    ["xl/sharedStrings.xml"] = '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+      .. (shared or "<si><t>L9</t></si>") .. '</sst>',
+  }
+  assert(os.execute("mkdir -p " .. dir .. "/w/xl/_rels " .. dir .. "/w/xl/worksheets"))
+  for name, body in pairs(parts) do helper.write(dir .. "/w/" .. name, body) end
+  assert(os.execute("cd " .. dir .. "/w && zip -q -X -r ../book.xlsx xl"))
+  return dir .. "/book.xlsx"
+end
+
+describe("kiva.source.rows on hostile Excel files", function()
+  after_each(helper.cleanup)
+
+  it("reads a shared string, and makes a row bad when its index is out of range or negative", function()
+    for _, index in ipairs({ "1", "-1", "1.5", "x" }) do
+      local path = workbook('<row r="3"><c r="A3" t="s"><v>0</v></c></row>'
+        .. '<row r="4"><c r="A4" t="s"><v>' .. index .. '</v></c></row>'
+        .. '<row r="5"><c r="A5" t="inlineStr"><is><t>L5</t></is></c></row>')
+      local rows = read_all(path)
+      assert.are.equal(4, #rows, index)
+      assert.are.equal("L9", rows[2].row.Loan)
+      assert.are.equal(path .. ":4", rows[3].err.where)
+      assert.matches("book%.xlsx:4: cell A4: shared string index", rows[3].err.message)
+      assert.are.equal("L5", rows[4].row.Loan)
+    end
+  end)
+
+  it("makes a row bad when a cell reference is past column XFD or the row past 1048576, quickly", function()
+    local path = workbook('<row r="3"><c r="XFD3" t="inlineStr"><is><t>x</t></is></c>'
+      .. '<c r="AAAAAAAA3" t="inlineStr"><is><t>BAD</t></is></c></row>'
+      .. '<row r="1048577"><c r="A1048577" t="inlineStr"><is><t>BAD</t></is></c></row>'
+      .. '<row r="1048576"><c r="A1048576" t="inlineStr"><is><t>L6</t></is></c></row>')
+    local t0 = os.clock()
+    local rows = read_all(path)
+    assert.is_true(os.clock() - t0 < 2)
+    assert.are.equal(4, #rows)
+    assert.matches("book%.xlsx:3: cell reference \"AAAAAAAA3\" is past Excel's last column XFD", rows[2].err.message)
+    assert.matches("row number 1048577 is past", rows[3].err.message)
+    assert.are.equal("L6", rows[4].row.Loan)
+  end)
+
+  it("refuses a DOCTYPE (entity bombs, external entities) and broken XML, naming the file", function()
+    local bomb = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
+    local external = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+    for _, case in ipairs({
+      { workbook('<row r="3"><c r="A3" t="inlineStr"><is><t>&b;</t></is></c></row>', bomb), "DOCTYPE" },
+      { workbook('<row r="3"><c r="A3" t="inlineStr"><is><t>&e;</t></is></c></row>', external), "DOCTYPE" },
+      { workbook('<row r="3"><c r="A3" t="inlineStr"><is><t>BAD</t></c></row>'), "mismatched tag" },
+      { workbook('<row r="3"><c r="A3" t="inlineStr"><is><t>BAD\195\40</t></is></c></row>'), "not well%-formed" },
+    }) do
+      local ok, rows = pcall(read_all, case[1])
+      assert.is_true(ok, tostring(rows))
+      local last = rows[#rows]
+      assert.is_table(last.err, case[2])
+      assert.matches("book%.xlsx: .*" .. case[2], last.err.message)
+      for _, r in ipairs(rows) do assert.is_nil(r.row and r.row.Loan:find("aaa", 1, true)) end
+    end
+    local _, err = read_all(workbook("", nil, '<si><t>x</t></si></sst><bad>'))
+    assert.matches("book%.xlsx: xl/sharedStrings%.xml", err.message)
+  end)
+end)
+
 describe("kiva.source.rows on JSON", function()
   it("reads an array of objects, values as strings", function()
     local rows = read_all("loans.json")
     assert.are.same({ loan = "L1", amount = "1250.5", count = "3", ok = "true" }, rows[1].row)
     assert.are.equal(DATA .. "loans.json#2", rows[2].where)
+  end)
+
+  it("names the file and what is wrong when it is not an array of objects", function()
+    local dir = helper.tmpdir()
+    for body, wanted in pairs({ ['[{"a": 1'] = "not JSON", ['{"a": 1}'] = "expected an array of objects",
+        ["7"] = "expected an array of objects", [string.rep("[", 2000)] = "not JSON" }) do
+      local path = helper.write(dir .. "/in.json", body)
+      local rows, err = read_all(path)
+      assert.is_nil(rows)
+      assert.are.equal("input", err.kind)
+      assert.matches("^" .. path:gsub("%p", "%%%0") .. ": " .. wanted, err.message)
+    end
   end)
 
   it("reads JSON Lines, skipping blank lines and reporting a bad one", function()

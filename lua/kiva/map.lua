@@ -135,7 +135,13 @@ local function compile_format(fmt)
   return cached
 end
 
+-- Kiva's dates are days of loans: a year outside 1900-2999 is a typo or a
+-- placeholder ("00/00/0000"), never a date to send.
 local function check_date(y, m, d, s, fmt)
+  if y < 1900 or y > 2999 then
+    return fail("date", s, "date " .. quote(s) .. ": year " .. string.format("%04d", y)
+      .. " is not a plausible year (1900-2999; format " .. fmt .. ")")
+  end
   if m < 1 or m > 12 then
     return fail("date", s, "date " .. quote(s) .. ": " .. m .. " is not a month (format " .. fmt .. ")")
   end
@@ -150,7 +156,8 @@ end
 -- ... (tokens yyyy yy mm m dd d, any separators), or "excel" for a serial number
 -- (opts.date1904 for the 1904 system). A value already in ISO form (as .xlsx date
 -- cells are read) is accepted whatever fmt says; a time after the date (" 00:00")
--- is ignored. Two-digit years are 2000-2069 or 1970-1999.
+-- is ignored. Two-digit years are 2000-2069 or 1970-1999; years outside 1900-2999
+-- are refused.
 -- @return string | nil, message
 function M.date(s, fmt, opts)
   s = M.trim(s)
@@ -171,10 +178,14 @@ function M.date(s, fmt, opts)
   if #caps == 0 then
     return fail("date", s, "date " .. quote(s) .. " does not match the format " .. fmt)
   end
-  local parts = {}
-  for i, o in ipairs(compiled.order) do parts[o.kind] = tonumber(caps[i]) end
+  local parts, year_width = {}, 4
+  for i, o in ipairs(compiled.order) do
+    parts[o.kind] = tonumber(caps[i])
+    if o.kind == "y" then year_width = o.width end
+  end
   local year = parts.y
-  if compiled.order and year and year < 100 then year = year < 70 and 2000 + year or 1900 + year end
+  -- only a two-digit year (yy) is expanded: "0000" under yyyy stays year 0
+  if year and year_width == 2 then year = year < 70 and 2000 + year or 1900 + year end
   return check_date(year or 0, parts.m or 0, parts.d or 0, s, fmt)
 end
 

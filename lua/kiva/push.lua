@@ -71,8 +71,14 @@ local function strip_prefix(errors)
   return errors
 end
 
+-- The `where` a reader's warning starts with ("file:line: ..."), else the input.
+local function warning_where(message, input)
+  return message:match("^(.-:%d+): ") or input
+end
+
 -- Runs the mapping over the input; returns an array of { where, payload | errors | skipped }.
-local function map_items(opts)
+-- Reader warnings (such as a file read as Windows-1252) go to result.warnings.
+local function map_items(opts, result)
   local ok, mapping = pcall(require, "kiva.mapping")
   if not ok then
     return nil, { kind = "config",
@@ -93,7 +99,12 @@ local function map_items(opts)
     end,
     cache_file = opts.config_cache,
   })
-  local iter, ierr = mapping.items(m, opts.kind, opts.input, { ctx = ctx })
+  local function on_warning(message)
+    message = tostring(message)
+    result.warnings[#result.warnings + 1] = { where = warning_where(message, opts.input), message = message }
+    if opts.on_warning then opts.on_warning(message) end
+  end
+  local iter, ierr = mapping.items(m, opts.kind, opts.input, { ctx = ctx, on_warning = on_warning })
   if not iter then
     if type(ierr) ~= "table" then ierr = { kind = "input", message = tostring(ierr) } end
     return nil, ierr
@@ -112,7 +123,7 @@ end
 local function prepare(opts, result)
   local spec = M.KINDS[opts.kind]
   local list, err = opts.items or nil, nil
-  if not list then list, err = map_items(opts) end
+  if not list then list, err = map_items(opts, result) end
   if not list then return nil, err end
   local seen = {}
   local valid = {}
@@ -414,6 +425,7 @@ local function new_result(command, kind)
     counts = { read = 0, valid = 0, invalid = 0, sent = 0, skipped = 0, rejected = 0, unknown = 0,
       changed = 0, pending = 0 },
     items = {},
+    warnings = {},
   }
 end
 M.new_result = new_result
@@ -421,8 +433,9 @@ M.new_result = new_result
 --- Runs a push (or with opts.dry_run / opts.validate_only, a dry run or a validation).
 -- opts: kind ("loans"|"repayments"|"journals"), mapping, input (paths), client, ledger
 -- (an open kiva.ledger, lock held; not needed for dry runs), partner_id, period
--- ("YYYY-MM"), resend_changed, csv_format, concurrency, batch_size, out, on_progress.
--- @return result { command, counts, items, recovered, files, fatal = err|nil }
+-- ("YYYY-MM"), resend_changed, csv_format, concurrency, batch_size, out, on_progress,
+-- on_warning(message) (besides result.warnings).
+-- @return result { command, counts, items, warnings = { {where, message} }, recovered, files, fatal = err|nil }
 function M.run(opts)
   local command = opts.validate_only and "validate" or "push"
   local result = new_result(command, opts.kind)

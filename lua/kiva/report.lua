@@ -21,7 +21,9 @@ end
 M.message_of = message_of
 
 --- The JSON report of interface.md: { command, counts, items = [ {key, where, status, errors|response} ] },
--- plus `kind`, `period`, `recovered` (keys a killed run left unknown) and `notes`.
+-- plus `kind`, `period`, `recovered` (keys a killed run left unknown), `notes` and
+-- `warnings` ([ {where, message} ]: what the readers warned about, such as a file read
+-- as Windows-1252).
 function M.to_table(result)
   local counts = {}
   for _, k in ipairs(COUNT_NAMES) do counts[k] = result.counts[k] or 0 end
@@ -40,6 +42,12 @@ function M.to_table(result)
   local t = { command = result.command, kind = result.kind, period = result.period, counts = counts,
     items = items, dry_run = result.dry_run }
   if result.recovered and #result.recovered > 0 then t.recovered = result.recovered end
+  if result.warnings and #result.warnings > 0 then
+    t.warnings = setmetatable({}, cjson.array_mt)
+    for i, w in ipairs(result.warnings) do
+      t.warnings[i] = type(w) == "table" and { where = w.where, message = w.message } or { message = tostring(w) }
+    end
+  end
   if result.fatal then t.error = { kind = result.fatal.kind, message = result.fatal.message } end
   if result.findings then t.findings = result.findings end
   return t
@@ -103,6 +111,9 @@ function M.summary(result)
     .. (result.dry_run and " (dry run)" or "") .. (result.period and (" for " .. result.period) or "")
   say("%s: read %d, valid %d, invalid %d, sent %d, skipped %d, rejected %d, unknown %d", label,
     c.read or 0, c.valid or 0, c.invalid or 0, c.sent or 0, c.skipped or 0, c.rejected or 0, c.unknown or 0)
+  for _, w in ipairs(result.warnings or {}) do
+    say("Warning: %s", type(w) == "table" and tostring(w.message) or tostring(w))
+  end
   if (c.changed or 0) > 0 then say("  %d changed since sent (not resent; --resend-changed resends them)", c.changed) end
   if (c.pending or 0) > 0 then say("  %d not sent this run (they will be sent by the next run)", c.pending) end
   local groups = { invalid = {}, rejected = {}, unknown = {}, changed = {}, pending = {} }
@@ -128,7 +139,13 @@ function M.summary(result)
           break
         end
         local msgs = {}
-        for _, p in ipairs(e.errors or {}) do msgs[#msgs + 1] = message_of(p) end
+        local prefix = e.where and (e.where .. ": ")
+        for _, p in ipairs(e.errors or {}) do
+          local m = message_of(p)
+          -- readers put the file:line in their messages too: say it once
+          if prefix and m:sub(1, #prefix) == prefix then m = m:sub(#prefix + 1) end
+          msgs[#msgs + 1] = m
+        end
         if #msgs == 0 and e.note then msgs[1] = e.note end
         say("  %s%s: %s", e.where or "?", e.key and (" " .. e.key) or "", table.concat(msgs, "; "))
       end

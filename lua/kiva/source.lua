@@ -112,12 +112,18 @@ local function json_rows(path, opts)
   local text = f:read("a")
   f:close()
   local value, jerr = cjson.decode(text)
-  if value == nil then return nil, input_error(path, "not JSON: " .. tostring(jerr)) end
-  if type(value) ~= "table" then return nil, input_error(path, "expected an array of objects") end
+  if value == nil then return nil, input_error(path, path .. ": not JSON: " .. tostring(jerr)) end
+  if type(value) ~= "table" then
+    return nil, input_error(path, path .. ": expected an array of objects, found a JSON " .. type(value))
+  end
   local list = value
   if #value == 0 and next(value) ~= nil then
-    list = value[opts.key or "rows"] or value.data
-    if type(list) ~= "table" then return nil, input_error(path, "expected an array of objects") end
+    local key = opts.key or "rows"
+    list = value[key] or value.data
+    if type(list) ~= "table" then
+      return nil, input_error(path, path .. ": expected an array of objects (or an object with a '" .. key
+        .. "' or 'data' array), found an object")
+    end
   end
   local i = 0
   return function()
@@ -221,13 +227,7 @@ function M.sql(opts)
   end
 end
 
---- Rows of an export. Formats by opts.format or the extension: csv, tsv, xlsx,
--- json (array of objects), jsonl, sql (opts.driver, opts.query; the path is the
--- database). Options: delimiter, encoding, format, sheet, on_warning(message).
--- @return iterator yielding row, where | false, err  — or nil, err when the input cannot be opened
-function M.rows(path, opts)
-  opts = opts or {}
-  if type(path) ~= "string" then error("kiva.source.rows: path must be a string", 2) end
+local function open_rows(path, opts)
   local fmt, ferr = M.format_of(path, opts)
   if not fmt then return nil, ferr end
   if fmt == "csv" or fmt == "tsv" then return csv_rows(path, opts, fmt) end
@@ -239,6 +239,22 @@ function M.rows(path, opts)
   sql.driver = sql.driver or "sqlite3"
   sql.database = sql.database or path
   return M.sql(sql)
+end
+
+--- Rows of an export. Formats by opts.format or the extension: csv, tsv, xlsx,
+-- json (array of objects), jsonl, sql (opts.driver, opts.query; the path is the
+-- database). Options: delimiter, encoding, format, sheet, on_warning(message).
+-- @return iterator yielding row, where | false, err  — or nil, err when the input cannot be opened
+function M.rows(path, opts)
+  opts = opts or {}
+  if type(path) ~= "string" then error("kiva.source.rows: path must be a string", 2) end
+  local it, err, extra = open_rows(path, opts)
+  -- an input that cannot be read is named in the message the operator sees
+  if not it and type(err) == "table" and type(err.message) == "string" and type(err.where) == "string"
+      and not err.message:find(err.where, 1, true) then
+    err.message = err.where .. ": " .. err.message
+  end
+  return it, err, extra
 end
 
 return M

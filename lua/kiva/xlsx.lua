@@ -14,6 +14,9 @@ local map = require "kiva.map"
 local M = {}
 
 local CHUNK = 65536
+-- Excel's limits: a reference past them is corrupt or hostile, never data.
+local MAX_COLUMN = 16384      -- XFD
+local MAX_ROW = 1048576
 
 local function input_error(where, message)
   return { kind = "input", where = where, message = message }
@@ -23,28 +26,54 @@ local function local_name(name)
   return name:match("([^:]+)$")
 end
 
+-- An expat parser that refuses any DOCTYPE: a workbook never has one, and its
+-- entities are how XML bombs (billion laughs) and external entities get in.
+-- guard.refused holds the reason once the parser was stopped.
+local function new_parser(callbacks)
+  local guard = {}
+  local function refuse(parser, what)
+    guard.refused = guard.refused or (what .. " (refused: a workbook has none; entities are how XML"
+      .. " bombs and external files get in)")
+    parser:stop()
+  end
+  callbacks.StartDoctypeDecl = function(parser) refuse(parser, "a DOCTYPE declaration") end
+  callbacks.EntityDecl = function(parser) refuse(parser, "an entity declaration") end
+  callbacks.NotationDecl = function(parser) refuse(parser, "a notation declaration") end
+  return lxp.new(callbacks), guard
+end
+
+-- lua-expat's close raises when the document was not finished: a broken sheet is
+-- reported by parse, so that error is dropped.
+local function close_parser(parser)
+  pcall(parser.close, parser)
+end
+
+local function parse_error(guard, perr)
+  return guard.refused or tostring(perr)
+end
+
 -- Feeds a whole entry to a fresh parser built from `callbacks`.
 local function parse_entry(archive, name, callbacks)
   local entry, err = archive:open(name)
   if not entry then return nil, err end
-  local parser = lxp.new(callbacks)
+  local parser, guard = new_parser(callbacks)
   while true do
     local chunk, rerr = entry:read(CHUNK)
     if not chunk then
-      if rerr then entry:close() parser:close() return nil, rerr end
+      if rerr then entry:close() close_parser(parser) return nil, rerr end
       break
     end
     local ok, perr, line = parser:parse(chunk)
     if not ok then
       entry:close()
-      parser:close()
-      return nil, name .. ":" .. tostring(line) .. ": " .. tostring(perr)
+      close_parser(parser)
+      return nil, name .. ":" .. tostring(line) .. ": " .. parse_error(guard, perr)
     end
   end
   entry:close()
   local ok, perr = parser:parse()
-  parser:close()
-  if not ok then return nil, name .. ": " .. tostring(perr) end
+  close_parser(parser)
+  if not ok then return nil, name .. ": " .. parse_error(guard, perr) end
   return true
 end
 
@@ -145,11 +174,16 @@ local function read_shared_strings(archive, names)
   return strings
 end
 
+-- The 1-based column of a reference such as "B7"; nil when there is none, false
+-- when it is past column XFD (or not a reference).
 local function column_index(ref)
-  local letters = ref and ref:match("^(%a+)")
-  if not letters then return nil end
+  if ref == nil then return nil end
+  local letters = ref:match("^(%a+)%d*$")
+  if not letters or #letters > 3 then return false end
+  letters = letters:upper()
   local n = 0
   for i = 1, #letters do n = n * 26 + (letters:byte(i) - 64) end
+  if n > MAX_COLUMN then return false end
   return n
 end
 
@@ -210,9 +244,22 @@ function M.rows(path, opts)
 
   local queue, qhead = {}, 1
   local row, row_no, cell, text, in_value
+  -- A cell that cannot be read makes its row bad (the first reason is kept).
+  local function bad_cell(message)
+    if row and not row.err then row.err = message end
+  end
   local function cell_value()
     local t, v = cell.t, table.concat(text)
-    if t == "s" then return strings[(tonumber(v) or -1) + 1] or "" end
+    if t == "s" then
+      local index = math.tointeger(tonumber(v))
+      local value = index and index >= 0 and strings[index + 1]
+      if not value then
+        bad_cell(string.format("cell %s: shared string index %q is not one of the %d shared strings",
+          cell.ref or ("column " .. cell.col), v, #strings))
+        return ""
+      end
+      return value
+    end
     if t == "inlineStr" or t == "str" or t == "e" then return v end
     if t == "b" then return v == "1" and "TRUE" or "FALSE" end
     if t == "d" then return v:gsub("T00:00:00.*$", "") end
@@ -222,15 +269,27 @@ function M.rows(path, opts)
     end
     return number_text(v)
   end
-  local parser = lxp.new({
+  local parser, guard = new_parser({
     StartElement = function(_, name, attrs)
       name = local_name(name)
       if name == "row" then
-        row_no = tonumber(attrs.r) or ((row_no or 0) + 1)
+        local r = math.tointeger(tonumber(attrs.r))
         row = { n = 0 }
+        if attrs.r ~= nil and not (r and r >= 1 and r <= MAX_ROW) then
+          bad_cell("row number " .. tostring(attrs.r):sub(1, 40) .. " is past Excel's last row " .. MAX_ROW)
+          r = nil
+        end
+        row_no = r or ((row_no or 0) + 1)
       elseif name == "c" and row then
-        local col = column_index(attrs.r) or (row.n + 1)
-        cell = { t = attrs.t, s = attrs.s, col = col }
+        local col = column_index(attrs.r)
+        if col == false then
+          bad_cell("cell reference " .. string.format("%q", tostring(attrs.r):sub(1, 40))
+            .. " is past Excel's last column XFD")
+          col = nil
+        end
+        -- a cell past XFD is not stored: its column would make the row enormous
+        cell = { t = attrs.t, s = attrs.s, col = col or (row.n + 1), ref = attrs.r,
+          skip = col == nil and attrs.r ~= nil }
         text = {}
       elseif cell and (name == "v" or (name == "t" and cell.t == "inlineStr")) then
         in_value = true
@@ -241,8 +300,10 @@ function M.rows(path, opts)
       if name == "v" or name == "t" then
         in_value = false
       elseif name == "c" and cell then
-        row[cell.col] = cell_value()
-        if cell.col > row.n then row.n = cell.col end
+        if not cell.skip then
+          row[cell.col] = cell_value()
+          if cell.col > row.n then row.n = cell.col end
+        end
         cell = nil
       elseif name == "row" and row then
         row.line = row_no
@@ -259,13 +320,20 @@ function M.rows(path, opts)
   local function close()
     if not finished then
       finished = true
-      parser:close()
+      close_parser(parser)
       entry:close()
       archive:close()
     end
   end
+  -- A parse error is given after the rows completed before it, in sheet order.
+  local parse_failure
   local function next_raw()
     while qhead > #queue do
+      if parse_failure then
+        local e = parse_failure
+        parse_failure = nil
+        return false, e
+      end
       if finished then return nil end
       queue, qhead = {}, 1
       local chunk, rerr = entry:read(CHUNK)
@@ -280,8 +348,8 @@ function M.rows(path, opts)
       end
       if not ok then
         close()
-        return false, input_error(path, path .. ": " .. sheet.entry .. ":" .. tostring(line or "?")
-          .. ": " .. tostring(perr))
+        parse_failure = input_error(path, path .. ": " .. sheet.entry .. ":" .. tostring(line or "?")
+          .. ": " .. parse_error(guard, perr))
       end
     end
     local r = queue[qhead]
@@ -299,6 +367,15 @@ function M.rows(path, opts)
     while true do
       local r, err = next_raw()
       if not r then return r, err end
+      if r.err then
+        local where = path .. ":" .. r.line
+        if not header then
+          -- without its header no row can be read
+          close()
+          return false, input_error(where, where .. ": the header row: " .. r.err)
+        end
+        return false, input_error(where, where .. ": " .. r.err)
+      end
       if not is_empty(r) then
         local where = path .. ":" .. r.line
         if not header then
