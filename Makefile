@@ -45,11 +45,12 @@ endif
 OBJS    = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 CORE    = $(BUILD)/kiva/core.so
 
-# Debian packages: runtime + build + tests. Bench and fuzz extras are separate lists.
+# Debian packages: runtime + build + tests (nginx-light: the HTTP/2 test of core_http_spec;
+# zip: hostile workbooks built by source_spec). Bench and fuzz extras are separate lists.
 DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson lua-busted lua-check lua-argparse lua-socket \
            lua-sec lua-sql-sqlite3 lua-expat libcurl4-openssl-dev libssl-dev libzip-dev \
-           libsqlite3-dev openssl curl pkg-config gcc make valgrind zip
-BENCH_PKGS = nginx-light wrk python3 python3-jsonschema python3-requests time
+           libsqlite3-dev openssl curl pkg-config gcc make valgrind zip nginx-light
+BENCH_PKGS = wrk python3 python3-jsonschema python3-requests time
 FUZZ_PKGS  = clang libclang-rt-14-dev
 
 .PHONY: all deps bench-deps fuzz-deps test check lint ctest demo bench fuzz clean
