@@ -6,7 +6,8 @@
 --   that defines the kind's function (loan_draft, repayment, journal); the first input
 --   file named after the kind, in English, French or Spanish (loans*, prets*,
 --   remboursements*, journaux*, ... .csv/.tsv/.xlsx/.json/.jsonl; for journals, else the loans input);
---   examples/<name>/demo.lua may return { loans = { mapping =, input = }, ..., portfolio = }
+--   examples/<name>/demo.lua may return { loans = { mapping =, input = }, ..., portfolio =,
+--   prepare = "script.lua" (run first, e.g. to build a database) }
 --   to say it explicitly (paths relative to the example's directory).
 -- Portfolios (examples/<name>/portfolio.json, arrays of loans) are merged and given
 -- to the sandbox, so the examples' repayments and journals find their loans.
@@ -67,6 +68,10 @@ local function plan_for(dir)
   if exists(dir .. "/demo.lua") then
     local ok, t = pcall(dofile, dir .. "/demo.lua")
     if ok and type(t) == "table" then manifest = t end
+  end
+  -- manifest.prepare: a Lua script run first (the SQLite example builds its database)
+  if manifest.prepare and not os.execute("lua5.4 " .. quote(dir .. "/" .. manifest.prepare) .. " >/dev/null") then
+    print("demo: " .. dir .. "/" .. manifest.prepare .. " failed")
   end
   local plan = { portfolio = manifest.portfolio and (dir .. "/" .. manifest.portfolio) or (dir .. "/portfolio.json") }
   for _, kind in ipairs(KINDS) do
