@@ -95,3 +95,42 @@ describe("kiva.errors", function()
     assert.not_matches("hunter22", err.body.message, 1, true)
   end)
 end)
+
+describe("kiva.transport", function()
+  -- A stand-in session answering every request with `body`, to see what the transport keeps.
+  local function answering(body)
+    local Transport = require "kiva.transport"
+    local t = assert(Transport.new { secrets = { "hunter22-secret" } })
+    t.session:close()
+    local pending = {}
+    t.session = {
+      add = function(_, _) pending[#pending + 1] = #pending + 1; return #pending end,
+      poll = function()
+        local out = {}
+        for i, id in ipairs(pending) do
+          out[i] = { id = id, status = 200, body = body, headers = {}, total_time = 0 }
+        end
+        pending = {}
+        return out
+      end,
+      close = function() end,
+    }
+    return t
+  end
+
+  it("keeps no secret or token from an API answer that echoes them", function()
+    local t = answering('{"loan_draft_uuid":"u-1","message":"hello hunter22-secret, Bearer abc.def"}')
+    local res = t:request { method = "POST", url = "http://127.0.0.1/x", endpoint = "/v3/partner/1/loan_draft",
+      body = "{}" }
+    assert.equal("u-1", res.json.loan_draft_uuid)
+    assert.not_matches("hunter22-secret", res.body, 1, true)
+    assert.not_matches("hunter22-secret", res.json.message, 1, true)
+    assert.not_matches("abc.def", res.json.message, 1, true)
+  end)
+
+  it("leaves the token endpoint's own answer whole", function()
+    local t = answering('{"access_token":"eyJabc.def.ghi","expires_in":60}')
+    local res = t:request { method = "POST", url = "http://127.0.0.1/t", endpoint = "token", body = "x" }
+    assert.equal("eyJabc.def.ghi", res.json.access_token)
+  end)
+end)

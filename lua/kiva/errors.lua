@@ -69,6 +69,16 @@ function M.redact(value, secrets)
   return s
 end
 
+--- Whether `s` holds one of `secrets` or something shaped like a token (cheap: plain
+-- finds, so it can run on every answer before the costlier redact).
+function M.holds_secret(s, secrets)
+  for _, secret in ipairs(secrets or {}) do
+    if type(secret) == "string" and #secret >= 4 and s:find(secret, 1, true) then return true end
+  end
+  return s:find("eyJ", 1, true) ~= nil or s:find("earer", 1, true) ~= nil
+    or s:find("access_token", 1, true) ~= nil or s:find("client_secret", 1, true) ~= nil
+end
+
 --- A new err table. `fields` may carry status, body, endpoint, code, retryable.
 function M.new(kind, message, fields)
   assert(M.kinds[kind], "unknown error kind " .. tostring(kind))

@@ -129,6 +129,11 @@ function Transport:run(requests, opts)
 
   local function handle(job, res)
     local req = requests[job.index]
+    -- An API answer that echoes the secret or a token must not carry it on into
+    -- reports and the ledger (the token endpoint's own answer is the exception).
+    if req.endpoint ~= "token" and type(res.body) == "string" and errors.holds_secret(res.body, self.secrets) then
+      res.body = errors.redact(res.body, self.secrets)
+    end
     res.json = errors.decode_body(res.body)
     local err = errors.from_result(res, req, self.secrets)
     if not err and req.check then
