@@ -3,7 +3,8 @@
 #   make            build build/kiva/core.so (what ./kiva and the tests load)
 #   make deps       install the Debian packages the project needs (apt-get as root)
 #   make test       luacheck, C unit tests and busted specs; ends with "N passed, N failed"
-#   make check      the whole suite under ASan+UBSan, then valgrind memcheck on the C tests
+#   make check      the whole suite under ASan+UBSan, valgrind memcheck, then the fault soak,
+#                   crash-and-resume and token-expiry runs (tests/soak.lua, ~10 min)
 #   make demo       a sandbox on a free port, the examples pushed to it, what it answered
 #   make bench      throughput and memory figures, as ratios against peers (bench/README)
 #   make fuzz       libFuzzer targets (FUZZ_SECONDS each, corpora in tests/fuzz/)
@@ -94,6 +95,7 @@ check: deps
 	$(MAKE) SAN=1 all ctest
 	@KIVA_SAN=1 sh tests/run.sh build/san "$(LUA)" "$(BUSTED)" "$(LUACHECK)"
 	@sh tests/valgrind.sh build
+	@$(LUA) tests/soak.lua
 
 demo: deps all
 	@$(LUA) examples/demo.lua
