@@ -319,7 +319,8 @@ end
 function M.crash_soak(counts, seed, kills, max_delay)
   local dir = helper.tmpdir()
   local plan = M.prepare(dir, counts)
-  local sb = helper.start_sandbox(sandbox_args(plan))
+  -- some answers slowed, so that a push outlasts the kill moments and kills land mid-request
+  local sb = helper.start_sandbox(sandbox_args(plan, "--faults slow:0.2 --slow-ms 400 --seed " .. seed))
   local rnd = lcg(seed)
   local allowed = { loans = {}, repayments = {}, journals = {} }
   local problems, killed, trace = {}, 0, {}
@@ -336,7 +337,9 @@ function M.crash_soak(counts, seed, kills, max_delay)
     end
     return list
   end
-  for k = 1, kills do
+  local k = 0
+  while killed < kills and k < 3 * kills do
+    k = k + 1
     -- the kinds that still have items to send, in turn, so each kill lands in real work
     local kinds = open_kinds()
     if #kinds == 0 then break end
@@ -347,7 +350,8 @@ function M.crash_soak(counts, seed, kills, max_delay)
     local pid = tonumber(p:read("l"))
     p:close()
     os.execute(string.format("sleep %.3f", delay))
-    if alive(pid) then
+    local was_alive = alive(pid)
+    if was_alive then
       os.execute("kill -9 " .. pid)
       killed = killed + 1
       for _ = 1, 200 do
@@ -362,8 +366,8 @@ function M.crash_soak(counts, seed, kills, max_delay)
     for _, st in pairs(ledger[kind]) do
       if st == "sending" then in_flight = in_flight + 1 elseif st == "sent" then done = done + 1 end
     end
-    trace[#trace + 1] = string.format("kill %2d: push %-10s after %.2fs: %d sending, %d sent", k, kind, delay,
-      in_flight, done)
+    trace[#trace + 1] = string.format("%s %2d: push %-10s after %.2fs: %d sending, %d sent",
+      was_alive and "kill" or "(done)", k, kind, delay, in_flight, done)
     for _, kd in ipairs(KINDS) do
       for id, n in pairs(applied[kd]) do
         local st = ledger[kd][id]

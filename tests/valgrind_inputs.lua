@@ -11,6 +11,9 @@ local kiva = require "kiva"
 local source = require "kiva.source"
 
 local BAD = "tests/data/bad/"
+-- 50 MB of XML whitespace, and a column index kiva.xlsx loops up to (a known hang):
+-- minutes under valgrind, nothing more for memcheck to see
+local SLOW = { ["whitespace_bomb.xlsx"] = true, ["cell_ref_beyond_xfd.xlsx"] = true }
 local p = io.popen("ls " .. BAD)
 local files = {}
 for name in p:lines() do files[#files + 1] = name end
@@ -30,7 +33,7 @@ for _, name in ipairs(files) do
         if not opts.delimiter then r:close() end   -- the collector closes the other
       end
     end
-  elseif name:find("%.xlsx$") and name ~= "whitespace_bomb.xlsx" or name:find("%.jsonl?$") then
+  elseif name:find("%.xlsx$") and not SLOW[name] or name:find("%.jsonl?$") then
     local ok, it = pcall(source.rows, BAD .. name)
     if ok and it then
       for _ = 1, 10000 do

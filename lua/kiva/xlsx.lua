@@ -101,13 +101,17 @@ local function read_workbook(archive)
   local targets = {}
   ok, err = parse_entry(archive, "xl/_rels/workbook.xml.rels", {
     StartElement = function(_, name, attrs)
-      if local_name(name) == "Relationship" then targets[attrs.Id] = attrs.Target end
+      -- a Relationship without Id or Target (a damaged workbook) is ignored; the sheet
+      -- it should have named is then reported as missing, naming the file
+      if local_name(name) == "Relationship" and type(attrs.Id) == "string" and type(attrs.Target) == "string" then
+        targets[attrs.Id] = attrs.Target
+      end
     end,
   })
   if not ok then return nil, err end
   for _, s in ipairs(sheets) do
-    local t = targets[s.rid] or ""
-    if t:sub(1, 1) == "/" then s.entry = t:sub(2) else s.entry = "xl/" .. t end
+    local t = targets[s.rid]
+    if t and t:sub(1, 1) == "/" then s.entry = t:sub(2) elseif t then s.entry = "xl/" .. t end
   end
   return sheets, date1904
 end
@@ -239,6 +243,10 @@ function M.rows(path, opts)
   if not date_styles then return fail(derr) end
   local strings, sserr = read_shared_strings(archive, names)
   if not strings then return fail(sserr) end
+  if not sheet.entry then
+    return fail(string.format("the workbook names no worksheet part for sheet '%s' (a damaged file?)",
+      tostring(sheet.name)))
+  end
   local entry, eerr = archive:open(sheet.entry)
   if not entry then return fail(eerr) end
 

@@ -74,11 +74,17 @@ static const char *harness =
     "  if flags & 8 ~= 0 then rows(path, flags) else reader(path, flags) end\n"
     "end\n";
 
+static void remove_input(void)
+{
+    remove(path);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     snprintf(path, sizeof path, "/dev/shm/kiva-fuzz-csv-%ld.csv", (long)getpid());
+    atexit(remove_input);
     L = luaL_newstate();
     luaL_openlibs(L);
     luaL_requiref(L, "kiva.core", luaopen_kiva_core, 0);

@@ -82,6 +82,11 @@ static const char *harness =
     "  if not ok then error(err, 0) end\n"
     "end\n";
 
+static void remove_input(void)
+{
+    remove(path);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     const char *t = getenv("FUZZ_XLSX_TOLERATE_RAISE");
@@ -89,6 +94,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     tolerate_raise = t && *t == '1';
     snprintf(path, sizeof path, "/dev/shm/kiva-fuzz-xlsx-%ld.xlsx", (long)getpid());
+    atexit(remove_input);
     L = luaL_newstate();
     luaL_openlibs(L);
     luaL_requiref(L, "kiva.core", luaopen_kiva_core, 0);

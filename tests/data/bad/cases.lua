@@ -100,6 +100,7 @@ add{ file = "external_entity.xlsx", never = "root:" }
 add{ file = "invalid_utf8_cell.xlsx" }
 add{ file = "cell_ref_huge.xlsx" }
 add{ file = "cell_ref_beyond_xfd.xlsx", timeout = 20 }
+add{ file = "relationship_without_id.xlsx", expect = "good_or_refused", good = { "L900001" } }
 add{ file = "whitespace_bomb.xlsx", expect = "good_or_refused", good = { "L900001" } }
 
 -- Mapping scripts that misbehave on line 3 of mapping_input.csv (loan BAD60)

@@ -164,7 +164,8 @@ local function xlsx(name, sheet, extra)
   end
   table.sort(names)
   os.remove(dir .. name)
-  assert(os.execute("cd " .. tmp .. " && zip -q -X -9 " .. os.getenv("PWD") .. "/" .. dir .. name .. " "
+  -- fixed timestamps: regenerating gives the same bytes
+  assert(os.execute("cd " .. tmp .. " && find . -exec touch -d 2024-01-01T00:00:00Z {} + && zip -q -X -9 " .. os.getenv("PWD") .. "/" .. dir .. name .. " "
     .. table.concat(names, " ")))
   os.execute("rm -rf " .. tmp)
 end
@@ -209,3 +210,9 @@ loans("mapping_input.csv", row("BAD60"))
 
 -- Found by fuzz_xlsx (a timeout): a cell reference far past column XFD (16,384)
 xlsx("cell_ref_beyond_xfd.xlsx", sheet_xml(GOOD_ROWS .. '<row r="3"><c r="AAAAAAAA3" t="inlineStr"><is><t>BAD54</t></is></c></row>'))
+
+-- Found by fuzz_xlsx (a raise): a workbook relationship without an Id
+xlsx("relationship_without_id.xlsx", sheet_xml(GOOD_ROWS), { ["xl/_rels/workbook.xml.rels"] =
+  '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+  .. '<Relationship Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+  .. '</Relationships>' })
