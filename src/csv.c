@@ -14,6 +14,7 @@
 #include "kiva_core.h"
 #include "buf.h"
 #include "transcode.h"
+#include "utf8.h"
 
 #define CSV_MT "kiva.core.csv"
 #define CSV_CHUNK 65536

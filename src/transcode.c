@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
 **
-** Windows-1252, ISO-8859-1 and ISO-8859-15 to UTF-8, and a strict UTF-8
-** validator (see transcode.h). Windows-1252's five unassigned bytes (0x81,
+** Windows-1252, ISO-8859-1 and ISO-8859-15 to UTF-8 (see transcode.h; UTF-8
+** validation is utf8.c's). Windows-1252's five unassigned bytes (0x81,
 ** 0x8D, 0x8F, 0x90, 0x9D) map to the C1 controls of the same value, as the
 ** WHATWG encoding standard does, so no byte is ever lost.
 */
@@ -42,34 +42,6 @@ const char *kc_encoding_name(int enc)
     case KC_ENC_LATIN9: return "iso-8859-15";
     default: return "utf-8";
     }
-}
-
-size_t kc_utf8_valid_prefix(const char *str, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len, k;
-        unsigned cp;
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-        else return i;
-        if (i + len > n)
-            return i;
-        for (k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return i;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)))
-            || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return i;
-        i += len;
-    }
-    return n;
 }
 
 static unsigned latin9_code(unsigned c)

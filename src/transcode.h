@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
 **
-** Single-byte encodings to UTF-8 and UTF-8 validation, for the CSV reader.
+** Single-byte encodings to UTF-8, for the CSV reader.
 ** No Lua, no global state: the tables are constant. Output goes to a kc_buf
 ** owned by the caller.
 */
@@ -22,10 +22,6 @@ enum kc_encoding {
 ** and a few aliases, case-insensitive), or -1. */
 int kc_encoding_from_name(const char *name);
 const char *kc_encoding_name(int enc);
-
-/* Length of the valid UTF-8 prefix of s: n when all of s is valid. Strict: no
-** overlong forms, no surrogates, nothing above U+10FFFF. */
-size_t kc_utf8_valid_prefix(const char *s, size_t n);
 
 /* Appends s (in encoding enc, not UTF-8) to out as UTF-8; -1 when out is full. */
 int kc_transcode_to_utf8(kc_buf *out, const char *s, size_t n, int enc);

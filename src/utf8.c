@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
 **
 ** Strict UTF-8 decoding and validation used by the schema validator (every
-** string a payload carries) and the canonical encoder (which refuses to emit
-** invalid JSON text). No Lua, no allocation.
+** string a payload carries), the canonical encoder (which refuses to emit
+** invalid JSON text) and the CSV reader (to tell UTF-8 from Windows-1252). No Lua, no allocation.
 */
 #include "utf8.h"
 
@@ -48,6 +48,12 @@ int kc_utf8_valid(const char *s, size_t n, size_t *chars, size_t *bad_at)
     }
     if (chars) *chars = count;
     return 1;
+}
+
+size_t kc_utf8_valid_prefix(const char *s, size_t n)
+{
+    size_t bad = n;
+    return kc_utf8_valid(s, n, NULL, &bad) ? n : bad;
 }
 
 int kc_utf8_is_control(long cp)

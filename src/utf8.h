@@ -16,6 +16,9 @@ long kc_utf8_decode(const unsigned char *s, size_t n, size_t *len);
 ** *bad_at = byte offset of the first invalid sequence. Either pointer may be NULL. */
 int kc_utf8_valid(const char *s, size_t n, size_t *chars, size_t *bad_at);
 
+/* Length of the valid UTF-8 prefix of s: n when all of s is valid. */
+size_t kc_utf8_valid_prefix(const char *s, size_t n);
+
 /* A control character: C0 (U+0000..U+001F), DEL, or C1 (U+0080..U+009F). */
 int kc_utf8_is_control(long cp);
 

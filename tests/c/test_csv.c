@@ -9,6 +9,7 @@
 #include "ctest.h"
 #include "kiva_core.h"
 #include "transcode.h"
+#include "utf8.h"
 
 static int run_lua(lua_State *L, const char *code)
 {
