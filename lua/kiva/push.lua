@@ -299,13 +299,6 @@ function Run:settle_error(entries, err)
   end
 end
 
-local function pick(t, ...)
-  if type(t) ~= "table" then return nil end
-  for _, k in ipairs({ ... }) do
-    if t[k] ~= nil then return t[k] end
-  end
-end
-
 function Run:send_loans(queue)
   local chunk_size = math.max(1, self.opts.concurrency or 4)
   for first = 1, #queue, chunk_size do
@@ -320,9 +313,9 @@ function Run:send_loans(queue)
       local e = chunk[i]
       if not e or e.settled then return end
       if res and not err then
+        -- the client has read Kiva's answer already (snake or camelCase, nulls dropped)
         self:settle("sent", { e }, { response = {
-          loan_draft_uuid = pick(res, "loan_draft_uuid", "loanDraftUuid"), code = pick(res, "code"),
-          message = pick(res, "message") } })
+          loan_draft_uuid = res.loan_draft_uuid, code = res.code, message = res.message } })
       else
         self:settle_error({ e }, err)
       end
@@ -357,11 +350,11 @@ function Run:send_repayments(queue)
       if batch.err then return self:settle_error(entries, batch.err) end
       local by_loan = {}
       for _, p in ipairs(batch.problems or {}) do
-        local id = str(pick(p, "loan_id", "loanId"))
+        local id = str(p.loan_id)
         by_loan[id] = by_loan[id] or {}
         table.insert(by_loan[id], p)
       end
-      local upload_id = pick(batch, "upload_id")
+      local upload_id = batch.upload_id
       local sent, sent_fields, rejected, rejected_fields = {}, {}, {}, {}
       for _, e in ipairs(entries) do
         local probs = by_loan[str(e.value.loan_id)]
@@ -400,10 +393,7 @@ function Run:send_journals(queue)
     if not ok then return self:ledger_fail(lerr) end
     local res, err = self.client:post_journals({ e.value })
     if res and not err then
-      local urls = pick(res, "confirm_urls", "confirmUrls")
-      self:settle("sent", { e }, { response = {
-        archive_id = pick(res, "archive_id", "archiveId"),
-        confirm_url = pick(res, "confirm_url", "confirmUrl") or (type(urls) == "table" and urls[1]) or nil } })
+      self:settle("sent", { e }, { response = { archive_id = res.archive_id, confirm_url = res.confirm_url } })
     else
       self:settle_error({ e }, err)
     end
