@@ -212,8 +212,9 @@ function M.from_result(res, req, secrets)
   })
 end
 
---- Shorthand constructors for errors raised locally.
+--- Shorthand constructors for errors raised locally. An input error says where:
+-- "file:line" (or the file), as the readers and the mapping runner report it.
 function M.config(message) return M.new("config", message) end
-function M.input(message) return M.new("input", message) end
+function M.input(where, message) return M.new("input", message, { where = where }) end
 
 return M

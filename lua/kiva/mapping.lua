@@ -19,9 +19,7 @@ local M = {}
 
 local KIND_FUNCTION = { loans = "loan_draft", repayments = "repayment", journals = "journal" }
 
-local function input_error(where, message)
-  return { kind = "input", where = where, message = message }
-end
+local input_error = require("kiva.errors").input
 
 --- Loads a mapping script: a Lua file returning a table of functions.
 -- @return table (with .path) | nil, err (kind "input", where = the script's file:line)

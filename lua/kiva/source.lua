@@ -15,10 +15,7 @@ local M = {}
 local FORMATS = { csv = "csv", txt = "csv", tsv = "tsv", tab = "tsv", xlsx = "xlsx", xlsm = "xlsx",
   json = "json", jsonl = "jsonl", ndjson = "jsonl", sqlite = "sql", sqlite3 = "sql", db = "sql" }
 
-local function input_error(where, message)
-  return { kind = "input", where = where, message = message }
-end
-M.input_error = input_error
+local input_error = require("kiva.errors").input
 
 local function where_of(message)
   return message:match("^(.-:%d+): ") or message:match("^([^:]+):") or "input"

@@ -18,9 +18,7 @@ local CHUNK = 65536
 local MAX_COLUMN = 16384      -- XFD
 local MAX_ROW = 1048576
 
-local function input_error(where, message)
-  return { kind = "input", where = where, message = message }
-end
+local input_error = require("kiva.errors").input
 
 local function local_name(name)
   return name:match("([^:]+)$")
