@@ -9,6 +9,7 @@ local errors = require "kiva.errors"
 local config = require "kiva.config"
 local Auth = require "kiva.auth"
 local Transport = require "kiva.transport"
+local schema = require "kiva.schema"
 
 local Client = {}
 Client.__index = Client
@@ -145,32 +146,12 @@ function Client:progress(event)
   if self.opts.on_progress then self.opts.on_progress(event) end
 end
 
--- The kiva.schema module, or nil when it is not part of this installation.
-local schema_module
-local function schema()
-  if schema_module == nil then
-    local ok, mod = pcall(require, "kiva.schema")
-    if not ok then
-      if not tostring(mod):find("module 'kiva.schema' not found", 1, true) then error(mod, 0) end
-      mod = false
-    end
-    schema_module = mod
-  end
-  return schema_module or nil
-end
-
 --- The JSON body for a value of `kind` (a string is sent as given).
 -- @return json | nil, err (kind "validation")
 function Client:encode(kind, value)
   if type(value) == "string" then return value end
-  local mod = schema()
-  if not mod then
-    local json, err = cjson.encode(value)
-    if not json then return nil, errors.new("validation", kind .. ": " .. tostring(err)) end
-    return json
-  end
   -- kiva.schema validates before it encodes unless told not to
-  local json, err = mod.encode(kind, value, { csv_format = self.settings.csv_format, validate = self.opts.validate })
+  local json, err = schema.encode(kind, value, { csv_format = self.settings.csv_format, validate = self.opts.validate })
   if not json then
     local e = type(err) == "table" and err or { message = tostring(err) }
     local kind_of = errors.kinds[e.kind] and e.kind or "validation"
