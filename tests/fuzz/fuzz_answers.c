@@ -13,11 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <lua.h>
-#include <lauxlib.h>
-#include <lualib.h>
-
-#include "kiva_core.h"
+#include "fuzz_lua.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -118,16 +114,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    L = luaL_newstate();
-    luaL_openlibs(L);
-    luaL_requiref(L, "kiva.core", luaopen_kiva_core, 0);
-    lua_pop(L, 1);
-    if (luaL_dostring(L, "package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path") != LUA_OK
-        || luaL_loadstring(L, harness) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_answers: cannot set up: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    lua_setfield(L, LUA_REGISTRYINDEX, "fuzz_answers.check");
+    L = fuzz_lua_open("fuzz_answers.check", harness);
     return 0;
 }
 
@@ -135,6 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static unsigned runs;
     int top = lua_gettop(L);
+    const char *msg;
 
     if (size < 3 || size > 256 * 1024)
         return 0;
@@ -143,12 +131,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lua_pushinteger(L, data[1]);
     lua_pushinteger(L, data[2]);
     lua_pushlstring(L, (const char *)data + 3, size - 3);
-    if (lua_pcall(L, 4, 0, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_answers: %s\n", lua_tostring(L, -1));
+    msg = fuzz_lua_call(L, 4);
+    if (msg) {
+        fprintf(stderr, "fuzz_answers: %s\n", msg);
         abort();
     }
-    lua_settop(L, top);
-    if (++runs % 256 == 0)
-        lua_gc(L, LUA_GCCOLLECT);
+    fuzz_lua_done(L, top, &runs, 256);
     return 0;
 }

@@ -12,11 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <lua.h>
-#include <lauxlib.h>
-#include <lualib.h>
-
-#include "kiva_core.h"
+#include "fuzz_lua.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -85,16 +81,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     snprintf(path, sizeof path, "/dev/shm/kiva-fuzz-csv-%ld.csv", (long)getpid());
     atexit(remove_input);
-    L = luaL_newstate();
-    luaL_openlibs(L);
-    luaL_requiref(L, "kiva.core", luaopen_kiva_core, 0);
-    lua_pop(L, 1);
-    if (luaL_dostring(L, "package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path") != LUA_OK
-        || luaL_loadstring(L, harness) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_csv: cannot set up: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    lua_setfield(L, LUA_REGISTRYINDEX, "fuzz_csv.check");
+    L = fuzz_lua_open("fuzz_csv.check", harness);
     return 0;
 }
 
@@ -102,24 +89,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static unsigned runs;
     int top = lua_gettop(L);
-    FILE *f;
+    const char *msg;
 
     if (size < 1 || size > 256 * 1024)
         return 0;
-    f = fopen(path, "wb");
-    if (!f || fwrite(data + 1, 1, size - 1, f) != size - 1 || fclose(f) != 0) {
-        perror(path);
-        abort();
-    }
+    fuzz_write_input(path, data + 1, size - 1);
     lua_getfield(L, LUA_REGISTRYINDEX, "fuzz_csv.check");
     lua_pushstring(L, path);
     lua_pushinteger(L, data[0]);
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_csv: %s\n", lua_tostring(L, -1));
+    msg = fuzz_lua_call(L, 2);
+    if (msg) {
+        fprintf(stderr, "fuzz_csv: %s\n", msg);
         abort();
     }
-    lua_settop(L, top);
-    if (++runs % 256 == 0)
-        lua_gc(L, LUA_GCCOLLECT);
+    fuzz_lua_done(L, top, &runs, 256);
     return 0;
 }

@@ -12,11 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <lua.h>
-#include <lauxlib.h>
-#include <lualib.h>
-
-#include "kiva_core.h"
+#include "fuzz_lua.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -81,16 +77,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    L = luaL_newstate();
-    luaL_openlibs(L);
-    luaL_requiref(L, "kiva.core", luaopen_kiva_core, 0);
-    lua_pop(L, 1);
-    if (luaL_dostring(L, "package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path") != LUA_OK
-        || luaL_loadstring(L, harness) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_schema: cannot set up: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    lua_setfield(L, LUA_REGISTRYINDEX, "fuzz_schema.check");
+    L = fuzz_lua_open("fuzz_schema.check", harness);
     return 0;
 }
 
@@ -98,6 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static unsigned runs;
     int top = lua_gettop(L);
+    const char *msg;
 
     if (size < 2 || size > 64 * 1024)
         return 0;
@@ -105,12 +93,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lua_pushinteger(L, data[0]);
     lua_pushinteger(L, data[1]);
     lua_pushlstring(L, (const char *)data + 2, size - 2);
-    if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_schema: %s\n", lua_tostring(L, -1));
+    msg = fuzz_lua_call(L, 3);
+    if (msg) {
+        fprintf(stderr, "fuzz_schema: %s\n", msg);
         abort();
     }
-    lua_settop(L, top);
-    if (++runs % 512 == 0)
-        lua_gc(L, LUA_GCCOLLECT);
+    fuzz_lua_done(L, top, &runs, 512);
     return 0;
 }

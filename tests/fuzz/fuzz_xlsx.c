@@ -15,11 +15,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <lua.h>
-#include <lauxlib.h>
-#include <lualib.h>
-
-#include "kiva_core.h"
+#include "fuzz_lua.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -95,16 +91,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     tolerate_raise = t && *t == '1';
     snprintf(path, sizeof path, "/dev/shm/kiva-fuzz-xlsx-%ld.xlsx", (long)getpid());
     atexit(remove_input);
-    L = luaL_newstate();
-    luaL_openlibs(L);
-    luaL_requiref(L, "kiva.core", luaopen_kiva_core, 0);
-    lua_pop(L, 1);
-    if (luaL_dostring(L, "package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path") != LUA_OK
-        || luaL_loadstring(L, harness) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        fprintf(stderr, "fuzz_xlsx: cannot set up: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    lua_setfield(L, LUA_REGISTRYINDEX, "fuzz_xlsx.check");
+    L = fuzz_lua_open("fuzz_xlsx.check", harness);
     return 0;
 }
 
@@ -112,30 +99,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static unsigned runs, raises;
     int top = lua_gettop(L);
-    FILE *f;
+    const char *msg;
 
     if (size < 1 || size > 512 * 1024)
         return 0;
-    f = fopen(path, "wb");
-    if (!f || fwrite(data + 1, 1, size - 1, f) != size - 1 || fclose(f) != 0) {
-        perror(path);
-        abort();
-    }
+    fuzz_write_input(path, data + 1, size - 1);
     lua_getfield(L, LUA_REGISTRYINDEX, "fuzz_xlsx.check");
     lua_pushstring(L, path);
     lua_pushinteger(L, data[0]);
     lua_pushinteger(L, tolerate_raise ? 50000000 : 0);
-    if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
-        const char *msg = lua_tostring(L, -1);
+    msg = fuzz_lua_call(L, 3);
+    if (msg) {
         if (!tolerate_raise || (data[0] & 1)) {   /* the C entry layer must never raise */
-            fprintf(stderr, "fuzz_xlsx: %s\n", msg ? msg : "(error object)");
+            fprintf(stderr, "fuzz_xlsx: %s\n", msg);
             abort();
         }
         if (raises++ < 20)
-            fprintf(stderr, "fuzz_xlsx: raised (tolerated): %s\n", msg ? msg : "(error object)");
+            fprintf(stderr, "fuzz_xlsx: raised (tolerated): %s\n", msg);
     }
-    lua_settop(L, top);
-    if (++runs % 256 == 0)
-        lua_gc(L, LUA_GCCOLLECT);
+    fuzz_lua_done(L, top, &runs, 256);
     return 0;
 }
