@@ -300,14 +300,24 @@ function Run:settle_error(entries, err)
   end
 end
 
+-- queue[first .. first+size-1], marked `sending` in one committed transaction before
+-- any of it leaves; nil (and the run stopped) when the ledger refused the write.
+function Run:start_chunk(queue, first, size)
+  local chunk = table.move(queue, first, math.min(first + size - 1, #queue), 1, {})
+  local ok, lerr = self.ledger:mark_sending(self:ledger_items(chunk))
+  if not ok then
+    self:ledger_fail(lerr)
+    return nil
+  end
+  return chunk
+end
+
 function Run:send_loans(queue)
   local chunk_size = math.max(1, self.opts.concurrency or 4)
   for first = 1, #queue, chunk_size do
     if self.result.fatal then return end
-    local chunk = {}
-    for i = first, math.min(first + chunk_size - 1, #queue) do chunk[#chunk + 1] = queue[i] end
-    local ok, lerr = self.ledger:mark_sending(self:ledger_items(chunk))
-    if not ok then return self:ledger_fail(lerr) end
+    local chunk = self:start_chunk(queue, first, chunk_size)
+    if not chunk then return end
     -- the exact bytes hashed into the ledger are the bytes sent (the client sends a
     -- string as given, without validating and encoding it a second time)
     local drafts = {}
@@ -338,10 +348,8 @@ function Run:send_repayments(queue)
   local chunk_size = bs * math.max(1, self.opts.concurrency or 4)
   for first = 1, #queue, chunk_size do
     if self.result.fatal then return end
-    local chunk = {}
-    for i = first, math.min(first + chunk_size - 1, #queue) do chunk[#chunk + 1] = queue[i] end
-    local ok, lerr = self.ledger:mark_sending(self:ledger_items(chunk))
-    if not ok then return self:ledger_fail(lerr) end
+    local chunk = self:start_chunk(queue, first, chunk_size)
+    if not chunk then return end
     local list = {}
     for i, e in ipairs(chunk) do list[i] = e.value end
     local function on_batch(batch)
@@ -392,8 +400,7 @@ end
 function Run:send_journals(queue)
   for _, e in ipairs(queue) do
     if self.result.fatal then return end
-    local ok, lerr = self.ledger:mark_sending(self:ledger_items({ e }))
-    if not ok then return self:ledger_fail(lerr) end
+    if not self:start_chunk({ e }, 1, 1) then return end
     local res, err = self.client:post_journals({ e.value })
     if res and not err then
       self:settle("sent", { e }, { response = { archive_id = res.archive_id, confirm_url = res.confirm_url } })
