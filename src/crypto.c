@@ -13,6 +13,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "base64.h"
 #include "kiva_core.h"
 
 static int openssl_fail(lua_State *L, const char *what)
@@ -107,13 +108,6 @@ static int kc_crypto_base64url_encode(lua_State *L)
     return 1;
 }
 
-static int is_b64_char(int c, int url)
-{
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
-        return 1;
-    return url ? (c == '-' || c == '_') : (c == '+' || c == '/');
-}
-
 /* Strict decoder: the standard alphabet needs its padding, base64url may omit it.
 ** EVP_DecodeBlock cannot tell padding from zero bytes, so the padding count is
 ** checked here and the surplus bytes trimmed. */
@@ -128,9 +122,9 @@ static int decode_base64(lua_State *L, int url)
     while (pad < n && pad < 2 && s[n - 1 - pad] == '=')
         pad++;
     len = n - pad;
-    for (i = 0; i < len; i++)
-        if (!is_b64_char((unsigned char)s[i], url))
-            return kc_fail(L, "BASE64", "invalid base64 character at byte %d", (int)i + 1);
+    i = kc_base64_scan(s, len, url);
+    if (i < len)
+        return kc_fail(L, "BASE64", "invalid base64 character at byte %d", (int)i + 1);
     if (url ? (len % 4 == 1) : (n % 4 != 0))
         return kc_fail(L, "BASE64", "invalid base64 length");
     /* re-pad to a multiple of 4 in the standard alphabet */

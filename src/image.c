@@ -10,14 +10,10 @@
 
 #include <openssl/evp.h>
 
+#include "base64.h"
 #include "schema.h"
 
 #define CHUNK 4096   /* base64 characters decoded at a time: a multiple of 4 */
-
-static int b64_char(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
-}
 
 static int magic_matches(const char *type, const unsigned char *b, size_t n)
 {
@@ -59,11 +55,10 @@ const char *kc_image_check(const char *s, size_t n, size_t max_decoded, char *ms
     }
     while (pad < 2 && pad < len && b64[len - 1 - pad] == '=')
         pad++;
-    for (i = 0; i < len - pad; i++) {
-        if (!b64_char((unsigned char)b64[i])) {
-            snprintf(msg, cap, "base64 does not decode: invalid character at offset %zu of the data", i + 1);
-            return msg;
-        }
+    i = kc_base64_scan(b64, len - pad, 0);
+    if (i < len - pad) {
+        snprintf(msg, cap, "base64 does not decode: invalid character at offset %zu of the data", i + 1);
+        return msg;
     }
     if (len % 4 != 0) {
         snprintf(msg, cap, "base64 does not decode: length %zu is not a multiple of 4", len);
