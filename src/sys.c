@@ -3,8 +3,9 @@
 ** Operating-system helpers (there is no lua-posix for 5.4): wall and monotonic
 ** clocks, sleep, an exclusive flock() lock owned by a "kiva.core.lock" userdata
 ** (fd released by one idempotent unlock/__close/__gc), file mode bits, chmod,
-** getpid, isatty and kill. Registers: now, monotonic, sleep, lock, file_mode,
-** chmod, getpid, isatty, kill.
+** getpid, isatty, kill and mkdir (with parents, like mkdir -p, so no shell is
+** needed). Registers: now, monotonic, sleep, lock, file_mode, chmod, getpid,
+** isatty, kill, mkdir.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +27,8 @@ typedef struct kc_lock {
 static int errno_code_fail(lua_State *L, int err, const char *what, const char *path)
 {
     const char *code = err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES"
-        : err == EPERM ? "EPERM" : err == ESRCH ? "ESRCH" : err == EINVAL ? "EINVAL" : "ERRNO";
+        : err == EPERM ? "EPERM" : err == ESRCH ? "ESRCH" : err == EINVAL ? "EINVAL"
+        : err == EEXIST ? "EEXIST" : err == ENOTDIR ? "ENOTDIR" : "ERRNO";
     return kc_fail(L, code, "%s %s: %s", what, path, strerror(err));
 }
 
@@ -136,6 +138,43 @@ static int kc_sys_chmod(lua_State *L)
     return 1;
 }
 
+/* mkdir(path [, mode = 0755 [, parents = true]]) -> true | nil, err. With parents,
+** missing parents are made and an existing directory is fine; without, the
+** directory must be new (a private temporary directory must not be someone else's). */
+static int kc_sys_mkdir(lua_State *L)
+{
+    size_t len, i;
+    const char *path = luaL_checklstring(L, 1, &len);
+    lua_Integer mode = luaL_optinteger(L, 2, 0755);
+    int parents = lua_isnoneornil(L, 3) ? 1 : lua_toboolean(L, 3);
+    struct stat st;
+    char *copy;
+    luaL_argcheck(L, mode >= 0 && mode <= 07777, 2, "mode out of range");
+    luaL_argcheck(L, len > 0 && strlen(path) == len, 1, "path must be a non-empty string without NUL");
+    if (!parents) {
+        if (mkdir(path, (mode_t)mode) != 0)
+            return errno_code_fail(L, errno, "cannot create the directory", path);
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    copy = lua_newuserdatauv(L, len + 1, 0);   /* freed by the GC, even on a raise */
+    memcpy(copy, path, len + 1);
+    for (i = 1; i <= len; i++) {
+        if (copy[i] != '/' && copy[i] != '\0')
+            continue;
+        copy[i] = '\0';
+        if (mkdir(copy, (mode_t)mode) != 0 && errno != EEXIST)
+            return errno_code_fail(L, errno, "cannot create the directory", copy);
+        copy[i] = i < len ? '/' : '\0';
+    }
+    if (stat(path, &st) != 0)
+        return errno_code_fail(L, errno, "cannot create the directory", path);
+    if (!S_ISDIR(st.st_mode))
+        return kc_fail(L, "ENOTDIR", "cannot create the directory %s: a file of that name exists", path);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static int kc_sys_getpid(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)getpid());
@@ -181,6 +220,7 @@ void kc_sys_open(lua_State *L)
         { "getpid", kc_sys_getpid },
         { "isatty", kc_sys_isatty },
         { "kill", kc_sys_kill },
+        { "mkdir", kc_sys_mkdir },
         { NULL, NULL }
     };
     if (luaL_newmetatable(L, LOCK_MT)) {

@@ -175,6 +175,17 @@ describe("kiva push", function()
     assert.equal(0, r.code, r.out .. r.err)
     local draft = cjson.decode(helper.read(dir .. "/drafts/loan_draft-0001-D0001.json"))
     assert.equal("D0001", draft.entreps[1].loan_id)
+    -- missing parents are made; a file in the way is a clear error, not a silent no-op
+    r = helper.run(helper.kiva("push loans --dry-run --out " .. dir .. "/a/b/c --mapping " .. DATA
+      .. "loans.lua --input " .. DATA .. "loans.csv"), { cwd = dir })
+    assert.equal(0, r.code, r.out .. r.err)
+    assert.truthy(helper.read(dir .. "/a/b/c/loan_draft-0001-D0001.json"))
+    helper.write(dir .. "/blocker", "a file\n")
+    r = helper.run(helper.kiva("push loans --dry-run --out " .. dir .. "/blocker/out --mapping " .. DATA
+      .. "loans.lua --input " .. DATA .. "loans.csv"), { cwd = dir })
+    assert.equal(2, r.code, r.out .. r.err)
+    assert.truthy(r.err:find("cannot create the output directory " .. dir .. "/blocker/out", 1, true), r.err)
+    assert.truthy(r.err:find("Not a directory", 1, true), r.err)
   end)
 
   it("after kill -9 at several points, a rerun applies each item once and lists unknowns", function()

@@ -173,8 +173,6 @@ local function prepare(opts, result)
   return valid
 end
 
-local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
 local function write_file(path, data)
   local f, err = io.open(path, "wb")
   if not f then return nil, err end
@@ -190,8 +188,9 @@ end
 -- Dry run: the exact bodies that would be sent, one file per request.
 local function write_payloads(opts, valid, result)
   local out = opts.out or "kiva-out"
-  if not os.execute("mkdir -p " .. quote(out)) then
-    return nil, { kind = "config", message = "cannot create the output directory " .. out }
+  local made, merr = core.mkdir(out)
+  if not made then
+    return nil, { kind = "config", message = "cannot create the output directory " .. out .. ": " .. tostring(merr) }
   end
   local spec = M.KINDS[opts.kind]
   local files = {}

@@ -7,9 +7,7 @@ local socket = require "socket"
 
 local M = {}
 
-local function shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local shell_quote = require("kiva.sandbox.tls").shell_quote
 
 local function parser()
   local p = argparse("kiva sandbox", "A local Kiva Partner API for tests, demos and CI.")

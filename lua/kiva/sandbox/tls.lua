@@ -3,9 +3,12 @@
 -- openssl command in a fresh private temporary directory.
 local M = {}
 
-local function quote(s)
+--- s quoted for a POSIX shell (the openssl commands here, the export lines `kiva
+-- sandbox` prints for the user's shell).
+function M.shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
+local quote = M.shell_quote
 
 local function run(cmd)
   local ok = os.execute(cmd .. " >/dev/null 2>&1")
@@ -18,7 +21,9 @@ function M.throwaway(host)
   local base = os.tmpname()
   os.remove(base)
   local dir = base .. "-kiva-sandbox-tls"
-  if not run("umask 077 && mkdir " .. quote(dir)) then return nil, "cannot create " .. dir end
+  -- private and new: mkdir without parents fails if someone made it first
+  local made, merr = require("kiva.core").mkdir(dir, tonumber("700", 8), false)
+  if not made then return nil, merr end
   local f = function(name) return dir .. "/" .. name end
   local san = "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost"
   if host and host ~= "" and host ~= "127.0.0.1" and host ~= "localhost" and host ~= "0.0.0.0" and host ~= "*" then

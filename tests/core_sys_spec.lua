@@ -1,0 +1,42 @@
+-- kiva.core's operating-system helpers that have no other spec of their own.
+local helper = require "helper"
+local core = require "kiva.core"
+
+describe("kiva.core.mkdir", function()
+  teardown(helper.cleanup)
+
+  it("makes missing parents and accepts a directory that exists", function()
+    local dir = helper.tmpdir()
+    assert.is_true(core.mkdir(dir .. "/a/b/c/"))
+    assert.is_true(core.mkdir(dir .. "/a/b/c"))
+    assert.is_true(core.mkdir(dir .. "/a/b"))
+    local f = assert(io.open(dir .. "/a/b/c/x", "w"))
+    f:close()
+  end)
+
+  it("without parents, makes only a new directory, with the mode asked", function()
+    local dir = helper.tmpdir()
+    assert.is_true(core.mkdir(dir .. "/private", tonumber("700", 8), false))
+    assert.equal(tonumber("700", 8), core.file_mode(dir .. "/private"))
+    local ok, message, code = core.mkdir(dir .. "/private", tonumber("700", 8), false)
+    assert.is_nil(ok)
+    assert.equal("EEXIST", code)
+    assert.truthy(message:find(dir .. "/private", 1, true), message)
+    ok, message, code = core.mkdir(dir .. "/none/private", tonumber("700", 8), false)
+    assert.is_nil(ok)
+    assert.equal("ENOENT", code, message)
+  end)
+
+  it("says so when a file stands where a directory should be", function()
+    local dir = helper.tmpdir()
+    helper.write(dir .. "/file", "x")
+    local ok, message, code = core.mkdir(dir .. "/file")
+    assert.is_nil(ok)
+    assert.equal("ENOTDIR", code)
+    assert.truthy(message:find("a file of that name exists", 1, true), message)
+    ok, message, code = core.mkdir(dir .. "/file/sub")
+    assert.is_nil(ok)
+    assert.equal("ENOTDIR", code)
+    assert.truthy(message:find(dir .. "/file/sub", 1, true), message)
+  end)
+end)
