@@ -95,21 +95,55 @@ static int add(enc *e, const char *s, size_t n)
     return kc_buf_add(e->out, s, n) == 0 ? 0 : oom(e);
 }
 
+/* Bytes the escaper must look at: control characters, '"', '\\', and 0xE2 (the lead
+** byte of U+2028/2029). Every other byte is copied in runs. */
+static const unsigned char needs_look[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* '"' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,   /* '\\' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 0xE2 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 static int add_string(enc *e, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
-    size_t i, run = 0, step;
+    size_t i = 0, run_start = 0;
 
     if (!kc_utf8_valid(s, len, NULL, NULL))
         return fail(e, "INVALID_UTF8", "string is not valid UTF-8");
     if (kc_buf_reserve(e->out, len + 2) != 0 || add(e, "\"", 1))
         return oom(e);
-    for (i = 0; i < len; i += step) {
+    while (i < len) {
         char esc[8];
-        size_t elen = 0;
-        step = 1;
-        if (p[i] < 0x20 || p[i] == '"' || p[i] == '\\') {
+        size_t elen = 0, step = 1;
+        if (!needs_look[p[i]]) {
+            i++;
+            continue;
+        }
+        if (p[i] == 0xE2) {
+            /* U+2028/2029 are valid JSON but break JavaScript string literals */
+            if (i + 2 < len && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) {
+                memcpy(esc, p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
+                elen = 6;
+                step = 3;
+            } else {
+                i++;
+                continue;
+            }
+        } else {
             esc[0] = '\\';
             elen = 2;
             switch (p[i]) {
@@ -126,23 +160,26 @@ static int add_string(enc *e, const char *s, size_t len)
                 esc[5] = hex[p[i] & 15];
                 elen = 6;
             }
-        } else if (p[i] == 0xE2 && i + 2 < len && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) {
-            /* U+2028/2029 are valid JSON but break JavaScript string literals */
-            memcpy(esc, p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
-            elen = 6;
-            step = 3;
         }
-        if (elen) {
-            if (add(e, s + i - run, run) || add(e, esc, elen))
-                return -1;
-            run = 0;
-        } else {
-            run += step;
-        }
+        if (add(e, s + run_start, i - run_start) || add(e, esc, elen))
+            return -1;
+        i += step;
+        run_start = i;
     }
-    if (add(e, s + len - run, run) || add(e, "\"", 1))
+    if (add(e, s + run_start, len - run_start) || add(e, "\"", 1))
         return -1;
     return 0;
+}
+
+/* An integer as decimal text, without snprintf (it runs for every id and amount). */
+static int add_integer(enc *e, long long v)
+{
+    char digits[24];
+    size_t k = sizeof digits;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do { digits[--k] = (char)('0' + u % 10); u /= 10; } while (u);
+    if (v < 0) digits[--k] = '-';
+    return add(e, digits + k, sizeof digits - k);
 }
 
 static int add_number(enc *e, const kc_node *n, int idx)
@@ -152,15 +189,13 @@ static int add_number(enc *e, const kc_node *n, int idx)
     int len;
     double d;
 
-    if (lua_isinteger(L, idx)) {
-        len = snprintf(text, sizeof text, "%lld", (long long)lua_tointeger(L, idx));
-        return add(e, text, (size_t)len);
-    }
+    if (lua_isinteger(L, idx))
+        return add_integer(e, (long long)lua_tointeger(L, idx));
     d = lua_tonumber(L, idx);
     if (!isfinite(d))
         return fail(e, "NOT_FINITE", "numbers must be finite (JSON has no NaN or infinity)");
     if (n && (n->types & KT_INTEGER) && !(n->types & KT_NUMBER) && kc_is_integral(L, idx))
-        len = snprintf(text, sizeof text, "%.0f", d == 0 ? 0.0 : d);   /* no "-0" */
+        return add_integer(e, (long long)d);   /* |d| <= 2^53 here; no "-0" */
     else if (d == 0)
         len = snprintf(text, sizeof text, "0");
     else
@@ -200,12 +235,33 @@ static int add_array(enc *e, const kc_node *n, int idx, long long count, int dep
     return add(e, "]", 1);
 }
 
+#define SMALL_OBJECT 32   /* keys sorted on the C stack; larger objects use a userdata */
+
+static void sort_keys(keyref *keys, size_t count)
+{
+    size_t i, j;
+    if (count > SMALL_OBJECT) {
+        qsort(keys, count, sizeof *keys, compare_keys);
+        return;
+    }
+    for (i = 1; i < count; i++) {   /* insertion sort: payload objects are small */
+        keyref k = keys[i];
+        for (j = i; j > 0 && compare_keys(&keys[j - 1], &k) > 0; j--)
+            keys[j] = keys[j - 1];
+        keys[j] = k;
+    }
+}
+
 static int add_object(enc *e, const kc_node *n, int idx, int depth)
 {
     lua_State *L = e->L;
     size_t count = 0, i;
-    keyref *keys;
+    keyref small[SMALL_OBJECT], *keys = small;
+    int on_stack = 0;   /* 1 when the key list is a userdata on the Lua stack */
 
+    /* One traversal while the keys fit in `small`; a larger object is counted,
+    ** then listed into a userdata (so that a raise cannot leak it). The keys stay
+    ** alive because the table holds them. */
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         lua_pop(L, 1);
@@ -213,22 +269,25 @@ static int add_object(enc *e, const kc_node *n, int idx, int depth)
             lua_pop(L, 1);
             return fail(e, "NOT_AN_OBJECT", "object keys must be strings");
         }
+        if (count < SMALL_OBJECT)
+            small[count].s = lua_tolstring(L, -1, &small[count].len);
         count++;
     }
-    /* the key list is a userdata so that a raise cannot leak it; the keys stay
-    ** alive because the table holds them */
-    keys = lua_newuserdatauv(L, (count ? count : 1) * sizeof *keys, 0);
-    i = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        if (i < count) {
-            keys[i].s = lua_tolstring(L, -1, &keys[i].len);
-            i++;
+    if (count > SMALL_OBJECT) {
+        keys = lua_newuserdatauv(L, count * sizeof *keys, 0);
+        on_stack = 1;
+        i = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            lua_pop(L, 1);
+            if (i < count) {
+                keys[i].s = lua_tolstring(L, -1, &keys[i].len);
+                i++;
+            }
         }
+        count = i;
     }
-    count = i;
-    qsort(keys, count, sizeof *keys, compare_keys);
+    sort_keys(keys, count);
     if (add(e, "{", 1))
         goto failed;
     for (i = 0; i < count; i++) {
@@ -245,10 +304,12 @@ static int add_object(enc *e, const kc_node *n, int idx, int depth)
         if (rc)
             goto failed;
     }
-    lua_pop(L, 1);
+    if (on_stack)
+        lua_pop(L, 1);
     return add(e, "}", 1);
 failed:
-    lua_pop(L, 1);
+    if (on_stack)
+        lua_pop(L, 1);
     return -1;
 }
 
@@ -281,6 +342,8 @@ static int encode_node(enc *e, const kc_node *n, int idx, int depth)
             return fail(e, "TOO_DEEP", "nested too deeply (or a table contains itself)");
         luaL_checkstack(L, 8, "encoding");
         want = n ? n->types & (KT_ARRAY | KT_OBJECT) : 0;
+        if (want == KT_OBJECT)   /* add_object checks the keys itself */
+            return add_object(e, n, idx, depth);
         seq = kc_table_sequence(L, idx, bad, sizeof bad);
         if (want == KT_ARRAY) {
             if (seq < 0)

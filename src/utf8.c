@@ -4,6 +4,9 @@
 ** string a payload carries), the canonical encoder (which refuses to emit
 ** invalid JSON text) and the CSV reader (to tell UTF-8 from Windows-1252). No Lua, no allocation.
 */
+#include <stdint.h>
+#include <string.h>
+
 #include "utf8.h"
 
 long kc_utf8_decode(const unsigned char *s, size_t n, size_t *len)
@@ -38,7 +41,19 @@ int kc_utf8_valid(const char *s, size_t n, size_t *chars, size_t *bad_at)
     size_t i = 0, count = 0, len;
 
     while (i < n) {
-        if (p[i] < 0x80) { i++; count++; continue; }
+        if (p[i] < 0x80) {
+            /* ASCII, the usual case: eight bytes at a time while no high bit is set */
+            uint64_t word;
+            while (i + 8 <= n) {
+                memcpy(&word, p + i, 8);
+                if (word & 0x8080808080808080ULL)
+                    break;
+                i += 8;
+                count += 8;
+            }
+            while (i < n && p[i] < 0x80) { i++; count++; }
+            continue;
+        }
         if (kc_utf8_decode(p + i, n - i, &len) < 0) {
             if (bad_at) *bad_at = i;
             return 0;

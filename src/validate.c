@@ -212,8 +212,14 @@ long long kc_table_sequence(lua_State *L, int idx, char *bad, size_t cap)
         if (cap) bad[0] = '\0';   /* the common case: no snprintf */
         return count;
     }
-    /* "object": string keys only; "hole": integer keys with gaps; else "mixed" */
-    snprintf(bad, cap, "%s", (count == 0 && others == 0) ? "object" : (strings == 0 && others == 0) ? "hole" : "mixed");
+    /* "object": string keys only; "hole": integer keys with gaps; else "mixed".
+    ** Objects come here for every table typed "object": no snprintf. */
+    if (cap) {
+        const char *what = (count == 0 && others == 0) ? "object" : (strings == 0 && others == 0) ? "hole" : "mixed";
+        size_t n = strlen(what) < cap - 1 ? strlen(what) : cap - 1;
+        memcpy(bad, what, n);
+        bad[n] = '\0';
+    }
     return -1;
 }
 
@@ -300,7 +306,13 @@ static void check_string(kc_vctx *c, const kc_node *n, int idx, char *found)
         return;
     }
     for (i = 0; i < len; i += step) {
-        long cp = kc_utf8_decode((const unsigned char *)s + i, len - i, &step);
+        long cp;
+        unsigned char b = (unsigned char)s[i];
+        if (b >= 0x20 && b < 0x7F) {   /* printable ASCII: nothing to decode */
+            step = 1;
+            continue;
+        }
+        cp = kc_utf8_decode((const unsigned char *)s + i, len - i, &step);
         if (kc_utf8_is_control(cp) && !(multiline && (cp == '\t' || cp == '\n' || cp == '\r'))) {
             char u[8];
             snprintf(u, sizeof u, "%04X", (unsigned)cp);

@@ -92,6 +92,31 @@ describe("kiva.encode", function()
     assert.are.equal(c:encode(a), c:encode(b))
   end)
 
+  it("orders the keys of large objects too, and of every size up to them", function()
+    local c = assert(core.schema_compile({}))
+    for _, size in ipairs({ 1, 2, 31, 32, 33, 100 }) do
+      local t, keys = {}, {}
+      for i = size, 1, -1 do
+        local k = string.format("k%03d", (i * 37) % 1000)
+        t[k] = i
+        keys[#keys + 1] = k
+      end
+      table.sort(keys)
+      local parts = {}
+      for i, k in ipairs(keys) do parts[i] = string.format('"%s":%d', k, t[k]) end
+      assert.are.equal("{" .. table.concat(parts, ",") .. "}", c:encode(t))
+    end
+    local obj = assert(core.schema_compile({ type = "object" }))
+    assert.are.equal("NOT_AN_OBJECT", select(3, obj:encode({ 1, 2 })))
+    assert.are.equal("{}", obj:encode({}))
+  end)
+
+  it("writes integer-typed values as plain integers at the edges", function()
+    local c = assert(core.schema_compile({ type = "array", items = { type = "integer" } }))
+    assert.are.equal("[0,0,-5,9007199254740992,-9223372036854775808,9223372036854775807]",
+      c:encode({ 0.0, -0.0, -5.0, 2.0 ^ 53, math.mininteger, math.maxinteger }))
+  end)
+
   it("gives the same bytes in separate processes (string hashes are seeded per state)", function()
     local script = [[
       package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
@@ -116,6 +141,9 @@ describe("kiva.encode", function()
     assert.are.equal([["q\" b\\ s/ \n\r\t\b\f \u0001\u001f é ✓ \u2028\u2029"]],
       c:encode('q" b\\ s/ \n\r\t\b\f \1\31 é ✓ \u{2028}\u{2029}'))
     assert.are.equal("é ✓", cjson.decode(c:encode("é ✓")))
+    -- other characters led by 0xE2 (dash, euro, check mark) stay as they are
+    assert.are.equal('"– € ✓ x\\u2028"', c:encode("– € ✓ x\u{2028}"))
+    assert.are.equal('"\\"\\\\"', c:encode('"\\'))
   end)
 
   it("refuses what JSON cannot say", function()
