@@ -31,5 +31,6 @@ KC_EXPORT int luaopen_kiva_core(lua_State *L)
     kc_csv_open(L);
     kc_zip_open(L);
     kc_signal_open(L);
+    kc_amount_open(L);
     return 1;
 }

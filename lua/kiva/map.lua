@@ -6,6 +6,8 @@
 -- While kiva.mapping runs a row, a helper's failure is also recorded against the
 -- row (through map.on_failure, set by the runner), so the row is reported and not
 -- sent even when the script wrote `map.amount(x) or 0`.
+local core = require "kiva.core"
+
 local M = {}
 
 --- Set by kiva.mapping around each row: function(helper, value, message).
@@ -22,35 +24,14 @@ local function quote(s)
   return "'" .. s .. "'"
 end
 
--- ASCII spaces, and the no-break (U+00A0), narrow no-break (U+202F) and thin
--- (U+2009) spaces that spreadsheet exports put around and inside values.
-local UNICODE_SPACES = { "\194\160", "\226\128\175", "\226\128\137" }
-
-local function strip_spaces(s)
-  -- most values hold none of them: two finds instead of three gsubs (and three copies)
-  if not s:find("\194\160", 1, true) and not s:find("\226\128[\137\175]") then return s end
-  for _, sp in ipairs(UNICODE_SPACES) do s = s:gsub(sp, " ") end
-  return s
-end
-
---- Trims spaces (including no-break spaces); "" and nil give nil.
+--- Trims spaces: ASCII ones and the no-break (U+00A0), narrow no-break (U+202F) and
+-- thin (U+2009) spaces that spreadsheet exports put around values (inside a value
+-- they become plain spaces); "" and nil give nil.
 -- @return string | nil
 function M.trim(s)
   if s == nil then return nil end
   if type(s) ~= "string" then s = tostring(s) end
-  s = strip_spaces(s)
-  -- not s:match("^%s*(.-)%s*$"), which retries "%s*$" at every character (quadratic
-  -- on a long story): find the first non-space, step back over trailing spaces.
-  local first = s:find("%S")
-  if not first then return nil end
-  local last = #s
-  local b = s:byte(last)
-  while b == 32 or (b >= 9 and b <= 13) do
-    last = last - 1
-    b = s:byte(last)
-  end
-  if first == 1 and last == #s then return s end
-  return s:sub(first, last)
+  return core.map_trim(s)   -- in C: it runs on nearly every value of every row
 end
 
 ---------------------------------------------------------------- dates
@@ -191,19 +172,6 @@ end
 
 ---------------------------------------------------------------- amounts
 
-local function grouped_ok(int, sep)
-  -- "1.250.000" with sep ".": groups after the first have exactly three digits
-  local first, rest = int:match("^(%d%d?%d?)(.*)$")
-  if not first then return false end
-  local esc = "%" .. sep
-  return rest == "" or (rest:gsub(esc .. "%d%d%d", "") == "")
-end
-
--- The message is built only on failure (it was built for every amount read).
-local function misplaced(s)
-  return fail("amount", s, "amount " .. quote(s) .. " has misplaced separators")
-end
-
 --- An amount read exactly: "1 250,50", "1,250.50", "1.250,50", "480", "-12.5".
 -- Grouping by spaces (also U+00A0, U+202F), commas, dots or apostrophes; the last
 -- of "." and "," is the decimal mark when both appear. A single separator followed
@@ -216,50 +184,16 @@ function M.amount(s, opts)
   if type(s) == "number" then s = string.format("%.15g", s) end
   s = M.trim(s)
   if s == nil then return nil end
-  local decimal = opts and opts.decimal or "."
   local max_decimals = opts and opts.decimals or 2
-  local text = strip_spaces(s):gsub("%s", ""):gsub("'", "")
-  local sign = ""
-  if text:sub(1, 1) == "-" or text:sub(1, 1) == "+" then
-    sign, text = text:sub(1, 1) == "-" and "-" or "", text:sub(2)
-  end
-  if not text:match("^[%d%.,]+$") or not text:match("^%d") then
-    return fail("amount", s, "amount " .. quote(s) .. " is not a number")
-  end
-  local int, frac
-  local last_dot, last_comma = text:find("%.[^%.]*$"), text:find(",[^,]*$")
-  if last_dot and last_comma then
-    local mark = last_dot > last_comma and "." or ","
-    local group = mark == "." and "," or "."
-    local pos = math.max(last_dot, last_comma)
-    int, frac = text:sub(1, pos - 1), text:sub(pos + 1)
-    if int:find("%" .. mark) or not grouped_ok(int, group) then return misplaced(s) end
-    int = int:gsub("%" .. group, "")
-  elseif last_dot or last_comma then
-    local sep = last_dot and "." or ","
-    local _, count = text:gsub("%" .. sep, "")
-    if count > 1 then
-      if not grouped_ok(text, sep) then return misplaced(s) end
-      int, frac = text:gsub("%" .. sep, ""), ""
-    else
-      local before, after = text:match("^(%d+)%" .. sep .. "(%d*)$")
-      if not before then return misplaced(s) end
-      if #after == 3 and #before <= 3 and decimal ~= sep then
-        int, frac = before .. after, ""
-      else
-        int, frac = before, after
-      end
-    end
-  else
-    int, frac = text, ""
-  end
-  if not int:match("^%d+$") or not frac:match("^%d*$") then return misplaced(s) end
-  local significant = frac:gsub("0+$", "")
-  if #significant > max_decimals then
+  -- the reading itself is in C (src/amount.c); the messages are built only on failure
+  local value, why = core.map_amount(s, opts and opts.decimal or ".", max_decimals)
+  if value ~= nil then return value end
+  if why == "not_number" then return fail("amount", s, "amount " .. quote(s) .. " is not a number") end
+  if why == "too_long" then return fail("amount", s, "amount " .. quote(s) .. " is too long to be an amount") end
+  if why == "decimals" then
     return fail("amount", s, "amount " .. quote(s) .. " has more than " .. max_decimals .. " decimals")
   end
-  if significant == "" then return math.tointeger(tonumber(sign .. int)) or tonumber(sign .. int) end
-  return tonumber(sign .. int .. "." .. significant)
+  return fail("amount", s, "amount " .. quote(s) .. " has misplaced separators")
 end
 
 ---------------------------------------------------------------- gender
@@ -346,7 +280,7 @@ function M.image(path)
   end
   for _, m in ipairs(MAGIC) do
     if data:find(m[1]) then
-      return "data:" .. m[2] .. ";base64," .. require("kiva.core").base64_encode(data)
+      return "data:" .. m[2] .. ";base64," .. core.base64_encode(data)
     end
   end
   return fail("image", path, "image " .. quote(path) .. " is not a JPEG, PNG or GIF file")
