@@ -222,13 +222,21 @@ function M.context(opts)
   end
 
   for helper, spec in pairs(LOOKUPS) do
+    -- names found, as written in the export: an export repeats a few names on
+    -- every row, and normalizing one costs more than the rest of the lookup
+    local found = {}
     ctx[helper] = function(name)
       name = map.trim(name)
       if name == nil then return nil end
+      local v = found[name]
+      if v ~= nil then return v end
       local idx, err = index_of(spec)
       if not idx then return failure(helper, name, err) end
-      local v = idx.by_key[M.normalize(name)]
-      if v ~= nil then return v end
+      v = idx.by_key[M.normalize(name)]
+      if v ~= nil then
+        found[name] = v
+        return v
+      end
       return failure(helper, name, "no " .. spec.what .. " named '" .. name .. "'; nearest: "
         .. nearest(name, idx.entries, 3))
     end
@@ -291,37 +299,58 @@ local function column_of(rows, value)
   return nil
 end
 
--- Calls fn(arg, ctx) under the time limit; returns an item.
-local function run_one(fn, arg, rows, where, ctx, limit)
-  local errors = {}
-  local previous_failure = map.on_failure
-  map.on_failure = function(helper, value, message)
-    errors[#errors + 1] = { path = column_of(rows, value) or helper, message = message }
+local function as_message(e)
+  if type(e) ~= "string" then e = tostring(e) end
+  return e
+end
+
+-- A runner calls fn(arg, ctx) for one row or group at a time, under a CPU time limit
+-- per call, collecting kiva.map's failures; run(arg, rows, where) returns an item.
+-- The hook, the failure collector and the error handler are made once per runner,
+-- not per row: per row, only the deadline and the current rows change.
+local function runner(fn, ctx, limit, image_base)
+  local errors, current_rows, deadline
+  local function on_failure(helper, value, message)
+    errors = errors or {}
+    errors[#errors + 1] = { path = column_of(current_rows, value) or helper, message = message }
   end
-  local old_hook, old_mask, old_count = debug.gethook()
-  local deadline = os.clock() + limit
-  debug.sethook(function()
-    if os.clock() > deadline then
+  -- The clock is read in the hook (every 10,000 VM instructions), not per row: most
+  -- rows finish before the first call, and os.clock costs more than the mapping of
+  -- a simple row. The limit therefore counts from a row's first 10,000 instructions.
+  local function hook()
+    local now = os.clock()
+    if not deadline then
+      deadline = now + limit
+    elseif now > deadline then
       error(string.format("the mapping took longer than %g s on this row (an endless loop?)", limit), 2)
     end
-  end, "", 10000)
-  local ok, result = xpcall(fn, function(e)
-    if type(e) ~= "string" then e = tostring(e) end
-    return e
-  end, arg, ctx)
-  if old_hook then debug.sethook(old_hook, old_mask, old_count) else debug.sethook() end
-  map.on_failure = previous_failure
-  if not ok then
-    errors[#errors + 1] = { path = "", message = "mapping error: " .. result }
-    return { where = where, errors = errors }
   end
-  if #errors > 0 then return { where = where, errors = errors } end
-  if result == nil then return { where = where, skipped = true } end
-  if type(result) ~= "table" then
-    return { where = where, errors = { { path = "", message = "the mapping returned a " .. type(result)
-      .. " where a table (or nil to skip the row) was expected" } } }
+  return function(arg, rows, where)
+    errors, current_rows = nil, rows
+    local previous_failure, previous_base = map.on_failure, map.image_base
+    map.on_failure, map.image_base = on_failure, image_base
+    -- a profiler's (or debugger's) hook is put back after the row
+    local old_hook, old_mask, old_count = debug.gethook()
+    deadline = nil
+    debug.sethook(hook, "", 10000)
+    local ok, result = xpcall(fn, as_message, arg, ctx)
+    if old_hook then debug.sethook(old_hook, old_mask, old_count) else debug.sethook() end
+    map.on_failure, map.image_base = previous_failure, previous_base
+    local errs = errors
+    errors, current_rows = nil, nil
+    if not ok then
+      errs = errs or {}
+      errs[#errs + 1] = { path = "", message = "mapping error: " .. result }
+      return { where = where, errors = errs }
+    end
+    if errs then return { where = where, errors = errs } end
+    if result == nil then return { where = where, skipped = true } end
+    if type(result) ~= "table" then
+      return { where = where, errors = { { path = "", message = "the mapping returned a " .. type(result)
+        .. " where a table (or nil to skip the row) was expected" } } }
+    end
+    return { where = where, payload = result }
   end
-  return { where = where, payload = result }
 end
 
 local function bad_item(err)
@@ -349,13 +378,7 @@ function M.items(m, kind, input, opts)
   for k, v in pairs(m.source or {}) do rows_opts[k] = v end
   for k, v in pairs(opts.source or {}) do rows_opts[k] = v end
   rows_opts.on_warning = rows_opts.on_warning or opts.on_warning
-  local previous_base = map.image_base
-  local function with_base(f, ...)
-    map.image_base = ctx._base
-    local item = f(...)
-    map.image_base = previous_base
-    return item
-  end
+  local run = runner(fn, ctx, limit, ctx._base)
 
   local it, err = source.rows(input, rows_opts)
   if not it then return nil, err end
@@ -366,7 +389,7 @@ function M.items(m, kind, input, opts)
       local row, where = it()
       if row == nil then return nil end
       if row == false then return bad_item(where) end
-      return with_base(run_one, fn, row, { row }, where, ctx, limit)
+      return run(row, { row }, where)
     end
   end
 
@@ -397,7 +420,7 @@ function M.items(m, kind, input, opts)
         end
         local g = table.remove(leftovers, 1)
         if not g then return nil end
-        return with_base(run_one, fn, g.rows, g.rows, g.where, ctx, limit)
+        return run(g.rows, g.rows, g.where)
       end
       local row, where = it()
       if row == nil then
@@ -407,7 +430,7 @@ function M.items(m, kind, input, opts)
       else
         local g = map.trim(row[group_by])
         if not g then
-          return with_base(run_one, fn, { row }, { row }, where, ctx, limit)
+          return run({ row }, { row }, where)
         end
         local group = open[g]
         if not group then
@@ -418,7 +441,7 @@ function M.items(m, kind, input, opts)
         group.rows[#group.rows + 1] = row
         if #group.rows >= (counts[g] or 0) then
           open[g] = nil
-          return with_base(run_one, fn, group.rows, group.rows, group.where, ctx, limit)
+          return run(group.rows, group.rows, group.where)
         end
       end
     end
