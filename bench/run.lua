@@ -2,7 +2,8 @@
 -- measured in the same run (these machines are shared and noisy).
 --   B1 mapping pipeline (no network)   kiva vs Python csv+json+jsonschema
 --   B2 peak RSS at 10k/100k/1M rows     kiva vs the same Python peer
---   B3 HTTPS posts to a loopback nginx  kiva.client vs wrk and vs a Python requests loop
+--   B3 HTTPS posts to a loopback nginx  kiva.client vs wrk, vs libcurl driven from C
+--                                       (bench/curl_post.c) and vs a Python requests loop
 --   B4 end to end against `kiva sandbox`, for the record
 -- Prints `bench <name> <value> <unit>`, `ratio <name> <value>` and, at the end, a
 -- Markdown table (also bench/out/table.md). A part that is missing prints
@@ -257,6 +258,13 @@ local function b3()
     skipped("b3", err)
     return
   end
+  -- The floor of libcurl itself (bench/curl_post.c): the client's library driven from C.
+  local curl_peer = OUT .. "/curl_post"
+  if not util.sh(string.format("cc -O2 -Wall -Wextra -Werror -o %s bench/curl_post.c -lcurl >%s 2>&1",
+      q(curl_peer), q(OUT .. "/logs/curl_post-build.err"))) then
+    note("bench/curl_post.c did not build (see bench/out/logs/curl_post-build.err): no bare-libcurl peer")
+    curl_peer = nil
+  end
   local ok, perr = pcall(function()
     local env = string.format("KIVA_AUTH_URL=%s KIVA_API_URL=%s KIVA_CA_FILE=%s KIVA_CLIENT_ID=bench "
       .. "KIVA_CLIENT_SECRET=bench-secret ", q(h.auth_url), q(h.api_url), q(h.ca_file))
@@ -306,12 +314,28 @@ local function b3()
               skipped(name .. "_kiva_raw", rawerr)
             end
           end
+          local cpeer, cerr
+          if curl_peer and not over_budget(name .. "_curl") then
+            local requests = k.kind == "repayments" and math.max(1, k.count // 250) or k.count
+            cpeer, cerr = worker(name .. "-curl", string.format("%s %s %s %s %s %d %d", q(curl_peer),
+              q(h.base .. k.path), q(h.ca_file), q(h.token), q(bodies[k.kind]), requests, c))
+            if cpeer then
+              bench(name .. "_curl", rate(cpeer.requests, cpeer.seconds), "req/s")
+              if raw then
+                ratio(name .. "_kiva_raw_vs_curl",
+                  rate(raw.requests, raw.seconds) / rate(cpeer.requests, cpeer.seconds))
+              end
+            else
+              skipped(name .. "_curl", cerr)
+            end
+          end
           local w, werr = wrk(h, k.path, bodies[k.kind], c)
           if w then
             local wrps = rate(w.wrk_requests, w.wrk_seconds)
             bench(name .. "_wrk", wrps, "req/s")
             if r then ratio(name .. "_kiva_vs_wrk", rate(r.requests, r.seconds) / wrps) end
             if raw then ratio(name .. "_kiva_raw_vs_wrk", rate(raw.requests, raw.seconds) / wrps) end
+            if cpeer then ratio(name .. "_curl_vs_wrk", rate(cpeer.requests, cpeer.seconds) / wrps) end
           else
             skipped(name .. "_wrk", werr)
           end
@@ -501,6 +525,11 @@ do
     local name = string.format("b3_%s_c16", tag)
     add({ string.format("B3 %s, c=16, pre-encoded: transport alone (vs wrk)", tag), name .. "_kiva_raw",
       name .. "_wrk", name .. "_kiva_raw_vs_wrk", W })
+    -- The floor: libcurl driven from C with the client's options, no Lua at all.
+    add({ string.format("B3 %s, c=16, bare libcurl in C (vs wrk)", tag), name .. "_curl",
+      name .. "_wrk", name .. "_curl_vs_wrk", "" })
+    add({ string.format("B3 %s, c=16, transport alone (vs bare libcurl)", tag), name .. "_kiva_raw",
+      name .. "_curl", name .. "_kiva_raw_vs_curl", "" })
   end
   for _, v in ipairs({ { "drafts", 1 }, { "drafts", 16 }, { "repayments", 1 } }) do
     local name = string.format("b3_%s_c%d", v[1], v[2])
