@@ -202,6 +202,27 @@ end }
       assert.matches("\rsending repayments %[#+%] 8/8 [%d.]+ items/s ETA", r.out)
     end)
 
+    it("says why a push stopped once on a terminal, and on stderr too when output is kept apart", function()
+      local down = helper.start_sandbox("--loans 20 --faults 503:1")   -- every report refused: 503
+      local dir = helper.tmpdir()
+      local env = {}
+      for k, v in pairs(down.env) do env[k] = v end
+      env.KIVA_LEDGER = dir .. "/l.sqlite3"
+      local cmd = helper.kiva("push repayments --period 2026-11 --mapping " .. DATA .. "repayments.lua --input "
+        .. DATA .. "repayments.csv")
+      local r = helper.run(cmd, { env = env })
+      local piped = helper.run("script -qec " .. helper.quote(cmd) .. " /dev/null", { env = env })
+      down.stop()
+      assert.equal(4, r.code, r.out .. r.err)
+      assert.matches("Stopped: [^\n]*HTTP 503", r.out)
+      assert.matches("kiva: [^\n]*HTTP 503", r.err)
+      assert.equal(4, piped.code, piped.out)
+      local _, times = piped.out:gsub("Stopped: [^\n]*HTTP 503", "")
+      local _, again = piped.out:gsub("kiva: [^\n]*HTTP 503", "")
+      assert.equal(1, times, piped.out)
+      assert.equal(0, again, piped.out)
+    end)
+
     it("shows and settles unknown items with kiva ledger", function()
       if not (have("lua/kiva/mapping.lua") and have("lua/kiva/schema.lua")) then
         pending("needs kiva.mapping and kiva.schema (being written)") return

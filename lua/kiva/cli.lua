@@ -270,7 +270,12 @@ local function cmd_push(args, validate_only)
   local ok, werr = write_outputs(args, result)
   if not ok then return fail(werr) end
   local code = push.exit_code(result)
-  if result.fatal then err_line(report.message_of(result.fatal)) end
+  -- The summary (stdout) already ends with "Stopped: ..."; stderr gets it too, for
+  -- cron mail and for logs that keep stdout apart, but not when both are the terminal.
+  if result.fatal then
+    local core = require "kiva.core"
+    if not (core.isatty(1) and core.isatty(2)) then err_line(report.message_of(result.fatal)) end
+  end
   return code
 end
 
