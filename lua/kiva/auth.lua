@@ -121,13 +121,19 @@ function Auth:adopt(entry)
   secrets[#secrets + 1] = entry.access_token
 end
 
+-- Whether a token expiring at `expires_at` (of `lifetime` s) is still good to send:
+-- not within the renewal margin (a quarter of the lifetime for short-lived tokens).
+function Auth:unexpired(expires_at, lifetime)
+  local margin = Auth.MARGIN
+  if lifetime and lifetime < 4 * margin then margin = lifetime / 4 end
+  return expires_at - margin > self.now()
+end
+
 function Auth:fresh(entry)
   if not (entry and type(entry.access_token) == "string" and type(entry.expires_at) == "number") then
     return false
   end
-  local margin = Auth.MARGIN
-  if entry.lifetime and entry.lifetime < 4 * margin then margin = entry.lifetime / 4 end
-  return entry.expires_at - margin > self.now()
+  return self:unexpired(entry.expires_at, entry.lifetime)
 end
 
 --- Asks the token URL for a new token.
@@ -180,8 +186,11 @@ end
 --- The current access token, renewed when within 5 minutes of expiry.
 -- @return token | nil, err
 function Auth:access_token()
-  if self:fresh { access_token = self.token, expires_at = self.expires_at, lifetime = self.lifetime } then
-    return self.token
+  -- called before every request: no table built on this path
+  local token = self.token
+  if type(token) == "string" and type(self.expires_at) == "number"
+      and self:unexpired(self.expires_at, self.lifetime) then
+    return token
   end
   if self.cache_path and not self.token and not self.skip_cache then
     local entry = self:read_cache()[self:cache_key()]

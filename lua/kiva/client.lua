@@ -139,11 +139,14 @@ function Client.new(opts)
   self.api, self.token_transport = api, token_transport
   self.auth = Auth.new(token_transport, settings, { scopes = opts.scopes, on_log = opts.on_log })
   self.paths = setmetatable(opts.paths or {}, { __index = Client.PATHS })
+  self.header_cache = {}
   return self
 end
 
-function Client:progress(event)
-  if self.opts.on_progress then self.opts.on_progress(event) end
+-- Called once per finished request: the event table is built only when someone listens.
+function Client:progress(what, done, total)
+  local listener = self.opts.on_progress
+  if listener then listener { what = what, done = done, total = total } end
 end
 
 --- The JSON body for a value of `kind` (a string is sent as given).
@@ -182,26 +185,39 @@ function Client:path(name, vars)
   return p
 end
 
+-- The headers of API requests for `token`, built once per token (every request
+-- of a run shares them; session:add only reads them).
+function Client:api_headers(token, has_body)
+  local cache = self.header_cache
+  if cache.token ~= token then
+    local bearer = "Authorization: Bearer " .. token
+    cache.token = token
+    cache.get = { "Accept: application/json", bearer }
+    cache.post = { "Accept: application/json", bearer, "Content-Type: application/json; charset=utf-8" }
+  end
+  return has_body and cache.post or cache.get
+end
+
+-- prepare and on_result of every API request: plain functions of the request (which
+-- carries its client), not two new closures per request.
+local function prepare_api(req)
+  local token, err = req.client.auth:access_token()
+  if not token then return nil, err end
+  req.token = token
+  return req.client:api_headers(token, req.body ~= nil)
+end
+
+local function on_api_result(_, err, req)
+  if err and err.status == 401 and req.client.auth:invalidate(req.token) then return "again" end
+end
+
 --- A transport request for the API: bearer token set before each attempt, and
 -- sent once more after a 401 if the token could be renewed. `check(res)` says why
 -- a 2xx answer is unreadable (see the CHECK table), nil when it is fine.
 function Client:request(method, path, body, check)
-  local auth = self.auth
   return {
     method = method, url = self.settings.api_url .. path, endpoint = path, body = body, check = check,
-    prepare = function(req)
-      local token, err = auth:access_token()
-      if not token then return nil, err end
-      req.token = token
-      local h = { "Accept: application/json", "Authorization: Bearer " .. token }
-      if body then h[3] = "Content-Type: application/json; charset=utf-8" end
-      return h
-    end,
-    on_result = function(_, err, req)
-      if err and err.status == 401 then
-        if auth:invalidate(req.token) then return "again" end
-      end
-    end,
+    client = self, prepare = prepare_api, on_result = on_api_result,
   }
 end
 
@@ -332,7 +348,7 @@ function Client:post_loan_drafts(list, opts)
       local r = res and draft_result(res) or nil
       out[where[k]] = { res = r, err = err }   -- built once, not again after the run
       if opts.on_result then opts.on_result(where[k], r, err) end
-      self:progress { what = "loan_drafts", done = done, total = #reqs }
+      self:progress("loan_drafts", done, #reqs)
     end,
   })
   return out
@@ -401,7 +417,7 @@ function Client:post_repayments(list, opts)
       end
       done = done + 1
       if opts.on_batch then opts.on_batch(b) end
-      self:progress { what = "repayments", done = done, total = #batches }
+      self:progress("repayments", done, #batches)
     end,
   })
   for _, b in ipairs(batches) do
@@ -502,7 +518,7 @@ function Client:loans(q)
         or (not res.total_records and #page < limit) then
       finished = true
     end
-    self:progress { what = "loans", done = offset, total = pager.total }
+    self:progress("loans", offset, pager.total)
     return page[1]
   end
   return next_loan, pager
