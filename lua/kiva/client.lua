@@ -187,8 +187,8 @@ end
 
 -- The headers of API requests for `token`, built once per token (every request
 -- of a run shares them; session:add only reads them).
-function Client:api_headers(token, has_body)
-  local cache = self.header_cache
+local function api_headers(client, token, has_body)
+  local cache = client.header_cache
   if cache.token ~= token then
     local bearer = "Authorization: Bearer " .. token
     cache.token = token
@@ -204,7 +204,7 @@ local function prepare_api(req)
   local token, err = req.client.auth:access_token()
   if not token then return nil, err end
   req.token = token
-  return req.client:api_headers(token, req.body ~= nil)
+  return api_headers(req.client, token, req.body ~= nil)
 end
 
 local function on_api_result(_, err, req)
