@@ -30,35 +30,39 @@ static size_t unicode_space(const unsigned char *s, size_t n)
     return 0;
 }
 
+/* Pushes s[0..n) without ASCII spaces at its ends (nil when nothing is left), or
+** the value at `same` itself when there is nothing to cut (same = 0: always a copy). */
+static void push_trimmed(lua_State *L, const unsigned char *s, size_t n, int same)
+{
+    size_t first, last;
+    for (first = 0; first < n && ascii_space(s[first]); first++) {}
+    if (first == n) {
+        lua_pushnil(L);
+        return;
+    }
+    for (last = n; ascii_space(s[last - 1]); last--) {}
+    if (same && first == 0 && last == n)
+        lua_pushvalue(L, same);
+    else
+        lua_pushlstring(L, (const char *)s + first, last - first);
+}
+
 /* map_trim(s) -> s without surrounding spaces, inner Unicode spaces as " "; nil
 ** when nothing is left. Returns s itself when there is nothing to change. */
 static int kc_map_trim(lua_State *L)
 {
-    size_t n, i, first, last, u;
+    size_t n, i, u;
     const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
-    int has_unicode = 0;
     luaL_Buffer b;
 
-    for (i = 0; i < n; i++) {
-        if (s[i] >= 0xC2 && unicode_space(s + i, n - i)) {
-            has_unicode = 1;
+    for (i = 0; i < n; i++)
+        if (s[i] >= 0xC2 && unicode_space(s + i, n - i))
             break;
-        }
-    }
-    if (!has_unicode) {
-        for (first = 0; first < n && ascii_space(s[first]); first++) {}
-        if (first == n) {
-            lua_pushnil(L);
-            return 1;
-        }
-        for (last = n; ascii_space(s[last - 1]); last--) {}
-        if (first == 0 && last == n)
-            lua_settop(L, 1);
-        else
-            lua_pushlstring(L, (const char *)s + first, last - first);
+    if (i == n) {   /* the usual case: no Unicode space */
+        push_trimmed(L, s, n, 1);
         return 1;
     }
-    /* rare: Unicode spaces become " ", then the ends are trimmed */
+    /* Unicode spaces become " ", then the ends are trimmed */
     luaL_buffinit(L, &b);
     for (i = 0; i < n; i += u ? u : 1) {
         u = unicode_space(s + i, n - i);
@@ -66,13 +70,7 @@ static int kc_map_trim(lua_State *L)
     }
     luaL_pushresult(&b);
     s = (const unsigned char *)lua_tolstring(L, -1, &n);
-    for (first = 0; first < n && ascii_space(s[first]); first++) {}
-    if (first == n) {
-        lua_pushnil(L);
-        return 1;
-    }
-    for (last = n; ascii_space(s[last - 1]); last--) {}
-    lua_pushlstring(L, (const char *)s + first, last - first);
+    push_trimmed(L, s, n, 0);
     return 1;
 }
 
