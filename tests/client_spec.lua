@@ -269,6 +269,45 @@ describe("kiva.client", function()
     end
   end)
 
+  it("calls before_send once per draft, before it leaves, and keeps a refused one unsent", function()
+    local seed   -- the first POST refused with 503, the next four pass
+    for n = 1, 10000 do
+      local d = faults.new({ { kind = "503", p = 0.5 } }, n)
+      if d.decide() == "503" and not (d.decide() or d.decide() or d.decide() or d.decide()) then
+        seed = n
+        break
+      end
+    end
+    local fsb = helper.start_sandbox("--faults 503:0.5 --seed " .. assert(seed))
+    local c = client_for(fsb, { concurrency = 1 })
+    local calls, there_already = {}, {}
+    local refused = { kind = "not_started", message = "kept back" }
+    local out = c:post_loan_drafts({ draft(31), draft(32), draft(33) }, {
+      before_send = function(i)
+        calls[i] = (calls[i] or 0) + 1
+        for _, d in ipairs(state(fsb).loan_drafts) do
+          if d.key == "DL3" .. i then there_already[i] = true end
+        end
+        if i == 2 then return nil, refused end
+        return true
+      end,
+    })
+    -- draft 1 met a 503 and was retried: still one call; each call came before its send
+    assert.same({ 1, 1, 1 }, calls)
+    assert.same({}, there_already)
+    assert.equal(1, c:stats().retries)
+    assert.is_nil(out[1].err)
+    assert.equal(refused, out[2].err)
+    assert.is_nil(out[2].res)
+    assert.is_nil(out[3].err)
+    local keys = {}
+    for _, d in ipairs(state(fsb).loan_drafts) do keys[#keys + 1] = d.key end
+    table.sort(keys)
+    assert.same({ "DL31", "DL33" }, keys)
+    c:close()
+    fsb.stop()
+  end)
+
   it("does not resend a POST the sandbox applied before failing", function()
     for _, kind in ipairs { "500after", "drop_after" } do
       local fsb = helper.start_sandbox("--faults " .. kind .. ":1")

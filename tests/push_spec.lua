@@ -188,6 +188,39 @@ describe("kiva push", function()
     assert.truthy(r.err:find("Not a directory", 1, true), r.err)
   end)
 
+  it("sends drafts in a sliding window: one waiting to retry does not hold back the others", function()
+    -- a seed whose first POST is refused with 429 (Retry-After: 1) and the next nine pass
+    local faults = require "kiva.sandbox.faults"
+    local seed
+    for s = 1, 100000 do
+      local d = faults.new({ { kind = "429", p = 0.2 } }, s)
+      local fits = d.decide() == "429"
+      for _ = 1, 9 do fits = fits and d.decide() == nil end
+      if fits then seed = s break end
+    end
+    assert(seed, "no seed found")
+    local held_sb = helper.start_sandbox("--loans 10 --faults 429:0.2 --seed " .. seed)
+    local dir = helper.tmpdir()
+    local lines = {}
+    for line in helper.read(DATA .. "loans.csv"):gmatch("[^\n]+") do
+      if #lines < 10 then lines[#lines + 1] = line end
+    end
+    helper.write(dir .. "/loans.csv", table.concat(lines, "\n") .. "\n")
+    local r = push(held_sb, dir, "loans --concurrency 2 --mapping " .. DATA .. "loans.lua --input "
+      .. dir .. "/loans.csv")
+    local st = state_of(held_sb)
+    held_sb.stop()
+    assert.equal(0, r.code, r.out .. r.err)
+    assert.equal(9, #st.loan_drafts)
+    assert.equal(0, st.duplicates)
+    assert.equal("429", st.faults[1].fault)
+    local held = st.faults[1].keys[1]
+    local position
+    for i, d in ipairs(st.loan_drafts) do if d.key == held then position = i end end
+    -- in waves of two, the held draft would be applied second: its wave waited for it
+    assert.is_true(position > 2, "the draft refused with 429 was applied at position " .. tostring(position))
+  end)
+
   it("after kill -9 at several points, a rerun applies each item once and lists unknowns", function()
     -- every answer takes 100 ms, applied first: a kill lands while a request is in flight
     local slow = helper.start_sandbox("--loans 10 --faults slow:1 --slow-ms 100")

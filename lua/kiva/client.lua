@@ -203,6 +203,11 @@ end
 local function prepare_api(req)
   local token, err = req.client.auth:access_token()
   if not token then return nil, err end
+  if req.before_send and not req.announced then
+    local ok, why = req.before_send(req.item)
+    if not ok then return nil, why end
+    req.announced = true
+  end
   req.token = token
   return api_headers(req.client, token, req.body ~= nil)
 end
@@ -324,7 +329,10 @@ function Client:post_loan_draft(draft)
 end
 
 --- Sends many drafts in parallel (at most `concurrency` at once).
--- opts.on_result(i, res, err) as each finishes.
+-- opts.on_result(i, res, err) as each finishes. opts.before_send(i) -> true | nil, err
+-- is called once per draft, right before its first attempt leaves (the token in
+-- hand): a caller records there that the draft is being sent; an err keeps it unsent
+-- and becomes its result.
 -- @return array of { res =, err = } in input order
 function Client:post_loan_drafts(list, opts)
   opts = opts or {}
@@ -334,7 +342,9 @@ function Client:post_loan_drafts(list, opts)
     local body, err = self:encode("loan_draft", draft)
     if not path then err = perr end
     if body and path then
-      reqs[#reqs + 1] = self:request("POST", path, body, CHECK.loan_draft)
+      local req = self:request("POST", path, body, CHECK.loan_draft)
+      if opts.before_send then req.before_send, req.item = opts.before_send, i end
+      reqs[#reqs + 1] = req
       where[#reqs] = i
     else
       out[i] = { err = err }

@@ -311,33 +311,52 @@ function Run:start_chunk(queue, first, size)
   return chunk
 end
 
+-- Drafts go in a sliding window of `concurrency`: each is marked `sending` (its own
+-- committed transaction) right before it leaves, so a kill leaves at most
+-- `concurrency` of them unknown, and a retry's backoff holds back only its own draft
+-- (in waves, one slow draft held its whole wave).
+local NOT_STARTED = { kind = "not_started", message = "not sent: the run stopped before this item" }
+
 function Run:send_loans(queue)
-  local chunk_size = math.max(1, self.opts.concurrency or 4)
-  for first = 1, #queue, chunk_size do
-    if self.result.fatal then return end
-    local chunk = self:start_chunk(queue, first, chunk_size)
-    if not chunk then return end
-    -- the exact bytes hashed into the ledger are the bytes sent (the client sends a
-    -- string as given, without validating and encoding it a second time)
-    local drafts = {}
-    for i, e in ipairs(chunk) do drafts[i] = e.json end
-    local function on_result(i, res, err)
-      local e = chunk[i]
-      if not e or e.settled then return end
-      if res and not err then
-        -- the client has read Kiva's answer already (snake or camelCase, nulls dropped)
-        self:settle("sent", { e }, { response = {
-          loan_draft_uuid = res.loan_draft_uuid, code = res.code, message = res.message } })
-      else
-        self:settle_error({ e }, err)
-      end
+  -- the exact bytes hashed into the ledger are the bytes sent (the client sends a
+  -- string as given, without validating and encoding it a second time)
+  local drafts = {}
+  for i, e in ipairs(queue) do drafts[i] = e.json end
+  local function before_send(i)
+    if self.result.fatal then return nil, NOT_STARTED end
+    local e = queue[i]
+    local ok, lerr = self.ledger:mark_sending(self:ledger_items({ e }))
+    if not ok then
+      self:ledger_fail(lerr)
+      return nil, NOT_STARTED
     end
-    local results = self.client:post_loan_drafts(drafts, { on_result = on_result })
-    for i, r in ipairs(type(results) == "table" and results or {}) do
-      on_result(i, r.res, r.err)
+    e.announced = true
+    return true
+  end
+  local function on_result(i, res, err)
+    local e = queue[i]
+    if not e or e.settled then return end
+    if not e.announced then
+      -- it never left, so there is nothing to record; refused credentials and the
+      -- like stop the run (the item is reported as not sent)
+      if type(err) == "table" and FATAL[err.kind] then self.result.fatal = self.result.fatal or err end
+      return
     end
-    for _, e in ipairs(chunk) do
-      if not e.settled then self:settle_error({ e }, { kind = "unknown_outcome", message = "no answer recorded" }) end
+    if res and not err then
+      -- the client has read Kiva's answer already (snake or camelCase, nulls dropped)
+      self:settle("sent", { e }, { response = {
+        loan_draft_uuid = res.loan_draft_uuid, code = res.code, message = res.message } })
+    else
+      self:settle_error({ e }, err)
+    end
+  end
+  local results = self.client:post_loan_drafts(drafts, { on_result = on_result, before_send = before_send })
+  for i, r in ipairs(type(results) == "table" and results or {}) do
+    on_result(i, r.res, r.err)
+  end
+  for _, e in ipairs(queue) do
+    if e.announced and not e.settled then
+      self:settle_error({ e }, { kind = "unknown_outcome", message = "no answer recorded" })
     end
   end
 end
