@@ -180,6 +180,8 @@ end
 --- The err table for a finished request, or nil when it succeeded (2xx).
 -- `res` is a kiva.core http result; `req` has method, endpoint, idempotent.
 function M.from_result(res, req, secrets)
+  -- the common case first: a 2xx answer needs no message built
+  if not res.code and res.status >= 200 and res.status < 300 then return nil end
   local method, endpoint = req.method or "GET", req.endpoint or "?"
   local where = method .. " " .. endpoint
   if res.code then
@@ -194,7 +196,6 @@ function M.from_result(res, req, secrets)
     })
   end
   local status = res.status
-  if status >= 200 and status < 300 then return nil end
   local body = M.decode_body(res.body)
   local kind, retryable = M.classify_status(status, method, req.idempotent)
   local text = body_message(body)
