@@ -31,7 +31,8 @@ def main():
                 break
     started = time.perf_counter()
     r = requests.post(auth, data={"grant_type": "client_credentials", "audience": api,
-                                  "client_id": "bench", "client_secret": "bench-secret"},
+                                  "client_id": os.environ.get("KIVA_CLIENT_ID", "bench"),
+                                  "client_secret": os.environ["KIVA_CLIENT_SECRET"]},
                       headers={"Accept": "application/json"}, verify=ca)
     r.raise_for_status()
     token = r.json()

@@ -65,7 +65,7 @@ end
 for i = count + 1, #list do list[i] = nil end
 
 local client, err = kiva.client {
-  client_id = os.getenv("KIVA_CLIENT_ID") or "bench", client_secret = os.getenv("KIVA_CLIENT_SECRET") or "bench-secret",
+  client_id = os.getenv("KIVA_CLIENT_ID") or "bench", client_secret = os.getenv("KIVA_CLIENT_SECRET"),
   auth_url = os.getenv("KIVA_AUTH_URL"), api_url = os.getenv("KIVA_API_URL"), ca_file = os.getenv("KIVA_CA_FILE"),
   concurrency = concurrency, token_cache = false,
 }

@@ -246,6 +246,15 @@ local function wrk(h, path, file, c)
   return worker("wrk-c" .. c, cmd)
 end
 
+-- The canned nginx checks no credential; the workers still send one, made per run so
+-- that no secret-looking literal lives in the tree.
+local function throwaway_secret()
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f and f:read(12) or tostring(os.time())
+  if f then f:close() end
+  return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
 local function b3()
   if not util.sh("command -v wrk >/dev/null 2>&1") then note("wrk not installed: no wrk peer") end
   local cjson = require "cjson"
@@ -267,7 +276,7 @@ local function b3()
   end
   local ok, perr = pcall(function()
     local env = string.format("KIVA_AUTH_URL=%s KIVA_API_URL=%s KIVA_CA_FILE=%s KIVA_CLIENT_ID=bench "
-      .. "KIVA_CLIENT_SECRET=bench-secret ", q(h.auth_url), q(h.api_url), q(h.ca_file))
+      .. "KIVA_CLIENT_SECRET=%s ", q(h.auth_url), q(h.api_url), q(h.ca_file), throwaway_secret())
     local kinds = {
       { kind = "loan_draft", tag = "drafts", count = N.b3_drafts, path = "/v3/partner/1/loan_draft" },
       { kind = "repayments", tag = "repayments", count = N.b3_repayments, path = "/v3/partner/1/repayments" },
