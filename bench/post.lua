@@ -75,6 +75,16 @@ local profile = os.getenv("BENCH_PROFILE")
 if profile then require("luaprof").start() end
 local started = util.clock()
 local requests, failures, first_err = 0, 0, nil
+-- Counts the requests of a results array ({ res =, err = } each) and its failures.
+local function tally(results)
+  for _, r in ipairs(results) do
+    requests = requests + 1
+    if r.err or not r.res then
+      failures = failures + 1
+      first_err = first_err or (r.err and r.err.message)
+    end
+  end
+end
 if raw then
   -- Client:encode sends a string as given; repayment batches go through the client's
   -- own request builder and transport (what post_repayments does after encoding).
@@ -87,23 +97,11 @@ if raw then
     for i, body in ipairs(raw_lines) do reqs[i] = client:request("POST", api_path, body) end
     results = client.api:run(reqs)
   end
-  for _, r in ipairs(results) do
-    requests = requests + 1
-    if r.err or not r.res then
-      failures = failures + 1
-      first_err = first_err or (r.err and r.err.message)
-    end
-  end
+  tally(results)
   list = { n = raw_items }
 elseif kind == "loan_draft" then
   local results = client:post_loan_drafts(list)
-  for _, r in ipairs(results) do
-    requests = requests + 1
-    if r.err or not r.res then
-      failures = failures + 1
-      first_err = first_err or (r.err and r.err.message)
-    end
-  end
+  tally(results)
 else
   local res, perr = client:post_repayments(list, { batch_size = 250 })
   if not res then

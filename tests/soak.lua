@@ -292,15 +292,22 @@ local function sandbox_args(plan, extra)
 end
 
 --- The fault soak: returns summary, runs.
-function M.fault_soak(counts, seed)
-  local dir = helper.tmpdir()
-  local plan = M.prepare(dir, counts)
-  local sb = helper.start_sandbox(sandbox_args(plan, "--faults " .. M.FAULTS .. " --seed " .. seed))
+-- Settles the plan against `sb`, reads the sandbox's state and stops it, whatever
+-- happened; raises what settling raised or returned. Returns runs, state.
+local function settle_and_stop(plan, sb)
   local ok, runs, err = pcall(M.settle, plan, sb)
   local state = ok and runs and M.state(sb)
   M.stop_sandbox(sb)
   if not ok then error(runs, 0) end
   if not runs then error(err, 0) end
+  return runs, state
+end
+
+function M.fault_soak(counts, seed)
+  local dir = helper.tmpdir()
+  local plan = M.prepare(dir, counts)
+  local sb = helper.start_sandbox(sandbox_args(plan, "--faults " .. M.FAULTS .. " --seed " .. seed))
+  local runs, state = settle_and_stop(plan, sb)
   local s = M.check(plan, state, { strict = true })
   s.runs, s.faults = runs, #state.faults
   return s
@@ -381,11 +388,7 @@ function M.crash_soak(counts, seed, kills, max_delay)
       end
     end
   end
-  local ok, runs, err = pcall(M.settle, plan, sb)
-  local state = ok and runs and M.state(sb)
-  M.stop_sandbox(sb)
-  if not ok then error(runs, 0) end
-  if not runs then error(err, 0) end
+  local runs, state = settle_and_stop(plan, sb)
   local s = M.check(plan, state, { allowed_unknown = allowed })
   for _, pr in ipairs(problems) do s.problems[#s.problems + 1] = pr end
   s.killed, s.runs, s.trace = killed, runs, trace
