@@ -57,8 +57,34 @@ describe("kiva (cli)", function()
       .. "repayments.lua --input " .. DATA .. "repayments.csv"),
       { env = { KIVA_CLIENT_ID = "id", KIVA_CLIENT_SECRET = CANARY } })
     assert.equal(2, r.code)
-    assert.matches("target: production, https://partner%-api%.k1%.kiva%.org", r.err)
+    assert.matches("target: PRODUCTION https://partner%-api%.k1%.kiva%.org", r.err)
     assert.matches("%-%-yes", r.err)
+  end)
+
+  it("guards Kiva's production hosts whatever --env says, and refuses a mixed target", function()
+    local base = "push repayments --mapping " .. DATA .. "repayments.lua --input " .. DATA .. "repayments.csv"
+    -- production URLs left in the environment, KIVA_ENV unset (a cron job): no --yes, nothing leaves
+    local r = helper.run(helper.kiva(base), { env = { KIVA_CLIENT_ID = "id", KIVA_CLIENT_SECRET = CANARY,
+      KIVA_API_URL = "https://partner-api.k1.kiva.org", KIVA_AUTH_URL = "https://auth.k1.kiva.org/oauth/token" } })
+    assert.equal(2, r.code, r.out .. r.err)
+    assert.matches("target: PRODUCTION https://partner%-api%.k1%.kiva%.org", r.err)
+    assert.matches("without %-%-yes", r.err)
+    -- only the token URL on production is production too
+    r = helper.run(helper.kiva(base), { env = { KIVA_CLIENT_ID = "id", KIVA_CLIENT_SECRET = CANARY,
+      KIVA_AUTH_URL = "https://auth.k1.kiva.org/oauth/token" } })
+    assert.equal(2, r.code, r.out .. r.err)
+    assert.matches("without %-%-yes", r.err)
+    -- --env production with a sandbox URL left in the environment: refused, not sent to the sandbox
+    r = helper.run(helper.kiva(base .. " --env production --yes"), { env = { KIVA_CLIENT_ID = "id",
+      KIVA_CLIENT_SECRET = CANARY, KIVA_API_URL = "http://127.0.0.1:9" } })
+    assert.equal(2, r.code, r.out .. r.err)
+    assert.matches("KIVA_API_URL is http://127%.0%.0%.1:9 but the production environment was asked for", r.err)
+    -- and an explicit non-production URL with --env production is a mixed target
+    r = helper.run(helper.kiva(base .. " --env production --yes --api-url http://127.0.0.1:9"),
+      { env = { KIVA_CLIENT_ID = "id", KIVA_CLIENT_SECRET = CANARY } })
+    assert.equal(2, r.code, r.out .. r.err)
+    assert.matches("not one of Kiva's production hosts", r.err)
+    assert.is_nil((r.out .. r.err):find(CANARY, 1, true))
   end)
 
   it("validates a JSON body, listing every error (exit 1) or none (exit 0)", function()

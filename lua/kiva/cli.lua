@@ -6,8 +6,7 @@ local cjson = require "cjson"
 
 local M = {}
 
-local EXIT_FOR_KIND = { auth = 3, forbidden = 3, config = 2, input = 2, locked = 2, ledger = 2, usage = 2,
-  network = 4, server = 4, rate_limited = 4, unknown_outcome = 4, validation = 1, rejected = 1 }
+local errors = require "kiva.errors"
 
 local function out(...) io.stdout:write(...) end
 
@@ -22,7 +21,7 @@ local function err_line(...) io.stderr:write("kiva: ", ...); io.stderr:write("\n
 local function fail(err)
   local message = type(err) == "table" and (err.message or err.kind) or tostring(err)
   err_line(message)
-  return type(err) == "table" and EXIT_FOR_KIND[err.kind] or 2
+  return errors.exit_code(err)
 end
 
 local EXAMPLES = {
@@ -43,7 +42,11 @@ local EXAMPLES = {
     .. "lines for loans Kiva does not expect, and amounts above the loan's local price.",
   ledger = "Examples:\n  kiva ledger list --state unknown\n"
     .. "  kiva ledger show repayment/123/2026-10/L-1001/C-77\n"
-    .. "  kiva ledger resolve repayment/123/2026-10/L-1001/C-77 sent   # after checking PA2",
+    .. "  kiva ledger resolve repayment/123/2026-10/L-1001/C-77 sent   # after checking PA2\n"
+    .. "  kiva ledger resolve --batch 20261105T020000-003 sent          # a whole repayment batch\n"
+    .. "  kiva ledger resolve --report report.json unsent               # every unknown item of a run\n"
+    .. "  kiva ledger backup ledger-2026-11.sqlite3                      # a consistent copy\n"
+    .. "The ledger lives in $XDG_STATE_HOME/kiva/ (else ~/.local/state/kiva/), one per API host and partner.",
 }
 
 -- Flags every command accepts (interface.md's configuration table).
@@ -55,7 +58,7 @@ local function add_globals(cmd)
   cmd:option("--audience", "OAuth2 audience (default the API base URL).")
   cmd:option("--partner-id", "Partner id (default: from the token).")
   cmd:option("--ca-file", "CA bundle for TLS.")
-  cmd:option("--ledger", "Ledger file (default kiva-ledger.sqlite3).")
+  cmd:option("--ledger", "Ledger file (default: one per API host and partner under $XDG_STATE_HOME/kiva/).")
   cmd:option("--csv-format", "Repayment format two|three (default three)."):choices({ "two", "three" })
   cmd:option("--concurrency", "Requests in flight (default 4).")
   cmd:flag("--yes", "Confirm sending to production without asking.")
@@ -106,7 +109,7 @@ local function build_parser(state)
   c:option("--out", "Directory for --dry-run payloads.", "kiva-out")
   c:option("--report", "Write a JSON report here.")
   c:option("--problems", "Write a CSV of problems here (for Excel).")
-  c:option("--period", "Repayment period YYYY-MM (default the previous month).")
+  c:option("--period", "Repayment period YYYY-MM (default: the month of the export's payment dates).")
   c:flag("--resend-changed", "Resend items changed since they were sent.")
   add_globals(c)
 
@@ -126,15 +129,18 @@ local function build_parser(state)
   c:option("--mapping", "Mapping script (Lua)."):count(1)
   c:option("--input", "MIS repayment export."):count(1)
   c:option("--report", "Write a JSON report here.")
-  c:option("--period", "Repayment period YYYY-MM (default the previous month).")
+  c:option("--period", "Repayment period YYYY-MM.")
   add_globals(c)
 
-  c = helpful(p:command("ledger", "What was sent: list, show KEY, resolve KEY sent|unsent."))
+  c = helpful(p:command("ledger", "What was sent: list, show KEY, resolve KEY sent|unsent, backup FILE."))
   c:epilog(EXAMPLES.ledger)
-  c:argument("action", "list|show|resolve"):choices({ "list", "show", "resolve" }):args("?")
-  c:argument("key", "Item key."):args("?")
+  c:argument("action", "list|show|resolve|backup"):choices({ "list", "show", "resolve", "backup" }):args("?")
+  c:argument("key", "Item key (backup: the file to write)."):args("?")
   c:argument("verdict", "sent|unsent (for resolve)."):args("?")
   c:option("--state", "list: only items in this state.")
+  c:option("--batch", "resolve: every unknown item of this batch (as a run reported it) or upload id.")
+  c:option("--from-report", "resolve: every unknown item listed in this run report (--report FILE of a push).")
+  c:flag("--force", "resolve: allow marking a sent item unsent (the next run sends it again).")
   c:flag("--json", "Print JSON.")
   add_globals(c)
 
@@ -142,7 +148,8 @@ local function build_parser(state)
   return p
 end
 
--- The settings of interface.md from flags + environment (no credentials needed).
+-- The settings of interface.md from flags + environment (no credentials needed):
+-- resolved once per command, then handed to the client, the guard and the ledger.
 local function settings_of(args)
   local config = require "kiva.config"
   return config.resolve({
@@ -153,13 +160,8 @@ local function settings_of(args)
 end
 
 local function client_opts(args)
-  local o = {
-    credentials = args.credentials, env = args.env, auth_url = args.auth_url, api_url = args.api_url,
-    audience = args.audience, partner_id = args.partner_id, ca_file = args.ca_file, csv_format = args.csv_format,
-    concurrency = math.tointeger(tonumber(args.concurrency)),
-  }
+  local o = { concurrency = math.tointeger(tonumber(args.concurrency)) }
   if os.getenv("KIVA_DEBUG") == "1" then
-    local errors = require "kiva.errors"
     o.on_log = function(level, message)
       if type(message) == "table" then message = cjson.encode(errors.redact(message)) end
       io.stderr:write("kiva: ", tostring(level), ": ", errors.redact(tostring(message)), "\n")
@@ -168,27 +170,26 @@ local function client_opts(args)
   return o
 end
 
-local function new_client(args)
-  local kiva = require "kiva"
-  local client, err = kiva.client(client_opts(args))
-  if not client then return nil, err end
-  return client
+local function new_client(settings, args)
+  return require("kiva.client").with_settings(settings, client_opts(args))
 end
 
--- Production is never reached by accident: say where we go, and ask.
+-- Says where requests go, before any leaves; production (any of Kiva's production
+-- hosts, whatever --env says) is never reached by accident: sending there needs
+-- --yes, KIVA_ASSUME_YES=1 or "yes" typed on a terminal.
 local function production_guard(settings, args, sends)
-  if settings.env ~= "production" then return true end
-  err_line("target: production, ", settings.api_url)
-  if not sends then return true end
+  local config = require "kiva.config"
+  err_line("target: ", config.target_line(settings))
+  if not settings.production or not sends then return true end
   if args.yes or os.getenv("KIVA_ASSUME_YES") == "1" then return true end
   local core = require "kiva.core"
   if not core.isatty(0) then
-    return nil, { kind = "usage", message = "refusing to send to production without --yes (or KIVA_ASSUME_YES=1) "
-      .. "when stdin is not a terminal" }
+    return nil, errors.usage("refusing to send to Kiva's production without --yes (or KIVA_ASSUME_YES=1) "
+      .. "when stdin is not a terminal")
   end
-  io.stderr:write("Send to production? Type yes: ")
+  io.stderr:write("Send to Kiva's PRODUCTION? Type yes: ")
   local answer = io.stdin:read("l")
-  if answer ~= "yes" then return nil, { kind = "usage", message = "not confirmed; nothing sent" } end
+  if answer ~= "yes" then return nil, errors.usage("not confirmed; nothing sent") end
   return true
 end
 
@@ -196,8 +197,14 @@ local function partner_of(settings, client)
   if settings.partner_id then return settings.partner_id end
   local info, err = client:token_info()
   if not info then return nil, err end
-  if not info.partner_id then return nil, { kind = "auth", message = "the token carries no partner id" } end
+  if not info.partner_id then return nil, errors.new("auth", "the token carries no partner id") end
   return tostring(info.partner_id)
+end
+
+-- The ledger's path: --ledger / KIVA_LEDGER, else the target's own under the state directory.
+local function ledger_path(settings, partner)
+  if settings.ledger then return settings.ledger end
+  return require("kiva.ledger").default_path(settings.api_url, partner)
 end
 
 local function valid_period(p)
@@ -218,56 +225,90 @@ local function write_outputs(args, result)
   return true
 end
 
+-- SIGINT/SIGTERM reach the run as a request to stop (the run settles what is in
+-- flight, prints its summary and exits 130/143) instead of killing it mid-write.
+local function stop_on_signals()
+  local core = require "kiva.core"
+  local watch = core.signal_watch { "INT", "TERM" }
+  local stop
+  return function()
+    if not stop then
+      local sig = watch:read()
+      if sig then stop = errors.new("interrupted", "stopped by SIG" .. sig .. " (the items not sent stay pending "
+        .. "for the next run)", { signal = sig }) end
+    end
+    return stop
+  end, watch
+end
+
+-- The progress bar of kiva.progress, fed by the run's progress table.
+local function progress_for(args)
+  local bar = require("kiva.progress").new({ label = "sending " .. args.what })
+  return function(p)
+    if p.stage == "sending" and p.total then bar(p.done, p.total) end
+  end, bar
+end
+
 local function cmd_push(args, validate_only)
   local push = require "kiva.push"
   local report = require "kiva.report"
+  local ledger = require "kiva.ledger"
   local settings, serr = settings_of(args)
   if not settings then return fail(serr) end
-  local period = args.period or push.previous_month()
-  if not valid_period(period) then return fail({ kind = "usage", message = "--period must be YYYY-MM" }) end
+  if args.period and not valid_period(args.period) then return fail(errors.usage("--period must be YYYY-MM")) end
   local dry = args.dry_run or validate_only
-  local opts = { kind = args.what, mapping = args.mapping, input = args.input, period = period,
-    resend_changed = args.resend_changed, csv_format = settings.csv_format, out = args.out,
-    concurrency = math.tointeger(tonumber(args.concurrency)), validate_only = validate_only, dry_run = args.dry_run,
-    partner_id = settings.partner_id or (dry and "-" or nil) }
-  if not dry then
-    local ok, gerr = production_guard(settings, args, true)
-    if not ok then return fail(gerr) end
-  elseif settings.env == "production" then
-    production_guard(settings, args, false)
-  end
-
-  local db, progress
+  local opts = { kind = args.what, mapping = args.mapping, input = args.input, period = args.period,
+    resend_changed = args.resend_changed, csv_format = settings.csv_format, out = args.out, strict = args.strict,
+    validate_only = validate_only, dry_run = args.dry_run, partner_id = settings.partner_id or (dry and "-" or nil) }
+  local config = require "kiva.config"
+  local db, bar, watch
   if dry then
     -- Lookups (ctx.activity ...) may need Kiva's lists; use credentials when there are some.
-    local config = require "kiva.config"
-    if config.resolve_for_calls(client_opts(args)) then opts.client = new_client(args) end
+    if config.require_credentials(settings) then
+      opts.client = new_client(settings, args)
+      local cache_dir = settings.ledger and settings.ledger:match("^(.*)/[^/]*$") or ledger.state_dir()
+      if cache_dir then
+        require("kiva.core").mkdir(cache_dir, tonumber("700", 8), true)
+        opts.config_cache = cache_dir .. "/" .. ledger.target_name(settings.api_url, settings.partner_id)
+          .. ".config.json"
+      end
+    end
   else
-    local client, cerr = new_client(args)
+    local ok, gerr = production_guard(settings, args, true)
+    if not ok then return fail(gerr) end
+    local client, cerr = new_client(settings, args)
     if not client then return fail(cerr) end
     opts.client = client
     local partner, perr = partner_of(settings, client)
-    if not partner then return fail(perr) end
+    if not partner then client:close(); return fail(perr) end
     opts.partner_id = partner
-    local ledger = require "kiva.ledger"
+    local path, lperr = ledger_path(settings, partner)
+    if not path then client:close(); return fail(lperr) end
     local lerr
-    db, lerr = ledger.open(settings.ledger or "kiva-ledger.sqlite3", { lock_wait = tonumber(args.lock_wait) or 30 })
-    if not db then return fail(lerr) end
+    db, lerr = ledger.open(path, { lock_wait = tonumber(args.lock_wait) or 30 })
+    if not db then client:close(); return fail(lerr) end
+    if db.created == "new" then
+      err_line("new ledger ", path, ": the first run for this target (nothing it sent before is known here)")
+    elseif db.created == "empty" then
+      err_line("the ledger ", path, " was empty: nothing sent before is known here")
+    end
     opts.ledger = db
-    progress = require("kiva.progress").new({ label = "sending " .. args.what })
-    opts.on_progress = progress
+    -- Kiva's config lists (for ctx.activity and the like) are kept a day beside the
+    -- ledger, per API host and partner, so a cron run does not fetch them each time.
+    opts.config_cache = path:gsub("%.sqlite3$", "") .. ".config.json"
+    opts.target = { env = settings.env, api_url = settings.api_url, auth_url = settings.auth_url,
+      partner_id = partner, ledger = path, production = settings.production }
+    opts.on_progress, bar = progress_for(args)
   end
-  -- Kiva's config lists (for ctx.activity and the like) are kept a day beside the
-  -- ledger, per environment and partner, so a cron run does not fetch them each time.
-  local ledger_dir = (settings.ledger or "kiva-ledger.sqlite3"):match("^(.*)/[^/]*$") or "."
-  opts.config_cache = string.format("%s/kiva-config-%s-%s.json", ledger_dir, settings.env or "stage",
-    tostring(opts.partner_id or "any"):gsub("[^%w_-]", "_"))
+  opts.should_stop, watch = stop_on_signals()
   local result = push.run(opts)
-  if progress then progress.finish() end
+  if bar then bar.finish() end
+  watch:close()
   if db then db:close() end
-  if opts.client and opts.client.close then opts.client:close() end
+  if opts.client then opts.client:close() end
   out(report.summary(result))
   local ok, werr = write_outputs(args, result)
+  push.close(result)
   if not ok then return fail(werr) end
   local code = push.exit_code(result)
   -- The summary (stdout) already ends with "Stopped: ..."; stderr gets it too, for
@@ -319,10 +360,10 @@ local function cmd_reconcile(args)
   local settings, serr = settings_of(args)
   if not settings then return fail(serr) end
   production_guard(settings, args, false)
-  local client, cerr = new_client(args)
+  local client, cerr = new_client(settings, args)
   if not client then return fail(cerr) end
   local result = reconcile.run({ mapping = args.mapping, input = args.input, client = client,
-    csv_format = settings.csv_format, period = args.period or require("kiva.push").previous_month(),
+    csv_format = settings.csv_format, period = args.period,
     partner_id = settings.partner_id or "-" })
   if client.close then client:close() end
   if result.fatal then
@@ -357,7 +398,7 @@ local function cmd_token(args)
   local settings, serr = settings_of(args)
   if not settings then return fail(serr) end
   production_guard(settings, args, false)
-  local client, cerr = new_client(args)
+  local client, cerr = new_client(settings, args)
   if not client then return fail(cerr) end
   local info, err = client:token_info()
   if not info then return fail(err) end
@@ -381,7 +422,7 @@ local function cmd_config(args)
   local settings, serr = settings_of(args)
   if not settings then return fail(serr) end
   production_guard(settings, args, false)
-  local client, cerr = new_client(args)
+  local client, cerr = new_client(settings, args)
   if not client then return fail(cerr) end
   local list, err = client:config(args.name)
   if not list then return fail(err) end
@@ -399,7 +440,7 @@ local function cmd_loans(args)
   local settings, serr = settings_of(args)
   if not settings then return fail(serr) end
   production_guard(settings, args, false)
-  local client, cerr = new_client(args)
+  local client, cerr = new_client(settings, args)
   if not client then return fail(cerr) end
   local f, s, c = client:loans({ status = args.status, query = args.query })
   local all = setmetatable({}, cjson.array_mt)
@@ -422,22 +463,87 @@ local function cmd_loans(args)
   return 0
 end
 
+-- Which ledger a `kiva ledger` command reads: --ledger / KIVA_LEDGER, else the
+-- target's (its partner id from --partner-id, KIVA_PARTNER_ID, or the token).
+local function ledger_of(settings, args)
+  if settings.ledger then return settings.ledger end
+  local partner = settings.partner_id
+  if not partner then
+    local config = require "kiva.config"
+    if not config.require_credentials(settings) then
+      return nil, errors.usage("which ledger? Give --partner-id (or KIVA_PARTNER_ID) with the API URL of the run, "
+        .. "or --ledger FILE; ledgers live in " .. tostring(require("kiva.ledger").state_dir())
+        .. ", one per API host and partner")
+    end
+    local client, cerr = new_client(settings, args)
+    if not client then return nil, cerr end
+    local perr
+    partner, perr = partner_of(settings, client)
+    client:close()
+    if not partner then return nil, perr end
+  end
+  return ledger_path(settings, partner)
+end
+
+-- The keys of the unknown items a run's JSON report lists.
+local function unknown_keys_of(path)
+  local f, ferr = io.open(path, "rb")
+  if not f then return nil, errors.input(path, "cannot read the report " .. path .. ": " .. tostring(ferr)) end
+  local doc = require("cjson.safe").decode(f:read("a"))
+  f:close()
+  if type(doc) ~= "table" or type(doc.items) ~= "table" then
+    return nil, errors.input(path, path .. " is not a kiva run report (no items list)")
+  end
+  local keys = {}
+  for _, item in ipairs(doc.items) do
+    if type(item) == "table" and item.status == "unknown" and type(item.key) == "string" then keys[#keys + 1] = item.key end
+  end
+  return keys
+end
+
+local function resolve_items(db, args)
+  local verdict = (args.batch or args.from_report) and args.key or args.verdict
+  if verdict ~= "sent" and verdict ~= "unsent" then
+    return nil, errors.usage("kiva ledger resolve KEY sent|unsent, --batch ID sent|unsent or --from-report FILE "
+      .. "sent|unsent")
+  end
+  local opts = { force = args.force }
+  local rows, err
+  if args.batch then
+    rows, err = db:resolve_batch(args.batch, verdict, opts)
+  elseif args.from_report then
+    local keys, kerr = unknown_keys_of(args.from_report)
+    if not keys then return nil, kerr end
+    rows, err = db:resolve_keys(keys, verdict, opts)
+  else
+    if not args.key then return nil, errors.usage("kiva ledger resolve needs a KEY, --batch ID or --from-report FILE") end
+    local row
+    row, err = db:resolve(args.key, verdict, opts)
+    rows = row and { row } or nil
+  end
+  if not rows then return nil, err end
+  for _, row in ipairs(rows) do
+    out(string.format("%s: %s -> %s\n", row.key, row.state, verdict == "sent" and "sent" or "pending"))
+  end
+  if verdict == "unsent" then
+    out(string.format("%d item(s) will be sent by the next run.\n", #rows))
+  else
+    out(string.format("%d item(s) recorded as sent; they will not be sent again.\n", #rows))
+  end
+  return true
+end
+
 local function cmd_ledger(args)
   local ledger = require "kiva.ledger"
   local settings, serr = settings_of(args)
   if not settings then return fail(serr) end
-  local path = settings.ledger or "kiva-ledger.sqlite3"
   local action = args.action or "list"
-  if (action == "show" or action == "resolve") and not args.key then
-    return fail({ kind = "usage", message = "kiva ledger " .. action .. " needs a KEY" })
-  end
-  if action == "resolve" and args.verdict ~= "sent" and args.verdict ~= "unsent" then
-    return fail({ kind = "usage", message = "kiva ledger resolve KEY sent|unsent" })
-  end
-  local f = io.open(path, "rb")
-  if not f then return fail({ kind = "config", message = "no ledger at " .. path }) end
-  f:close()
-  local db, err = ledger.open(path, { lock_wait = action == "resolve" and (tonumber(args.lock_wait) or 30) or nil })
+  if action == "show" and not args.key then return fail(errors.usage("kiva ledger show needs a KEY")) end
+  if action == "backup" and not args.key then return fail(errors.usage("kiva ledger backup needs a FILE to write")) end
+  local path, perr = ledger_of(settings, args)
+  if not path then return fail(perr) end
+  local db, err = ledger.open(path, { create = false,
+    lock_wait = action == "resolve" and (tonumber(args.lock_wait) or 30) or nil })
   if not db then return fail(err) end
   local code = 0
   if action == "list" then
@@ -458,18 +564,19 @@ local function cmd_ledger(args)
   elseif action == "show" then
     local row = db:get(args.key)
     if not row then
-      fail({ kind = "input", message = "no item with key " .. args.key })
+      fail(errors.input(nil, "no item with key " .. args.key))
       code = 1
     else
       print_json(row)
     end
+  elseif action == "backup" then
+    local ok, berr = db:backup(args.key)
+    if ok then out("ledger ", path, " copied to ", args.key, "\n") else code = fail(berr) end
   else
-    local before, rerr = db:resolve(args.key, args.verdict)
-    if not before then
+    local ok, rerr = resolve_items(db, args)
+    if not ok then
       code = fail(rerr)
       if rerr.kind == "input" then code = 1 end
-    else
-      out(string.format("%s: %s -> %s\n", args.key, before.state, args.verdict == "sent" and "sent" or "pending"))
     end
   end
   db:close()
