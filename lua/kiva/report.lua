@@ -13,7 +13,8 @@ M.COUNT_NAMES = COUNT_NAMES
 local function message_of(e)
   if type(e) ~= "table" then return tostring(e) end
   local parts = {}
-  if e.path and e.path ~= "" then parts[#parts + 1] = e.path .. ":" end
+  local field = e.path ~= "" and e.path or e.field   -- ours name a path, Kiva's a field
+  if type(field) == "string" and field ~= "" then parts[#parts + 1] = field .. ":" end
   if e.code then parts[#parts + 1] = "[" .. tostring(e.code) .. "]" end
   parts[#parts + 1] = tostring(e.message or e.details or e.detail or "")
   return (table.concat(parts, " "):gsub("%s+$", ""))
@@ -79,7 +80,7 @@ end
 function M.write_problems(path, result)
   local lines = { "where,key,status,field,code,message" }
   local function add(e, p)
-    local row = { e.where, e.key, e.status, type(p) == "table" and p.path or nil,
+    local row = { e.where, e.key, e.status, type(p) == "table" and (p.path or p.field) or nil,
       type(p) == "table" and (p.code or p.kind) or nil,
       type(p) == "table" and (p.message or p.details or p.detail) or tostring(p) }
     for i = 1, 6 do row[i] = M.csv_cell(row[i]) end
