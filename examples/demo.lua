@@ -162,7 +162,8 @@ local function main()
           (step.input:gsub("^" .. root:gsub("%p", "%%%0") .. "/", ""))))
         local report = tmp .. "/" .. ex.name .. "-" .. kind .. ".json"
         local cmd = prefix .. kiva .. " push " .. kind .. " --mapping " .. quote(step.mapping) .. " --input "
-          .. quote(step.input) .. " --report " .. quote(report) .. " 2>&1"
+          .. quote(step.input) .. " --report " .. quote(report)
+          .. (kind == "repayments" and " --period 2026-10" or "") .. " 2>&1"
         local p = io.popen(cmd)
         io.write(p:read("a"))
         local _, _, code = p:close()

@@ -266,6 +266,41 @@ describe("kiva.client", function()
     end
   end)
 
+  it("cuts a slow answer off at the total timeout, not at an earlier low-speed limit", function()
+    local Transport = require "kiva.transport"
+    local t = assert(Transport.new({ timeout = 45 }))
+    assert.equal(45, t.low_speed_time)
+    t:close()
+    t = assert(Transport.new({ timeout = 45, low_speed_time = 10 }))
+    assert.equal(10, t.low_speed_time)
+    t:close()
+    -- an answer that comes after 1.2 s, within a 3 s timeout, is read
+    local slow = helper.start_sandbox("--faults slow:1 --slow-ms 1200")
+    local c = client_for(slow, { timeout = 3 })
+    local res, err = c:post_repayments(repayments(1))
+    assert.is_nil(err)
+    assert.is_string(res.batches[1].upload_id)
+    c:close()
+    slow.stop()
+  end)
+
+  it("gives every request refused with one token one more try, after a single renewal", function()
+    local Auth = require "kiva.auth"
+    local issued = 0
+    local fake = { secrets = {}, request = function()
+      issued = issued + 1
+      return { status = 200, json = { access_token = "tok-" .. issued, expires_in = 3600, partnerId = "1" } }
+    end }
+    local a = Auth.new(fake, { client_id = "x", client_secret = "s", auth_url = "https://a", audience = "https://b" })
+    local t1 = assert(a:access_token())
+    -- four requests in flight with t1 meet a 401 one after the other: each is worth a resend
+    for _ = 1, 4 do assert.is_true(a:invalidate(t1)) end
+    local t2 = assert(a:access_token())
+    assert.not_equal(t1, t2)
+    assert.equal(t2, a:access_token())
+    assert.equal(2, issued)
+  end)
+
   it("calls before_send before each attempt, on_retry between, and keeps a refused one unsent", function()
     local seed   -- the first POST refused with 503, the next four pass
     for n = 1, 10000 do

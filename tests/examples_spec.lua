@@ -111,8 +111,8 @@ describe("examples", function()
       for _, job in ipairs({ { "loans", "loans", "prets" }, { "repayments", "repayments", "remboursements" },
           { "journals", "journals", "journaux" } }) do
         local r = helper.run(helper.kiva(string.format("push %s --ledger %s/ledger.sqlite3"
-          .. " --mapping examples/francophone/%s.lua --input examples/francophone/%s.csv",
-          job[1], dir, job[2], job[3])), { env = sb.env })
+          .. " --mapping examples/francophone/%s.lua --input examples/francophone/%s.csv%s",
+          job[1], dir, job[2], job[3], job[1] == "repayments" and " --period 2026-10" or "")), { env = sb.env })
         assert.are.equal(0, r.code, r.out .. r.err)
       end
       local state = helper.run("curl -s " .. sb.url .. "/__sandbox/state").out

@@ -57,6 +57,8 @@ function M.run(cmd, opts)
   for _, v in ipairs(KIVA_VARS) do parts[#parts + 1] = "-u " .. v end
   for k, v in pairs(opts.env or {}) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
   local dir = M.tmpdir()
+  -- a run's ledger and caches default to the state directory: never the tester's own
+  if not (opts.env and opts.env.XDG_STATE_HOME) then parts[#parts + 1] = "XDG_STATE_HOME=" .. shell_quote(dir) end
   local out, err = dir .. "/stdout", dir .. "/stderr"
   local line = table.concat(parts, " ") .. " sh -c " .. shell_quote(cmd)
     .. " >" .. out .. " 2>" .. err .. (opts.stdin and (" <" .. shell_quote(opts.stdin)) or " </dev/null")

@@ -373,7 +373,8 @@ describe("kiva push", function()
     assert.matches("push repayments for 2026%-11: read 2, valid 2, invalid 0, sent 2", r1.out)
     assert.matches("push repayments for 2026%-11: read 2, valid 2, invalid 0, sent 0, skipped 2", r2.out)
     -- dates over two months, or none: the operator says which period
-    helper.write(dir .. "/two.csv", "Loan,Client,Paid,Date\nL000005,C000005,1,2026-10-31\nL000006,C000006,1,2026-11-01\n")
+    helper.write(dir .. "/two.csv", "Loan,Client,Paid,Date\nL000005,C000005,1,2026-10-31\n"
+      .. "L000006,C000006,1,2026-11-01\n")
     local r = push(sb, dir, "repayments --mapping map.lua --input two.csv")
     assert.equal(2, r.code, r.out .. r.err)
     assert.matches("span 2026%-10, 2026%-11: give the period", r.err)
@@ -442,7 +443,8 @@ describe("kiva push", function()
         os.execute("sleep 0.05")
       end
       local out = helper.read(dir .. "/out.txt")
-      assert.equal(sig == "TERM" and 143 or 130, tonumber(helper.read(dir .. "/rc.txt")), out .. helper.read(dir .. "/err.txt"))
+      assert.equal(sig == "TERM" and 143 or 130, tonumber(helper.read(dir .. "/rc.txt")),
+        out .. helper.read(dir .. "/err.txt"))
       assert.matches("Stopped: stopped by SIG" .. sig, out)
       assert.matches("push loans: read 30", out)
       -- answers in flight were awaited: nothing is left sending, so nothing is unknown

@@ -335,7 +335,8 @@ describe("reliability: hostile server answers", function()
   local LOANS_MAP = helper.read(helper.root .. "/tests/data/cli/loans.lua")
   local REPAYMENTS = "Loan,Client,Paid,Date\n1001,C1,10.00,2026-10-03\n1002,C2,20.00,2026-10-04\n"
     .. "1003,C3,30.00,2026-10-05\n1004,C4,5.50,2026-10-30\n"
-  local REPAYMENT_MAP = "local map = require 'kiva.map'\nreturn { repayment = function(row) return { loan_id = row.Loan, "
+  local REPAYMENT_MAP = "local map = require 'kiva.map'\n"
+    .. "return { repayment = function(row) return { loan_id = row.Loan, "
     .. "client_id = row.Client, amount = map.amount(row.Paid), date = row.Date } end }\n"
 
   it("takes numeric and camelCase ids in a 2xx as applied: sent, ids kept as text", function()

@@ -496,7 +496,9 @@ local function unknown_keys_of(path)
   end
   local keys = {}
   for _, item in ipairs(doc.items) do
-    if type(item) == "table" and item.status == "unknown" and type(item.key) == "string" then keys[#keys + 1] = item.key end
+    if type(item) == "table" and item.status == "unknown" and type(item.key) == "string" then
+      keys[#keys + 1] = item.key
+    end
   end
   return keys
 end
@@ -516,7 +518,9 @@ local function resolve_items(db, args)
     if not keys then return nil, kerr end
     rows, err = db:resolve_keys(keys, verdict, opts)
   else
-    if not args.key then return nil, errors.usage("kiva ledger resolve needs a KEY, --batch ID or --from-report FILE") end
+    if not args.key then
+      return nil, errors.usage("kiva ledger resolve needs a KEY, --batch ID or --from-report FILE")
+    end
     local row
     row, err = db:resolve(args.key, verdict, opts)
     rows = row and { row } or nil

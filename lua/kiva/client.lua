@@ -315,7 +315,9 @@ local function draft_result(res)
     code = text_field(j, "code"), message = text_field(j, "message"), status = res.status, body = j,
     note = answer_note(res),
   }
-  if not out.note and not out.loan_draft_uuid then out.note = "Kiva accepted the draft but its answer has no loan_draft_uuid" end
+  if not out.note and not out.loan_draft_uuid then
+    out.note = "Kiva accepted the draft but its answer has no loan_draft_uuid"
+  end
   -- what PA2 will need before publishing, as Kiva (or the sandbox) says it
   local warnings = pick(j, "warnings")
   if type(warnings) == "table" and #warnings > 0 then out.warnings = warnings end

@@ -154,7 +154,9 @@ function M.open(path, opts)
     local dir = path:match("^(.*)/[^/]*$")
     if dir and dir ~= "" then
       local made, merr = core.mkdir(dir, tonumber("700", 8), true)
-      if not made then return fail("ledger", "cannot create the ledger's directory " .. dir .. ": " .. tostring(merr)) end
+      if not made then
+        return fail("ledger", "cannot create the ledger's directory " .. dir .. ": " .. tostring(merr))
+      end
     end
   elseif size == 0 then
     self.created = "empty"
@@ -335,7 +337,8 @@ function Ledger:_resolve_rows(rows, verdict, opts)
   end
   local changes = {}
   for i, row in ipairs(rows) do
-    changes[i] = { key = row.key, response = verdict == "sent" and (row.response or { resolved_by = "operator" }) or nil }
+    local response = verdict == "sent" and (row.response or { resolved_by = "operator" }) or nil
+    changes[i] = { key = row.key, response = response }
   end
   if verdict == "sent" then return self:mark_sent(changes) end
   return self:mark_pending(changes)
@@ -348,7 +351,9 @@ function Ledger:resolve_batch(batch, verdict, opts)
   local rows, err = self:_exec("SELECT * FROM items WHERE state IN ('unknown','sending') AND (batch="
     .. self:_q(batch) .. " OR json_extract(response, '$.upload_id')=" .. self:_q(batch) .. ") ORDER BY key")
   if not rows then return fail("ledger", tostring(err)) end
-  if #rows == 0 then return fail("input", "no unknown item in batch " .. tostring(batch) .. " in the ledger " .. self.path) end
+  if #rows == 0 then
+    return fail("input", "no unknown item in batch " .. tostring(batch) .. " in the ledger " .. self.path)
+  end
   for _, r in ipairs(rows) do decode_row(r) end
   local ok, rerr = self:_resolve_rows(rows, verdict, opts)
   if not ok then return nil, rerr end

@@ -261,7 +261,7 @@ function Run:read()
       if self:should_stop() then break end
     end
   end
-  store:flush()
+  store:index()
   self:progress("reading")
 end
 
@@ -362,9 +362,8 @@ function Run:write_payloads()
     local ok, err = write_file(path, body .. "\n")
     if not ok then return self:stop(errors.config("cannot write " .. path .. ": " .. tostring(err))) end
     files[#files + 1] = path
-    store:batch(function()
-      for _, r in ipairs(rows) do store:update(r.seq, { file = path }) end
-    end)
+    -- the rows of one file are consecutive valid items: one statement marks them all
+    store:update_range(rows[1].seq, rows[#rows].seq, "valid", { file = path })
     return true
   end
   local next_item = store:each("valid", PAGE)

@@ -31,8 +31,10 @@ CREATE TABLE items (
   file      TEXT, batch TEXT, upload_id TEXT
 )]]
 
--- Rows are written in multi-row INSERTs of this many: one statement parsed per
--- page, not per row.
+-- Rows are written in multi-row INSERTs of INSERT_ROWS (one statement parsed per
+-- few rows, not per row), inside one transaction for the whole reading stage; rows
+-- are read back PAGE at a time.
+local INSERT_ROWS = 32
 local PAGE = 256
 
 --- A new, empty store. @return store | nil, err (kind "ledger")
@@ -46,8 +48,7 @@ function M.open()
     return nil, require("kiva.errors").ledger("cannot open a temporary database for the run: " .. tostring(err))
   end
   local self = setmetatable({ env = env, conn = conn, pending = {}, seq = 0 }, Store)
-  for _, sql in ipairs({ "PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF", "PRAGMA temp_store=FILE", SCHEMA,
-      "CREATE INDEX items_ident ON items(ident)", "CREATE INDEX items_status ON items(status, seq)" }) do
+  for _, sql in ipairs({ "PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF", "PRAGMA temp_store=FILE", SCHEMA }) do
     local ok, e = conn:execute(sql)
     if type(ok) == "userdata" then ok:close() end   -- a PRAGMA answers with a row
     if not ok then
@@ -58,11 +59,17 @@ function M.open()
   return self
 end
 
-function Store:q(v)
+-- An SQL literal: NULL, an integer, or a string with its quotes doubled (SQLite's
+-- only escape; the text we store holds no NUL byte: JSON escapes it, paths cannot).
+local function literal(v)
   if v == nil then return "NULL" end
   if math.type(v) == "integer" then return tostring(v) end
-  return "'" .. self.conn:escape(tostring(v)) .. "'"
+  v = tostring(v)
+  if v:find("'", 1, true) then v = v:gsub("'", "''") end
+  return "'" .. v .. "'"
 end
+
+function Store.q(_, v) return literal(v) end
 
 local function encode(v)
   if v == nil then return nil end
@@ -80,19 +87,24 @@ end
 --- Adds an item: { where, status, ident, client_id, date, key, hash, json, label,
 -- errors, warnings, note } (errors/warnings as tables). @return its seq
 function Store:add(item)
-  self.seq = self.seq + 1
-  local q = self.q
-  self.pending[#self.pending + 1] = "(" .. table.concat({ self.seq, q(self, item.where), q(self, item.status),
-    q(self, item.ident), q(self, item.client_id), q(self, item.date), q(self, item.key), q(self, item.hash),
-    q(self, item.json), q(self, item.label), q(self, encode(item.errors)), q(self, encode(item.warnings)),
-    q(self, item.note) }, ",") .. ")"
-  if #self.pending >= PAGE then self:flush() end
-  return self.seq
+  local seq = self.seq + 1
+  self.seq = seq
+  local pending = self.pending
+  pending[#pending + 1] = "(" .. seq .. "," .. literal(item.where) .. "," .. literal(item.status) .. ","
+    .. literal(item.ident) .. "," .. literal(item.client_id) .. "," .. literal(item.date) .. "," .. literal(item.key)
+    .. "," .. literal(item.hash) .. "," .. literal(item.json) .. "," .. literal(item.label) .. ","
+    .. literal(encode(item.errors)) .. "," .. literal(encode(item.warnings)) .. "," .. literal(item.note) .. ")"
+  if #pending >= INSERT_ROWS then self:flush() end
+  return seq
 end
 
 --- Writes what add() buffered.
 function Store:flush()
   if #self.pending == 0 then return end
+  if not self.loading then
+    self:exec("BEGIN")
+    self.loading = true
+  end
   self:exec("INSERT INTO items(seq, where_, status, ident, client_id, date, key, hash, json, label, errors, "
     .. "warnings, note) VALUES " .. table.concat(self.pending, ","))
   self.pending = {}
@@ -104,9 +116,17 @@ function Store:update(seq, fields)
   for k, v in pairs(fields) do
     if k == "errors" or k == "warnings" or k == "response" then v = encode(v) end
     if k == "where" then k = "where_" end
-    sets[#sets + 1] = k .. "=" .. self:q(v)
+    sets[#sets + 1] = k .. "=" .. literal(v)
   end
   self:exec("UPDATE items SET " .. table.concat(sets, ", ") .. " WHERE seq=" .. math.tointeger(seq))
+end
+
+--- Sets `fields` on the items seq first..last that are in `status` (a dry run's batch file).
+function Store:update_range(first, last, status, fields)
+  local sets = {}
+  for k, v in pairs(fields) do sets[#sets + 1] = k .. "=" .. literal(v) end
+  self:exec("UPDATE items SET " .. table.concat(sets, ", ") .. " WHERE seq BETWEEN " .. math.tointeger(first)
+    .. " AND " .. math.tointeger(last) .. " AND status=" .. literal(status))
 end
 
 --- Runs fn inside one transaction of the store (many updates, one commit).
@@ -128,6 +148,20 @@ function Store:rows(sql)
   end
   cur:close()
   return out
+end
+
+--- Indexes the items once they are all read (building an index once is cheaper
+-- than keeping it up to date through every insert).
+function Store:index()
+  self:flush()
+  if self.loading then
+    self:exec("COMMIT")
+    self.loading = false
+  end
+  if self.indexed then return end
+  self:exec("CREATE INDEX items_ident ON items(ident)")
+  self:exec("CREATE INDEX items_status ON items(status, seq)")
+  self.indexed = true
 end
 
 --- Groups of valid items sharing an ident (in export order): each { seqs = {...},
@@ -218,7 +252,7 @@ local item_mt = {
 -- `ipairs(store:items())` and `#store:items()` work; only the current page is in
 -- memory. Valid for as long as the store is open.
 function Store:items()
-  self:flush()
+  self:index()
   local count = math.tointeger(tonumber(self:rows("SELECT count(*) AS n FROM items")[1].n))
   local cache, first = {}, 1
   local store = self

@@ -12,7 +12,7 @@ Transport.__name = "kiva.transport"
 
 local DEFAULTS = {
   concurrency = 4, max_attempts = 5, max_retry_time = 120, retry_base = 0.5, retry_cap = 30,
-  connect_timeout = 10, timeout = 60, low_speed_time = 30, max_body = 16 * 1024 * 1024,
+  connect_timeout = 10, timeout = 60, max_body = 16 * 1024 * 1024,
 }
 
 local TRACE_BODY = 2000   -- bytes of a body shown by a KIVA_DEBUG trace
@@ -26,6 +26,10 @@ function Transport.new(opts)
   local self = setmetatable({}, Transport)
   for k, v in pairs(DEFAULTS) do self[k] = v end
   for k, v in pairs(opts or {}) do self[k] = v end
+  -- A slow answer is cut off by the total timeout alone: a low-speed limit shorter
+  -- than the timeout would give up on a server that answers within it (an answer
+  -- after 40 s, under the 60 s timeout, was lost to the 30 s low-speed limit).
+  if not (opts and opts.low_speed_time) then self.low_speed_time = self.timeout end
   self.secrets = self.secrets or {}
   local session, msg, code = core.http_session {
     ca_file = self.ca_file, connect_timeout = self.connect_timeout, timeout = self.timeout,
@@ -256,7 +260,8 @@ function Transport:run(requests, opts)
           in_flight[id] = nil
           active = active - 1
           finish(job, nil, errors.new("unknown_outcome", (job.req.method or "POST") .. " " .. tostring(job.req.endpoint)
-            .. ": the run was stopped before the answer came (the request was sent; it may or may not have been applied)",
+            .. ": the run was stopped before the answer came (the request was sent; it may or may not have "
+            .. "been applied)",
             { endpoint = job.req.endpoint }))
         end
       else
