@@ -50,6 +50,7 @@ build = {
         ["kiva.progress"] = "lua/kiva/progress.lua",
         ["kiva.push"] = "lua/kiva/push.lua",
         ["kiva.reconcile"] = "lua/kiva/reconcile.lua",
+        ["kiva.runstore"] = "lua/kiva/runstore.lua",
         ["kiva.report"] = "lua/kiva/report.lua",
         ["kiva.sandbox.api"] = "lua/kiva/sandbox/api.lua",
         ["kiva.sandbox.cli"] = "lua/kiva/sandbox/cli.lua",

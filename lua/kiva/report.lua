@@ -56,7 +56,7 @@ end
 
 local function write(path, data)
   local f, err = io.open(path, "wb")
-  if not f then return nil, { kind = "config", message = "cannot write " .. path .. ": " .. tostring(err) } end
+  if not f then return nil, require("kiva.errors").config("cannot write " .. path .. ": " .. tostring(err)) end
   f:write(data)
   f:close()
   return true
