@@ -708,11 +708,7 @@ function Run:send_repayments()
   self.client:send("repayments", next_body, callbacks)
   -- a batch's status from its entries, where the answer did not set it
   for _, summary in ipairs(result.batches) do
-    if summary.status == "pending" then
-      local row = self.store:rows("SELECT status FROM items WHERE batch=" .. self.store:q(summary.label)
-        .. " LIMIT 1")[1]
-      summary.status = row and row.status or "pending"
-    end
+    if summary.status == "pending" then summary.status = self.store:batch_status(summary.label) or "pending" end
   end
 end
 
@@ -729,13 +725,8 @@ function Run:send()
     self:send_each()
   end
   -- what the run did not reach (it stopped): pending, sent next time
-  local left = self.store:rows("SELECT count(*) AS n FROM items WHERE status='valid'")[1].n
-  left = math.tointeger(tonumber(left))
-  if left > 0 then
-    self.store:exec("UPDATE items SET status='pending', note='not sent: the run stopped before this item' "
-      .. "WHERE status='valid'")
-    self.result.counts.pending = self.result.counts.pending + left
-  end
+  local left = self.store:move_all("valid", "pending", "not sent: the run stopped before this item")
+  self.result.counts.pending = self.result.counts.pending + left
 end
 
 ---------------------------------------------------------------- the entry point
@@ -782,7 +773,7 @@ function M.run(opts)
   if not ok then
     -- the store failed under us (a full temporary directory): the run stops there
     if type(err) ~= "table" or not err.kind then error(err, 0) end
-    result.fatal = result.fatal or errors.new(err.kind, err.message)
+    result.fatal = result.fatal or err
   end
   result.items = store:items()
   result.finished_at = os.time()
