@@ -108,6 +108,7 @@ local function build_parser(state)
   c:option("--problems", "Write a CSV of problems here (for Excel).")
   c:option("--period", "Repayment period YYYY-MM (default the previous month).")
   c:flag("--resend-changed", "Resend items changed since they were sent.")
+  c:flag("--strict", "Treat warnings (what PA2 needs before publishing) as errors.")
   add_globals(c)
 
   c = helpful(p:command("validate", "Map and validate without sending; or validate a JSON body."))
@@ -119,6 +120,7 @@ local function build_parser(state)
   c:option("--json", "A request body in JSON to validate.")
   c:option("--report", "Write a JSON report here.")
   c:option("--problems", "Write a CSV of problems here.")
+  c:flag("--strict", "Treat warnings (what PA2 needs before publishing) as errors.")
   add_globals(c)
 
   c = helpful(p:command("reconcile", "Compare a repayment export with the loans Kiva expects."))
@@ -229,7 +231,7 @@ local function cmd_push(args, validate_only)
   local opts = { kind = args.what, mapping = args.mapping, input = args.input, period = period,
     resend_changed = args.resend_changed, csv_format = settings.csv_format, out = args.out,
     concurrency = math.tointeger(tonumber(args.concurrency)), validate_only = validate_only, dry_run = args.dry_run,
-    partner_id = settings.partner_id or (dry and "-" or nil) }
+    strict = args.strict, partner_id = settings.partner_id or (dry and "-" or nil) }
   if not dry then
     local ok, gerr = production_guard(settings, args, true)
     if not ok then return fail(gerr) end
@@ -292,15 +294,18 @@ local function cmd_validate_json(args)
     return 1
   end
   local settings = settings_of(args) or {}
-  local ok, errs = kiva.validate(kind, value, { csv_format = settings.csv_format })
-  if ok then
-    out(args.json, ": valid ", kind, "\n")
-    return 0
-  end
+  local ok, errs, warnings = kiva.validate(kind, value, { csv_format = settings.csv_format, strict = args.strict })
   for _, e in ipairs(errs or {}) do
     out(args.json, ": ", tostring(e.path or ""), ": ", tostring(e.message), "\n")
   end
-  out(string.format("%d error(s)\n", #(errs or {})))
+  for _, w in ipairs(warnings or {}) do
+    out(args.json, ": warning: ", tostring(w.path or ""), ": ", tostring(w.message), "\n")
+  end
+  if ok then
+    out(args.json, ": valid ", kind, #warnings > 0 and string.format(" (%d warning(s))", #warnings) or "", "\n")
+    return 0
+  end
+  out(string.format("%d error(s)%s\n", #errs, #warnings > 0 and string.format(", %d warning(s)", #warnings) or ""))
   return 1
 end
 
