@@ -70,15 +70,20 @@ local function repayment(i, amount)
   return { loan_id = string.format("L%06d", i), client_id = string.format("C%06d", i), amount = amount or 10 }
 end
 
+-- A date `offset` days from today (UTC): drafts stay near today, as a partner's are.
+local function day(offset)
+  return os.date("!%Y-%m-%d", os.time() + offset * 86400)
+end
+
 local function draft(loan_id, extra)
   local d = {
     activity_id = 61, description_language_id = 3, location = "Thiès, Senegal", currency = "XOF",
-    disburse_time = "2026-01-10", client_waiver_signed = true, loanuse = "acheter des semences",
+    disburse_time = day(-10), client_waiver_signed = true, loanuse = "acheter des semences",
     description = "Aïssatou cultive l'arachide.",
     image_encoded = "data:image/gif;base64,R0lGODlhAQABAAAAACw=",
     entreps = { { client_id = "C-" .. loan_id, loan_id = loan_id, first_name = "Aïssatou", last_name = "Diop",
       gender = "female", amount = 150000 } },
-    schedule = { { date = "2026-02-10", principal = 150000, interest = 3000 } },
+    schedule = { { date = day(20), principal = 150000, interest = 3000 } },
   }
   for k, v in pairs(extra or {}) do d[k] = v end
   return d
@@ -333,11 +338,7 @@ describe("kiva sandbox #sandbox", function()
         missing_image = "image_encoded" }, codes)
     end)
 
-    it("validates drafts with kiva.validate's rules (400 with the errors)", function()
-      if not pcall(require, "kiva.schema") then
-        pending("kiva.schema (the validator) is not built yet")
-        return
-      end
+    it("refuses drafts by Kiva's error tier (400 with the errors)", function()
       local d = draft("D-3")
       d.entreps[1].gender = "robot"
       local status, body = request("POST", api(sb, "loan_draft"), { token = tok, json = d })
@@ -691,7 +692,7 @@ describe("kiva sandbox #sandbox", function()
   describe("state", function()
     it("writes --state FILE on each change and serves the same at /__sandbox/state", function()
       local dir = helper.tmpdir()
-      local s = helper.start_sandbox("--state " .. dir .. "/state.json")
+      local s = helper.start_sandbox("--loans 1000 --state " .. dir .. "/state.json")
       on_exit(s.stop)
       local tok = get_token(s)
       assert.equal(200, (request("POST", api(s, "repayments"), { token = tok,
@@ -711,7 +712,7 @@ describe("kiva sandbox #sandbox", function()
 
     it("stops cleanly on SIGTERM: every change in the state file, throwaway CA removed", function()
       local dir = helper.tmpdir()
-      local s = helper.start_sandbox("--tls --state " .. dir .. "/state.json")
+      local s = helper.start_sandbox("--loans 1000 --tls --state " .. dir .. "/state.json")
       on_exit(s.stop)
       local tok = get_token(s)
       for b = 0, 9 do
@@ -731,7 +732,7 @@ describe("kiva sandbox #sandbox", function()
 
     it("stops cleanly on SIGINT: state written, throwaway CA removed", function()
       local dir = helper.tmpdir()
-      local s = helper.start_sandbox("--tls --state " .. dir .. "/state.json")
+      local s = helper.start_sandbox("--loans 1000 --tls --state " .. dir .. "/state.json")
       on_exit(s.stop)
       local r = helper.run("curl -s --cacert " .. helper.quote(s.env.KIVA_CA_FILE) .. " -d grant_type=x "
         .. helper.quote(s.env.KIVA_AUTH_URL))
