@@ -855,4 +855,93 @@ describe("kiva sandbox #sandbox", function()
       assert.is_number(cjson.decode(table.concat(sink)).requests)
     end)
   end)
+
+  describe("a sandbox a partner can shape", function()
+    it("accepts a partial draft and answers what PA2 needs as warnings", function()
+      local tok = get_token(sb)
+      local status, body = request("POST", api(sb, "loan_draft"), { token = tok, json = { entreps = { {
+        client_id = "CL-5502", loan_id = "PR-2024-0102", first_name = "François", last_name = "Ndiaye",
+        gender = "male", amount = 75000 } } } })
+      assert.equal(200, status)
+      local codes = {}
+      for _, w in ipairs(body.warnings) do codes[#codes + 1] = w.code end
+      assert.same({ "missing_activity", "missing_currency", "missing_description", "missing_disburse_time",
+        "missing_image", "missing_loanuse", "missing_location", "missing_schedule" }, codes)
+    end)
+
+    it("warns about a disbursal three years ahead", function()
+      local d = draft("D-far", { disburse_time = day(3 * 365), schedule = { { date = day(3 * 365 + 30),
+        principal = 150000 } } })
+      local status, body = request("POST", api(sb, "loan_draft"), { token = get_token(sb), json = d })
+      assert.equal(200, status)
+      assert.equal("disbursal_far", body.warnings[1].code)
+      assert.equal("disburse_time", body.warnings[1].path)
+    end)
+
+    it("serves the partner's own lists from --config, in Kiva's answer shape or as bare lists", function()
+      local file = helper.write(helper.tmpdir() .. "/config.json", cjson.encode {
+        locations = { as_of_date_time = "2026-11-30T00:00:00Z", locations = {
+          { country = "Peru", location = "Andahuaylas", full_name = "Andahuaylas, Apurímac, Peru" } } },
+        activities = { { activity_id = 999, activity = "Cuyes" } },
+      })
+      local s = helper.start_sandbox("--config " .. file)
+      on_exit(s.stop)
+      local tok = get_token(s)
+      local _, loc = request("GET", api(s, "config/locations"), { token = tok })
+      assert.same({ { country = "Peru", location = "Andahuaylas", full_name = "Andahuaylas, Apurímac, Peru" } },
+        loc.locations)
+      assert.equal("2026-11-30T00:00:00Z", loc.as_of_date_time)
+      local _, act = request("GET", api(s, "config/activities"), { token = tok })
+      assert.same({ { activity_id = 999, activity = "Cuyes" } }, act.activities)
+      local _, themes = request("GET", api(s, "config/themes"), { token = tok })
+      assert.is_true(#themes.themes > 0)   -- a list left out keeps the sample
+      local bad = helper.write(helper.tmpdir() .. "/bad.json", '{"lieux": []}')
+      local r = helper.run(helper.kiva("sandbox --port 0 --config " .. bad))
+      assert.equal(2, r.code)
+      assert.matches('unknown list "lieux"', r.err)
+    end)
+
+    it("turns a posted draft into a loan of a chosen status, kept across a restart with --state", function()
+      local dir = helper.tmpdir()
+      local s = helper.start_sandbox("--state " .. dir .. "/state.json")
+      on_exit(s.stop)
+      local tok = get_token(s)
+      local _, none = request("GET", api(s, "loans"), { token = tok })
+      assert.equal(0, none.total_records)   -- --loans 0 by default with --state
+      assert.equal(200, (request("POST", api(s, "loan_draft"), { token = tok, json = draft("PR-7") })))
+      local status, loan = request("POST", s.url .. "/__sandbox/loans/PR-7/status", { json = { status = "payingBack" } })
+      assert.equal(200, status)
+      assert.equal("payingBack", loan.status)
+      assert.equal("C-PR-7", loan.internal_client_id)
+      assert.equal("XOF", loan.loan_currency)
+      assert.equal(400, (request("POST", s.url .. "/__sandbox/loans/PR-7/status", { json = { status = "paid" } })))
+      assert.equal(404, (request("POST", s.url .. "/__sandbox/loans/NOPE/status", { json = { status = "ended" } })))
+      local _, rep = request("POST", api(s, "repayments"), { token = tok, json = { repayments = {
+        { loan_id = "PR-7", client_id = "C-PR-7", amount = 5000 } } } })
+      assert.same({}, rep.problems)
+      s.stop()
+
+      local again = helper.start_sandbox("--state " .. dir .. "/state.json")
+      on_exit(again.stop)
+      tok = get_token(again)
+      local _, list = request("GET", api(again, "loans"), { token = tok })
+      assert.equal(1, list.total_records)
+      assert.equal("PR-7", list.data[1].internal_loan_id)
+      local state = again.state()
+      assert.equal(1, #state.repayments)
+      assert.equal("PR-7", state.loan_drafts[1].key)
+      -- what it was sent before the restart still counts: the same draft is a duplicate
+      assert.equal(200, (request("POST", api(again, "loan_draft"), { token = tok, json = draft("PR-7") })))
+      assert.equal(1, again.state().duplicates)
+    end)
+
+    it("generates no loans by default with --portfolio", function()
+      local file = helper.write(helper.tmpdir() .. "/portfolio.json", cjson.encode {
+        { internal_loan_id = "MIS-1", internal_client_id = "CL-1", status = "payingBack" } })
+      local p = helper.start_sandbox("--portfolio " .. file)
+      on_exit(p.stop)
+      local _, body = request("GET", api(p, "loans"), { token = get_token(p) })
+      assert.equal(1, body.total_records)
+    end)
+  end)
 end)
