@@ -909,7 +909,8 @@ describe("kiva sandbox #sandbox", function()
       local _, none = request("GET", api(s, "loans"), { token = tok })
       assert.equal(0, none.total_records)   -- --loans 0 by default with --state
       assert.equal(200, (request("POST", api(s, "loan_draft"), { token = tok, json = draft("PR-7") })))
-      local status, loan = request("POST", s.url .. "/__sandbox/loans/PR-7/status", { json = { status = "payingBack" } })
+      local status, loan = request("POST", s.url .. "/__sandbox/loans/PR-7/status",
+        { json = { status = "payingBack" } })
       assert.equal(200, status)
       assert.equal("payingBack", loan.status)
       assert.equal("C-PR-7", loan.internal_client_id)

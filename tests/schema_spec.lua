@@ -333,9 +333,9 @@ end)
 describe("errors and warnings", function()
   local minimal = { entreps = { { client_id = "CL-5502", loan_id = "PR-2024-0102", first_name = "François",
     last_name = "Ndiaye", gender = "male", amount = 75000 } } }
-  local function paths(list)
+  local function paths(findings)
     local out = {}
-    for _, e in ipairs(list) do out[#out + 1] = e.path end
+    for _, e in ipairs(findings) do out[#out + 1] = e.path end
     return out
   end
 
