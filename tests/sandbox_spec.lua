@@ -2,43 +2,12 @@
 -- raw sockets, curl for TLS), independent of the kiva client.
 local helper = require "helper"
 local socket = require "socket"
-local http = require "socket.http"
 local ltn12 = require "ltn12"
 local cjson = require "cjson.safe"
 
 local ALL_SCOPES = "read:loans create:loan_draft create:journal_update create:repayment"
 
--- One HTTP request: status, decoded JSON (or nil), headers, raw body | nil, error.
-local function request(method, url, opts)
-  opts = opts or {}
-  local headers = {}
-  for k, v in pairs(opts.headers or {}) do headers[k] = v end
-  if opts.token then headers["Authorization"] = "Bearer " .. opts.token end
-  local body = opts.body
-  if opts.json then
-    body = cjson.encode(opts.json)
-    headers["Content-Type"] = headers["Content-Type"] or "application/json"
-  end
-  if body then headers["Content-Length"] = tostring(#body) end
-  local sink = {}
-  local ok, status, resp_headers = http.request {
-    method = method, url = url, headers = headers,
-    source = body and ltn12.source.string(body) or nil, sink = ltn12.sink.table(sink),
-  }
-  if not ok then return nil, status end
-  local text = table.concat(sink)
-  return status, cjson.decode(text), resp_headers, text
-end
-
-local function form(t)
-  local parts = {}
-  for k, v in pairs(t) do
-    parts[#parts + 1] = k .. "=" .. tostring(v):gsub("[^%w%-%._~]", function(c)
-      return string.format("%%%02X", c:byte())
-    end)
-  end
-  return table.concat(parts, "&")
-end
+local request, form = helper.http, helper.form
 
 local function token_request(sb, fields, content_type)
   local f = {
