@@ -192,3 +192,47 @@ describe("conformance table #sandbox", function()
     end
   end
 end)
+
+describe("the minimal draft of issue 14, end to end #sandbox", function()
+  local dir, sb
+  setup(function()
+    dir = helper.tmpdir()
+    helper.write(dir .. "/minimal.json", '{"entreps":[{"client_id":"CL-5502","loan_id":"PR-2024-0102",'
+      .. '"first_name":"François","last_name":"Ndiaye","gender":"male","amount":75000}]}')
+    helper.write(dir .. "/minimal-rows.json", '[{"client":"CL-5502","loan":"PR-2024-0102","first":"François",'
+      .. '"last":"Ndiaye","gender":"M","amount":"75000"}]')
+    helper.write(dir .. "/minimal.lua", [[
+      local map = require "kiva.map"
+      return { loan_draft = function(row) return { entreps = { { client_id = row.client, loan_id = row.loan,
+        first_name = row.first, last_name = row.last, gender = map.gender(row.gender),
+        amount = map.amount(row.amount) } } } end }
+    ]])
+  end)
+  teardown(function()
+    if sb then sb.stop() end
+  end)
+
+  it("kiva validate --json: valid with its warnings listed, exit 0", function()
+    local r = helper.run(helper.kiva("validate loan_draft --json " .. dir .. "/minimal.json"))
+    assert.are.equal(0, r.code, r.out .. r.err)
+    assert.matches("minimal.json: warning: schedule: publish: PA2 needs schedule", r.out)
+    assert.matches("minimal.json: valid loan_draft %(8 warning%(s%)%)", r.out)
+  end)
+
+  it("kiva validate --json --strict: refused, exit 1", function()
+    local r = helper.run(helper.kiva("validate loan_draft --strict --json " .. dir .. "/minimal.json"))
+    assert.are.equal(1, r.code, r.out .. r.err)
+    assert.matches("minimal.json: currency: publish: PA2 needs currency", r.out)
+    assert.matches("8 error%(s%)", r.out)
+  end)
+
+  it("kiva push loans sends it to the sandbox, which keeps it", function()
+    sb = helper.start_sandbox("")
+    local r = helper.run(helper.kiva("push loans --ledger " .. dir .. "/ledger.sqlite3 --mapping " .. dir
+      .. "/minimal.lua --input " .. dir .. "/minimal-rows.json"), { env = sb.env })
+    assert.are.equal(0, r.code, r.out .. r.err)
+    local drafts = sb.state().loan_drafts
+    assert.are.equal(1, #drafts)
+    assert.are.equal("PR-2024-0102", drafts[1].key)
+  end)
+end)
