@@ -64,18 +64,7 @@ local function is_loopback(peer)
   return peer ~= nil and (peer:match("^127%.") ~= nil or peer == "::1" or peer:match("^::ffff:127%.") ~= nil)
 end
 
-local function is_list(t)
-  if type(t) ~= "table" then return false end
-  local n = #t
-  for k in pairs(t) do
-    if math.type(k) ~= "integer" or k < 1 or k > n then return false end
-  end
-  return true
-end
-
-local function nonempty_string(v)
-  return type(v) == "string" and v:match("%S") ~= nil
-end
+local is_list, nonempty_string = judge.is_list, judge.text
 
 --- The handler for cfg: { client_id, client_secret, partner_id (string), scopes (list),
 -- token_ttl, api_url, auth_url, csv_format, slow_ms, faults (decider), state, portfolio,

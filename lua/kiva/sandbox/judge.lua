@@ -57,14 +57,20 @@ local PUBLISH_MESSAGE = {
 }
 local IMAGE_MAGIC = { jpeg = "\255\216\255", png = "\137PNG\r\n\26\n", gif = "GIF8" }
 
-local function is_list(t)
+--- True when t is a JSON array: a table whose keys are exactly 1..n.
+function M.is_list(t)
   if type(t) ~= "table" then return false end
-  local n = 0
-  for _ in pairs(t) do n = n + 1 end
-  return n == #t
+  local n = #t
+  for k in pairs(t) do
+    if math.type(k) ~= "integer" or k < 1 or k > n then return false end
+  end
+  return true
 end
 
-local function text(v) return type(v) == "string" and v:match("%S") ~= nil end
+--- True when v is a string with something other than spaces.
+function M.text(v) return type(v) == "string" and v:match("%S") ~= nil end
+
+local is_list, text = M.is_list, M.text
 
 -- Days since 1970-01-01 of a real YYYY-MM-DD date, or nil (days_from_civil: no
 -- os.time, so no time zone or DST in the count).
