@@ -377,8 +377,9 @@ function M.new(cfg)
     local ep = ENDPOINTS[rest]
     local config_name = rest:match("^config/(%w+)$")
     if config_name then
-      if not cfg.portfolio:config(config_name) then return api_error(404, "not_found", "no such config list") end
-      ep = { method = "GET", run = function() return reply(200, cfg.portfolio:config(config_name)) end }
+      local answer = cfg.portfolio:partner_config(config_name)
+      if not answer then return api_error(404, "not_found", "no such config list") end
+      ep = { method = "GET", run = function() return reply(200, answer) end }
     end
     if not ep then return api_error(404, "not_found", "no such endpoint") end
     if req.method ~= ep.method then

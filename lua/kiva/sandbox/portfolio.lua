@@ -217,9 +217,16 @@ local function sample_list(name)
   return list
 end
 
---- The config answer for `name` ("activities", "locales", "themes", "locations"):
--- the partner's own list when --config gave one, else the sample; nil for another name.
-function M:config(name)
+--- The sample config answer for `name` ("activities", "locales", "themes",
+-- "locations"), or nil for another name.
+function M.config(name)
+  local list = sample_list(name)
+  return list and { as_of_date_time = AS_OF, [name] = list }
+end
+
+--- This partner's config answer for `name`: its own list when --config gave one,
+-- else the sample; nil for another name.
+function M:partner_config(name)
   local list = self.lists[name] or sample_list(name)
   if not list then return nil end
   return { as_of_date_time = self.lists.as_of_date_time or AS_OF, [name] = list }
