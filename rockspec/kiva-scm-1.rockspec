@@ -56,6 +56,7 @@ build = {
         ["kiva.sandbox.cli"] = "lua/kiva/sandbox/cli.lua",
         ["kiva.sandbox.faults"] = "lua/kiva/sandbox/faults.lua",
         ["kiva.sandbox.json"] = "lua/kiva/sandbox/json.lua",
+        ["kiva.sandbox.judge"] = "lua/kiva/sandbox/judge.lua",
         ["kiva.sandbox.portfolio"] = "lua/kiva/sandbox/portfolio.lua",
         ["kiva.sandbox.server"] = "lua/kiva/sandbox/server.lua",
         ["kiva.sandbox.state"] = "lua/kiva/sandbox/state.lua",

@@ -144,5 +144,41 @@ function M.start_sandbox(args)
   return sb
 end
 
+--- One HTTP request with LuaSocket (opts: headers, token (bearer), body, or json: a
+-- table sent as JSON). Returns status, decoded JSON (or nil), headers, raw body | nil, error.
+function M.http(method, url, opts)
+  local cjson = require "cjson.safe"
+  local ltn12 = require "ltn12"
+  opts = opts or {}
+  local headers = {}
+  for k, v in pairs(opts.headers or {}) do headers[k] = v end
+  if opts.token then headers["Authorization"] = "Bearer " .. opts.token end
+  local body = opts.body
+  if opts.json then
+    body = cjson.encode(opts.json)
+    headers["Content-Type"] = headers["Content-Type"] or "application/json"
+  end
+  if body then headers["Content-Length"] = tostring(#body) end
+  local sink = {}
+  local ok, status, resp_headers = require("socket.http").request {
+    method = method, url = url, headers = headers,
+    source = body and ltn12.source.string(body) or nil, sink = ltn12.sink.table(sink),
+  }
+  if not ok then return nil, status end
+  local text = table.concat(sink)
+  return status, cjson.decode(text), resp_headers, text
+end
+
+--- A form body (application/x-www-form-urlencoded) of the table t.
+function M.form(t)
+  local parts = {}
+  for k, v in pairs(t) do
+    parts[#parts + 1] = k .. "=" .. tostring(v):gsub("[^%w%-%._~]", function(c)
+      return string.format("%%%02X", c:byte())
+    end)
+  end
+  return table.concat(parts, "&")
+end
+
 package.loaded.helper = M
 return M

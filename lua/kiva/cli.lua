@@ -111,6 +111,7 @@ local function build_parser(state)
   c:option("--problems", "Write a CSV of problems here (for Excel).")
   c:option("--period", "Repayment period YYYY-MM (default: the month of the export's payment dates).")
   c:flag("--resend-changed", "Resend items changed since they were sent.")
+  c:flag("--strict", "Treat warnings (what PA2 needs before publishing) as errors.")
   add_globals(c)
 
   c = helpful(p:command("validate", "Map and validate without sending; or validate a JSON body."))
@@ -122,6 +123,7 @@ local function build_parser(state)
   c:option("--json", "A request body in JSON to validate.")
   c:option("--report", "Write a JSON report here.")
   c:option("--problems", "Write a CSV of problems here.")
+  c:flag("--strict", "Treat warnings (what PA2 needs before publishing) as errors.")
   add_globals(c)
 
   c = helpful(p:command("reconcile", "Compare a repayment export with the loans Kiva expects."))
@@ -333,15 +335,18 @@ local function cmd_validate_json(args)
     return 1
   end
   local settings = settings_of(args) or {}
-  local ok, errs = kiva.validate(kind, value, { csv_format = settings.csv_format })
-  if ok then
-    out(args.json, ": valid ", kind, "\n")
-    return 0
-  end
+  local ok, errs, warnings = kiva.validate(kind, value, { csv_format = settings.csv_format, strict = args.strict })
   for _, e in ipairs(errs or {}) do
     out(args.json, ": ", tostring(e.path or ""), ": ", tostring(e.message), "\n")
   end
-  out(string.format("%d error(s)\n", #(errs or {})))
+  for _, w in ipairs(warnings or {}) do
+    out(args.json, ": warning: ", tostring(w.path or ""), ": ", tostring(w.message), "\n")
+  end
+  if ok then
+    out(args.json, ": valid ", kind, #warnings > 0 and string.format(" (%d warning(s))", #warnings) or "", "\n")
+    return 0
+  end
+  out(string.format("%d error(s)%s\n", #errs, #warnings > 0 and string.format(", %d warning(s)", #warnings) or ""))
   return 1
 end
 
