@@ -125,4 +125,34 @@ describe("examples", function()
     sb.stop()
     assert(ok, err)
   end)
+
+  it("make demo runs every step of every example, each exiting 0 (finding 1) #sandbox", function()
+    local r = helper.run(helper.lua .. " examples/demo.lua")
+    assert.are.equal(0, r.code, r.out .. r.err)
+    local loans, dirs = 0, 0
+    for _ in r.out:gmatch("\n== [^\n]-: kiva push loans") do loans = loans + 1 end
+    for name in io.popen("ls -1 examples"):lines() do
+      if name ~= "demo.lua" and name ~= "README.md" then dirs = dirs + 1 end
+    end
+    assert.are.equal(dirs, loans, r.out)
+    assert.matches("demo: all %d+ step%(s%) of " .. dirs .. " example%(s%) ran and exited 0", r.out)
+    assert.not_matches("duplicate%(s%)", r.out:match("Sandbox state:[^\n]*"):gsub(" 0 duplicate", ""))
+  end)
+
+  it("make demo fails when an example cannot run: no manifest, a mapping that does not load #sandbox", function()
+    local dir = helper.tmpdir()
+    assert(os.execute("mkdir -p " .. dir .. "/good " .. dir .. "/broken " .. dir .. "/bare"
+      .. " && cp examples/fineract/loans.lua examples/fineract/loans.csv examples/fineract/loan_schedule.csv "
+      .. "examples/fineract/portfolio.json "
+      .. dir .. "/good/ && cp examples/fineract/loans.csv " .. dir .. "/broken/"))
+    helper.write(dir .. "/good/demo.lua", 'return { loans = { mapping = "loans.lua", input = "loans.csv" } }')
+    helper.write(dir .. "/broken/demo.lua", 'return { loans = { mapping = "loans.lua", input = "loans.csv" } }')
+    helper.write(dir .. "/broken/loans.lua", 'local map = require "kiva.map"\nreturn { loan_draft = ')
+    local r = helper.run(helper.lua .. " examples/demo.lua", { env = { KIVA_DEMO_EXAMPLES = dir } })
+    assert.are.equal(1, r.code, r.out .. r.err)
+    assert.matches("== good: kiva push loans", r.out)
+    assert.matches("demo FAILED: 1 step%(s%) run, 2 problem%(s%)", r.out)
+    assert.matches("bare: not run: no demo.lua", r.out)
+    assert.matches("broken: not run: loans: .*loans.lua", r.out)
+  end)
 end)
