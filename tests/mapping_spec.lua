@@ -94,7 +94,7 @@ describe("kiva.mapping.items", function()
 return {
   repayment = function(row)
     if row.Sexe == "Femme" then
-      return { loan_id = row.nothing.here }
+      return { loan_id = row.Sexe:nothing() }
     end
     return { loan_id = row["N° Prêt"] }
   end,
@@ -102,7 +102,7 @@ return {
     local items = collect(assert(mapping.load(path)), "repayments", DATA .. "fr_win1252.csv")
     assert.are.equal(4, #items)
     assert.are.equal(DATA .. "fr_win1252.csv:3", items[2].where)
-    assert.matches("mapping%.lua:4: attempt to index a nil value", items[2].errors[1].message)
+    assert.matches("mapping%.lua:4: attempt to call a nil value %(method 'nothing'%)", items[2].errors[1].message)
     assert.are.equal("P-003", items[3].payload.loan_id)
   end)
 
