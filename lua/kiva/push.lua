@@ -104,7 +104,8 @@ local function map_items(opts, result)
     result.warnings[#result.warnings + 1] = { where = warning_where(message, opts.input), message = message }
     if opts.on_warning then opts.on_warning(message) end
   end
-  local iter, ierr = mapping.items(m, opts.kind, opts.input, { ctx = ctx, on_warning = on_warning })
+  local iter, ierr = mapping.items(m, opts.kind, opts.input, { ctx = ctx, on_warning = on_warning,
+    input = opts.input, period = opts.period })
   if not iter then
     if type(ierr) ~= "table" then ierr = { kind = "input", message = tostring(ierr) } end
     return nil, ierr
@@ -113,7 +114,12 @@ local function map_items(opts, result)
   if type(iter) == "table" then
     list = iter
   else
-    for it in iter do list[#list + 1] = it end
+    for it in iter do
+      if it.fatal then return nil, it.fatal end   -- a missing column, no credentials: stop once
+      -- a repayment's payment date is for choosing the period, not sent
+      if opts.kind == "repayments" and it.payload then it.payload.date = nil end
+      list[#list + 1] = it
+    end
   end
   return list
 end
