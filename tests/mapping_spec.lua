@@ -274,7 +274,7 @@ describe("kiva.mapping: what a new user gets wrong", function()
     assert.are.equal(2, #collect(assert(mapping.load(path)), "loans", input))
   end)
 
-  it("says a group_by column is missing because of the delimiter or the encoding, or the reading problem first", function()
+  it("says a group_by column is missing for a wrong delimiter or encoding; a reading problem first", function()
     local dir = helper.tmpdir()
     local path = script(dir, [[return { group_by = "N° Groupe", loan_draft = function() end }]])
     local m = assert(mapping.load(path))
@@ -335,12 +335,14 @@ describe("kiva.mapping: what a new user gets wrong", function()
     local dir = helper.tmpdir()
     local input = csv(dir, "loan\nP-1\n")
     local path = script(dir, [[
-      return { repayment = function(row, ctx) return { loan_id = row.loan, input = ctx.input, period = ctx.period } end }]])
+      return { repayment = function(row, ctx)
+        return { loan_id = row.loan, input = ctx.input, period = ctx.period }
+      end }]])
     local items = collect(assert(mapping.load(path)), "repayments", input, { period = "2026-10" })
     assert.are.same({ loan_id = "P-1", input = input, period = "2026-10" }, items[1].payload)
   end)
 
-  it("stops once with a configuration error when Kiva's lists need credentials the run lacks (finding 7)", function()
+  it("stops once with a configuration error when Kiva's lists need missing credentials (finding 7)", function()
     local dir = helper.tmpdir()
     local input = csv(dir, "loan,sector\nP-1,Agriculture\nP-2,Retail\n")
     local path = script(dir, [[
