@@ -310,7 +310,7 @@ describe("kiva.mapping: what a new user gets wrong", function()
     assert.is_nil(map.date("31/02/2026", "jj/mm/aaaa"))
   end)
 
-  it("gives a repayment function the rows of one loan with group_by, summed exactly; items say how many rows they were mapped from (findings 5, 8)", function()
+  it("gives a repayment function one loan's rows with group_by, summed exactly; items count rows (5, 8)", function()
     local dir = helper.tmpdir()
     local input = csv(dir, "loan,client,paid\nP-1,C-1,0.1\nP-2,C-2,5\nP-1,C-1,0.2\nTOTAL,,5.3\n")
     local path = script(dir, [[
