@@ -206,6 +206,9 @@ local function csv_rows(path, opts, fmt)
     header, herr = reader:header()
     forward_warnings()
   end
+  if header and opts.on_header then
+    opts.on_header(header, header_line or 1, { delimiter = reader:delimiter(), encoding = reader:encoding() })
+  end
   local pending_err
   if not header then pending_err = input_error(where_of(herr or path), herr or (path .. ": no header row")) end
   local width = header and #header or 0
@@ -405,7 +408,9 @@ end
 --- Rows of an export. Formats by opts.format or the extension: csv, tsv, xlsx,
 -- json (array of objects), jsonl, sql (opts.driver, opts.query; the path is the
 -- database). Options: delimiter, encoding, format, sheet, header_row (the header's
--- row number, when the reader's guess is wrong), on_warning(message).
+-- row number, when the reader's guess is wrong), on_warning(message),
+-- on_header(columns, row, info) (CSV, TSV, xlsx: the column names in order, the
+-- header's row number, info = { delimiter, encoding } or { sheet }).
 -- Title and blank lines above the header are skipped (said through on_warning as
 -- "header on row N"); rows whose cells are all empty are skipped.
 -- @return iterator yielding row, where | false, err  — or nil, err when the input cannot be opened

@@ -208,6 +208,19 @@ local function pick_sheet(sheets, wanted, path)
     .. table.concat(names, ", ") .. ")")
 end
 
+--- The names of a workbook's sheets, in order.
+-- @return array of names | nil, err (kind "input")
+function M.sheets(path)
+  local archive, zerr = core.zip_open(path)
+  if not archive then return nil, input_error(path, zerr) end
+  local sheets, err = read_workbook(archive)
+  archive:close()
+  if not sheets then return nil, input_error(path, path .. ": " .. tostring(err)) end
+  local names = {}
+  for i, s in ipairs(sheets) do names[i] = s.name end
+  return names
+end
+
 --- Rows of the first sheet of an .xlsx workbook, or of opts.sheet (name or 1-based index).
 -- @return iterator yielding row, where | false, err — or nil, err (kind "input")
 function M.rows(path, opts)
@@ -392,6 +405,7 @@ function M.rows(path, opts)
     ahead[ahead_head] = nil
     ahead_head = ahead_head + 1
     if h.line > 1 and opts.on_warning then opts.on_warning(source.header_note(path, h.line)) end
+    if opts.on_header then opts.on_header(header, h.line, { sheet = sheet.name }) end
     return true
   end
   local function next_row()
