@@ -242,8 +242,8 @@ local function loans(d, lines)
   if grouped then
     lines[#lines + 1] = "    end"
     lines[#lines + 1] = "    if #rows > 1 then   -- a group loan"
-    lines[#lines + 1] = "      local group = " .. ref("first", f.group)
-    lines[#lines + 1] = "      draft.internal_loan_id, draft.internal_client_id = group, group"
+    lines[#lines + 1] = "      draft.internal_loan_id, draft.internal_client_id = " .. ref("first", f.group) .. ", "
+      .. ref("first", f.group)
     lines[#lines + 1] = "      draft.group_name = " .. value("first", f.group_name, "trim")
       .. (f.group_name and "" or "   -- TODO: the group's name")
     lines[#lines + 1] = "      draft.not_pictured = {}"
