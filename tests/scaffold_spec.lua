@@ -62,7 +62,7 @@ describe("kiva init", function()
     text = replace(text, "currency = nil,", 'currency = "COP",')
     text = replace(text, "client_waiver_signed = nil,", "client_waiver_signed = true,")
     text = replace(text, 'ctx.activity(first["Actividad"])',
-      'ctx.activity(({ ["Tienda de abarrotes"] = "Grocery Store" })[first.Actividad] or first.Actividad)')
+      'ctx.activity(({ ["Tienda de abarrotes"] = "Grocery Store", Agricultura = "Agriculture" })[first.Actividad])')
     text = replace(text, "    return draft\n", [[
     draft.schedule = {}
     local key = map.trim(first["N° Grupo"]) or first["N° Préstamo"]
