@@ -163,4 +163,40 @@ describe("examples", function()
     assert.matches("bare: not run: no demo.lua", r.out)
     assert.matches("broken: not run: loans: .*loans.lua", r.out)
   end)
+
+  it("excel-es: the Spanish workbooks map to valid drafts and one repayment per loan", function()
+    local dir = helper.tmpdir()
+    local r = helper.run(helper.lua .. " examples/excel-es/build_xlsx.lua " .. helper.quote(dir))
+    assert.are.equal(0, r.code, r.err)
+    local items = run_kind(map_example("examples/excel-es/loans.lua", "loans", dir .. "/prestamos.xlsx"), "loans")
+    assert.are.equal(2, #items)
+    assert_all_valid(items)
+    assert.are.equal(2, #items[2].payload.entreps)
+    assert.are.equal(2, #items[2].payload.schedule)
+    local reps = run_kind(map_example("examples/excel-es/repayments.lua", "repayments", dir .. "/pagos.xlsx"),
+      "repayments")
+    assert_all_valid(reps)
+    assert.are.same({ loan_id = "P-201", client_id = "C-801", amount = 200000.3, date = "2026-10-25" },
+      reps[2].payload)
+    assert.is_true(reps[3].skipped)
+    for _, file in ipairs({ "loans.lua", "repayments.lua" }) do
+      local n = 0
+      for _ in io.lines("examples/excel-es/" .. file) do n = n + 1 end
+      assert.is_true(n <= 40, file .. ": " .. n .. " lines")
+    end
+  end)
+
+  it("a dry run without credentials that needs Kiva's lists stops once, exit 2, saying how (finding 7)", function()
+    local dir = helper.tmpdir()
+    assert.are.equal(0, helper.run(helper.lua .. " examples/excel-es/build_xlsx.lua " .. helper.quote(dir)).code)
+    local r = helper.run(helper.kiva("push loans --dry-run --out " .. helper.quote(dir .. "/out")
+      .. " --mapping examples/excel-es/loans.lua --input " .. helper.quote(dir .. "/prestamos.xlsx")),
+      { env = { XDG_CACHE_HOME = dir, XDG_STATE_HOME = dir } })
+    assert.are.equal(2, r.code, r.out .. r.err)
+    local text = r.out .. r.err
+    local _, count = text:gsub("needs credentials even for a dry run", "")
+    assert.is_true(count >= 1 and count <= 2, text)   -- the summary's "Stopped:" and the error line
+    assert.matches("KIVA_CLIENT_ID", text)
+    assert.is_nil(text:find("could not fetch", 1, true))
+  end)
 end)

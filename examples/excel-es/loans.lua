@@ -7,7 +7,6 @@ local ACTIVIDADES = { ["Tienda de abarrotes"] = "Grocery Store", Agricultura = "
 
 return {
   group_by = "N° Grupo",
-
   loan_draft = function(rows, ctx)
     local first = rows[1]
     local key = map.trim(first["N° Grupo"]) or first["N° Préstamo"]
