@@ -2,18 +2,11 @@
 local helper = require "helper"
 local inspect = require "kiva.inspect"
 
-local function spanish_workbooks()
-  local dir = helper.tmpdir()
-  local r = helper.run(helper.lua .. " examples/excel-es/build_xlsx.lua " .. helper.quote(dir))
-  assert.are.equal(0, r.code, r.err)
-  return dir
-end
-
 describe("kiva.inspect", function()
   after_each(helper.cleanup)
 
   it("describes a workbook: its sheets, the header found under a title, columns with samples, rows", function()
-    local dir = spanish_workbooks()
+    local dir = helper.spanish_workbooks()
     local d = assert(inspect.describe(dir .. "/prestamos.xlsx"))
     assert.are.equal("xlsx", d.format)
     assert.are.same({ "Préstamos", "Cronograma" }, d.sheets)
@@ -42,7 +35,7 @@ describe("kiva.inspect", function()
   end)
 
   it("kiva inspect prints it; a file it cannot read is exit 2 naming the file", function()
-    local dir = spanish_workbooks()
+    local dir = helper.spanish_workbooks()
     local r = helper.run(helper.kiva("inspect " .. helper.quote(dir .. "/pagos.xlsx")))
     assert.are.equal(0, r.code, r.err)
     assert.matches("Sheets: 'Pagos'", r.out)

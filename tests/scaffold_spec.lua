@@ -5,13 +5,6 @@ local mapping = require "kiva.mapping"
 local kiva = require "kiva"
 local portfolio = require "kiva.sandbox.portfolio"
 
-local function spanish_workbooks()
-  local dir = helper.tmpdir()
-  local r = helper.run(helper.lua .. " examples/excel-es/build_xlsx.lua " .. helper.quote(dir))
-  assert.are.equal(0, r.code, r.err)
-  return dir
-end
-
 local function init(kind, input, out)
   local r = helper.run(helper.kiva("init " .. kind .. " --input " .. helper.quote(input) .. " --out "
     .. helper.quote(out)))
@@ -45,7 +38,7 @@ describe("kiva init", function()
   after_each(helper.cleanup)
 
   it("writes a loans skeleton that, with its TODOs filled in, gives valid drafts under 40 lines", function()
-    local dir = spanish_workbooks()
+    local dir = helper.spanish_workbooks()
     local text = init("loans", dir .. "/prestamos.xlsx", dir .. "/loans.lua")
     -- every column listed with a sample; the obvious fields filled in with the right helper
     assert.matches('%-%-   "Monto Desembolsado"%s+2500000', text)
@@ -89,7 +82,7 @@ describe("kiva init", function()
   end)
 
   it("writes a repayments skeleton that sums a loan paid in two rows and skips the TOTAL row, as is", function()
-    local dir = spanish_workbooks()
+    local dir = helper.spanish_workbooks()
     local text = init("repayments", dir .. "/pagos.xlsx", dir .. "/repayments.lua")
     assert.is_truthy(text:find('group_by = "N° Préstamo"', 1, true))
     assert.is_nil(text:find("-- TODO:", 1, true))

@@ -359,19 +359,11 @@ describe("kiva.source.sql", function()
   end)
 end)
 
--- The Spanish workbooks of examples/excel-es, built in a fresh directory.
-local function spanish_workbooks()
-  local dir = helper.tmpdir()
-  local r = helper.run(helper.lua .. " examples/excel-es/build_xlsx.lua " .. helper.quote(dir))
-  assert.are.equal(0, r.code, r.err)
-  return dir
-end
-
 describe("kiva.source.rows finds the header (finding 2)", function()
   after_each(helper.cleanup)
 
   it("skips a title and a blank row above an xlsx header, says 'header on row 3', reads the TOTAL row", function()
-    local dir = spanish_workbooks()
+    local dir = helper.spanish_workbooks()
     local rows, warnings = read_all(dir .. "/pagos.xlsx")
     assert.are.equal(4, #rows)
     assert.are.same({ dir .. "/pagos.xlsx:3: header on row 3 (the rows above it were skipped)" }, warnings)
@@ -409,7 +401,7 @@ describe("kiva.source.rows finds the header (finding 2)", function()
     local none, err = read_all(path, { header_row = 9, delimiter = "," })
     assert.is_nil(none)
     assert.matches("header_row 9 is not one of the first non%-blank rows", err.message)
-    local dir = spanish_workbooks()
+    local dir = helper.spanish_workbooks()
     local sheet = read_all(dir .. "/pagos.xlsx", { header_row = 1 })
     assert.matches("a value in column 2 where the header has 1 columns", sheet[2].err.message)
   end)
