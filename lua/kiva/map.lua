@@ -344,16 +344,23 @@ local RECORDED = { "date", "amount", "gender", "from_excel", "sum" }
 -- helper's first argument, which names the column it came from) and map.image
 -- resolves a relative path against run.image_base first.
 function M.for_run(run)
-  local helpers = setmetatable({}, { __index = M })
-  local function record(helper, value, v, message)
-    if v == nil and message ~= nil and run.on_failure then run.on_failure(helper, value, message) end
-    return v, message
-  end
+  -- copied, not inherited through __index: helpers are read on every row
+  local helpers = {}
+  for k, v in pairs(M) do helpers[k] = v end
+  -- every recorded helper takes at most three arguments: no varargs on the hot path
   for _, name in ipairs(RECORDED) do
     local helper = M[name]
-    helpers[name] = function(value, ...) return record(name, value, helper(value, ...)) end
+    helpers[name] = function(value, a, b)
+      local v, message = helper(value, a, b)
+      if v == nil and message ~= nil and run.on_failure then run.on_failure(name, value, message) end
+      return v, message
+    end
   end
-  helpers.image = function(path) return record("image", path, read_image(path, run.image_base)) end
+  helpers.image = function(path)
+    local v, message = read_image(path, run.image_base)
+    if v == nil and message ~= nil and run.on_failure then run.on_failure("image", path, message) end
+    return v, message
+  end
   return helpers
 end
 

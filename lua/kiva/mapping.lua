@@ -20,6 +20,8 @@
 local map = require "kiva.map"
 local source = require "kiva.source"
 
+local getmetatable, setmetatable = getmetatable, setmetatable   -- called on every row
+
 local M = {}
 
 local KIND_FUNCTION = { loans = "loan_draft", repayments = "repayment", journals = "journal" }
@@ -420,19 +422,22 @@ local function runner(fn, ctx, limit, run, check_columns)
   return function(arg, rows, where)
     errors_list, current_rows = nil, rows
     if row_meta then
-      for _, row in ipairs(rows) do
+      for i = 1, #rows do
+        local row = rows[i]
         if getmetatable(row) == nil then setmetatable(row, row_meta) end
       end
     end
-    local previous_failure, previous_fatal, previous_run = run.on_failure, run.on_fatal, ctx._run
-    run.on_failure, run.on_fatal, ctx._run = on_failure, on_fatal, run
+    -- the script's helpers and ctx report to this runner (another items() over the
+    -- same script or ctx, interleaved, takes them back on its own next row)
+    if run.on_failure ~= on_failure or ctx._run ~= run then
+      run.on_failure, run.on_fatal, ctx._run = on_failure, on_fatal, run
+    end
     -- a profiler's (or debugger's) hook is put back after the row
     local old_hook, old_mask, old_count = debug.gethook()
     deadline = nil
     debug.sethook(hook, "", 10000)
     local ok, result = xpcall(fn, as_message, arg, ctx)
     if old_hook then debug.sethook(old_hook, old_mask, old_count) else debug.sethook() end
-    run.on_failure, run.on_fatal, ctx._run = previous_failure, previous_fatal, previous_run
     local errs = errors_list
     errors_list, current_rows = nil, nil
     local n = #rows
@@ -469,16 +474,6 @@ local function group_column(m, kind)
   return g
 end
 
--- Stops an iterator after the first item with fatal: the run ends with it.
-local function until_fatal(next_item)
-  local stopped = false
-  return function()
-    if stopped then return nil end
-    local item = next_item()
-    if item and item.fatal then stopped = true end
-    return item
-  end
-end
 
 --- Maps the rows of `input` with the script `m` for `kind` ("loans", "repayments", "journals").
 -- opts: ctx (from M.context; default: one without a connection), source (rows
@@ -509,19 +504,27 @@ function M.items(m, kind, input, opts)
   run.image_base = ctx._base
   local fmt = source.format_of(input, rows_opts)
   local check_columns = fmt == "csv" or fmt == "tsv" or fmt == "xlsx"
-  local map_rows = runner(fn, ctx, limit, run, check_columns)
+  local run_one = runner(fn, ctx, limit, run, check_columns)
+  -- an item with fatal is the run's last
+  local stopped = false
+  local function map_rows(arg, rows, where)
+    local item = run_one(arg, rows, where)
+    if item.fatal then stopped = true end
+    return item
+  end
 
   local it, err = source.rows(input, rows_opts)
   if not it then return nil, err end
   local group_by = group_column(m, kind)
 
   if not group_by then
-    return until_fatal(function()
+    return function()
+      if stopped then return nil end
       local row, where = it()
       if row == nil then return nil end
       if row == false then return bad_item(where) end
       return map_rows(row, { row }, where)
-    end)
+    end
   end
 
   -- pass 1: how many rows each group has; the warnings were already given
@@ -551,7 +554,8 @@ function M.items(m, kind, input, opts)
   if not it then return nil, err end
   local open, done, seq = {}, false, 0
   local leftovers
-  return until_fatal(function()
+  return function()
+    if stopped then return nil end
     while true do
       if done then
         if not leftovers then
@@ -586,7 +590,7 @@ function M.items(m, kind, input, opts)
         end
       end
     end
-  end)
+  end
 end
 
 return M

@@ -246,7 +246,8 @@ local function csv_rows(path, opts, fmt)
         for c = 1, width do keyed[header[c]] = row[c] or "" end
         row = keyed
       end
-      if not is_blank_row(row) then return row, path .. ":" .. line end
+      -- the first column is nearly always filled: one lookup, not a scan, per row
+      if (width > 0 and row[header[1]] ~= "") or not is_blank_row(row) then return row, path .. ":" .. line end
     end
   end, reader
 end
