@@ -475,7 +475,8 @@ local function group_column(m, kind)
 end
 
 
---- Maps the rows of `input` with the script `m` for `kind` ("loans", "repayments", "journals").
+--- Maps the rows of `input` with the script `m` (from M.load: its helpers report to
+-- the run) for `kind` ("loans", "repayments", "journals").
 -- opts: ctx (from M.context; default: one without a connection), source (rows
 -- options, over the script's own `source`), row_time_limit (s of CPU, default 5),
 -- on_warning(message), input (ctx.input; default `input`), period (ctx.period).

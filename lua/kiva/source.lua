@@ -57,9 +57,9 @@ end
 -- header: opts.header_row (a row number as the readers report it) when given, else
 -- the first row whose cells are mostly filled with text labels (at least two, all
 -- non-empty cells text), at least half as wide as the rows below it and at least
--- twice as wide as every row above it. Title
--- lines ("Reporte de pagos - octubre"), a date or a blank line above the header
--- are thereby skipped. Falls back to the first row.
+-- twice as wide as every row above it. Title lines ("Reporte de pagos - octubre"),
+-- a date or a blank line above the header are thereby skipped. Falls back to the
+-- first row.
 -- @return index into rows | nil, message (header_row names no row read)
 function M.find_header(rows, header_row)
   if header_row ~= nil then
@@ -160,7 +160,7 @@ end
 local function csv_header_line(path, opts, delimiter)
   local records, used = scan_records(path, opts, delimiter)
   if not records or #records == 0 then return nil, nil, delimiter end
-  if not delimiter and records[1].n == 1 and opts.header_row == nil then
+  if not delimiter and records[1].n == 1 then
     -- a one-cell first line is a title: the delimiter is sniffed again on the lines below
     local sniffed = sniff_delimiter(path)
     if sniffed and sniffed ~= used then
