@@ -21,6 +21,8 @@ describe("kiva.inspect", function()
     local other = assert(inspect.describe(dir .. "/prestamos.xlsx", { sheet = "Cronograma" }))
     assert.are.equal(1, other.header_row)
     assert.are.equal('{ sheet = "Cronograma" }', inspect.source_options(other))
+    local told = assert(inspect.describe(dir .. "/pagos.xlsx", { header_row = 3 }))
+    assert.are.equal("{ header_row = 3 }", inspect.source_options(told))
   end)
 
   it("says a CSV's delimiter and encoding, and the source options a mapping needs", function()

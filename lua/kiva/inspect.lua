@@ -18,7 +18,8 @@ function M.describe(path, opts)
   opts = opts or {}
   local fmt, ferr = source.format_of(path, opts)
   if not fmt then return nil, ferr end
-  local d = { path = path, format = fmt, columns = {}, rows = {}, count = 0, bad = {}, warnings = {} }
+  local d = { path = path, format = fmt, columns = {}, rows = {}, count = 0, bad = {}, warnings = {},
+    header_row_given = opts.header_row }
   if fmt == "xlsx" then
     local sheets, serr = require("kiva.xlsx").sheets(path)
     if not sheets then return nil, serr end
@@ -88,6 +89,7 @@ function M.source_options(d)
   if d.sheets and d.sheet and d.sheet ~= d.sheets[1] then
     parts[#parts + 1] = "sheet = " .. string.format("%q", d.sheet)
   end
+  if d.header_row_given then parts[#parts + 1] = "header_row = " .. tostring(d.header_row_given) end
   if #parts == 0 then return nil end
   return "{ " .. table.concat(parts, ", ") .. " }"
 end
