@@ -40,6 +40,15 @@ function M.tmpdir()
   return dir
 end
 
+--- The Spanish workbooks of examples/excel-es (prestamos.xlsx, pagos.xlsx), built in
+-- a fresh directory, which is returned.
+function M.spanish_workbooks()
+  local dir = M.tmpdir()
+  local _, _, code = os.execute(M.lua .. " examples/excel-es/build_xlsx.lua " .. shell_quote(dir))
+  assert(code == 0, "examples/excel-es/build_xlsx.lua failed")
+  return dir
+end
+
 function M.cleanup()
   for _, d in ipairs(M._tmpdirs or {}) do os.execute("rm -rf " .. shell_quote(d)) end
   M._tmpdirs = {}

@@ -57,8 +57,8 @@ describe("kiva push", function()
     assert.matches("sent 8", r1.out)
     local report = cjson.decode(helper.read(dir .. "/report.json"))
     assert.equal("push", report.command)
-    assert.same({ read = 8, valid = 8, invalid = 0, sent = 8, skipped = 0, omitted = 0, rejected = 0, unknown = 0,
-      changed = 0, pending = 0, warned = 0 }, report.counts)
+    assert.same({ read = 8, rows = 8, valid = 8, invalid = 0, sent = 8, skipped = 0, omitted = 0, rejected = 0,
+      unknown = 0, changed = 0, pending = 0, warned = 0 }, report.counts)
     assert.equal("repayment/" .. report.items[1].key:match("^repayment/(%d+)/") .. "/2026-01/L000001/C000001",
       report.items[1].key)
     assert.equal(DATA .. "repayments.csv:2", report.items[1].where)

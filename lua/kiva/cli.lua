@@ -146,6 +146,7 @@ local function build_parser(state)
   c:flag("--json", "Print JSON.")
   add_globals(c)
 
+  require("kiva.cli_start").add_commands(p, helpful)
   helpful(p:command("sandbox", "A local Kiva for tests and demos (see kiva sandbox --help)."))
   return p
 end
@@ -595,6 +596,8 @@ end
 local HANDLERS = {
   push = cmd_push, validate = cmd_validate, reconcile = cmd_reconcile, token = cmd_token,
   config = cmd_config, loans = cmd_loans, ledger = cmd_ledger,
+  inspect = function(args) return require("kiva.cli_start").inspect(args, out, fail) end,
+  init = function(args) return require("kiva.cli_start").init(args, out, fail) end,
 }
 
 --- Runs the command line `argv` (without the program name) and returns the exit status.

@@ -104,8 +104,8 @@ local function new_result(command, kind)
   return {
     command = command,
     kind = kind,
-    counts = { read = 0, valid = 0, invalid = 0, sent = 0, skipped = 0, omitted = 0, rejected = 0, unknown = 0,
-      changed = 0, pending = 0, warned = 0 },
+    counts = { read = 0, rows = 0, valid = 0, invalid = 0, sent = 0, skipped = 0, omitted = 0, rejected = 0,
+      unknown = 0, changed = 0, pending = 0, warned = 0 },
     items = {},
     warnings = {},
     batches = {},
@@ -240,6 +240,7 @@ function Run:read()
       break
     end
     counts.read = counts.read + 1
+    counts.rows = counts.rows + (it.rows or 1)   -- a group loan (group_by) is read from several rows
     local row
     if it.skipped then
       row = { where = it.where, status = "omitted", note = "the mapping returned nothing for this row" }
