@@ -19,9 +19,26 @@ local function cell(v)
 end
 local function err_line(...) io.stderr:write("kiva: ", ...); io.stderr:write("\n") end
 
+-- What the operator can do about the common errors, in their language (kiva.i18n).
+local HINTS = {
+  auth = "The client id or secret was refused: check KIVA_CLIENT_ID and KIVA_CLIENT_SECRET (or --credentials).",
+  forbidden = "These credentials lack the permission for this call: ask Kiva to add the scope.",
+  config = "Check the settings named above (kiva COMMAND --help, README: Configuration).",
+  input = "Check the file named above.",
+  network = "Kiva could not be reached or is busy: run the same command again later; nothing is sent twice.",
+  server = "Kiva could not be reached or is busy: run the same command again later; nothing is sent twice.",
+  rate_limited = "Kiva could not be reached or is busy: run the same command again later; nothing is sent twice.",
+  locked = "Another kiva run holds the ledger: let it finish, or wait longer with --lock-wait.",
+}
+
 local function fail(err)
   local message = type(err) == "table" and (err.message or err.kind) or tostring(err)
-  err_line(message)
+  err_line(require("kiva.text").printable(message))
+  local hint = type(err) == "table" and HINTS[err.kind]
+  if hint then
+    local i18n = require "kiva.i18n"
+    err_line(i18n.translator(i18n.language())(hint))
+  end
   return type(err) == "table" and EXIT_FOR_KIND[err.kind] or 2
 end
 
@@ -34,20 +51,27 @@ local EXAMPLES = {
   push = "Examples:\n"
     .. "  kiva push loans --mapping mfi.lua --input loans.csv --dry-run --out drafts/\n"
     .. "  kiva push repayments --mapping mfi.lua --input repayments-2026-10.csv --period 2026-10 \\\n"
-    .. "       --report report.json --problems problems.csv\n"
+    .. "       --report report.json --problems problems.xlsx\n"
+    .. "  kiva push repayments --mapping mfi.lua --input repayments.csv --yes --quiet --log /var/log/kiva.log\n"
+    .. "       (cron: prints nothing when every repayment went through)\n"
     .. "Running the same command again sends nothing new: the ledger remembers what was sent.",
-  validate = "Examples:\n  kiva validate loans --mapping mfi.lua --input loans.csv\n"
+  validate = "Examples:\n  kiva validate loans --mapping mfi.lua --input loans.csv --problems problems.xlsx\n"
+    .. "  kiva validate repayments --mapping mfi.lua --input repayments.csv --json | jq .counts\n"
     .. "  kiva validate loan_draft --json draft.json",
+  completion = "Examples:\n  kiva completion bash > ~/.local/share/bash-completion/completions/kiva\n"
+    .. "  kiva completion zsh > ~/.zfunc/_kiva\n"
+    .. "  kiva completion fish > ~/.config/fish/completions/kiva.fish",
   reconcile = "Example:\n  kiva reconcile --mapping mfi.lua --input repayments-2026-10.csv --report reconcile.json\n"
     .. "Lists loans Kiva expects a repayment line for (payingBack, defaulted) that the export lacks,\n"
     .. "lines for loans Kiva does not expect, and amounts above the loan's local price.",
   ledger = "Examples:\n  kiva ledger list --state unknown\n"
     .. "  kiva ledger show repayment/123/2026-10/L-1001/C-77\n"
+    .. "  kiva ledger show repayment/123/2026-10/L-1001/C-77 --json\n"
     .. "  kiva ledger resolve repayment/123/2026-10/L-1001/C-77 sent   # after checking PA2",
 }
 
--- Flags every command accepts (interface.md's configuration table).
-local function add_globals(cmd)
+-- Where the calls go (interface.md's configuration table): every command that reaches Kiva.
+local function add_target(cmd)
   cmd:option("--credentials", "File of client_id= / client_secret= lines (mode 600).")
   cmd:option("--env", "stage or production (default stage)."):choices({ "stage", "production" })
   cmd:option("--auth-url", "Token URL.")
@@ -55,11 +79,23 @@ local function add_globals(cmd)
   cmd:option("--audience", "OAuth2 audience (default the API base URL).")
   cmd:option("--partner-id", "Partner id (default: from the token).")
   cmd:option("--ca-file", "CA bundle for TLS.")
-  cmd:option("--ledger", "Ledger file (default kiva-ledger.sqlite3).")
-  cmd:option("--csv-format", "Repayment format two|three (default three)."):choices({ "two", "three" })
-  cmd:option("--concurrency", "Requests in flight (default 4).")
-  cmd:flag("--yes", "Confirm sending to production without asking.")
+end
+
+local function add_ledger(cmd)
+  cmd:option("--ledger", "Ledger file (default: one per target under $XDG_STATE_HOME/kiva/).")
   cmd:option("--lock-wait", "Seconds to wait for another run holding the ledger (default 30).")
+end
+
+local function add_csv_format(cmd)
+  cmd:option("--csv-format", "Repayment format two|three (default three)."):choices({ "two", "three" })
+end
+
+-- What a run prints and where: push, validate and reconcile.
+local function add_output(cmd, json_flag)
+  cmd:option("--report", "Write the JSON report here (- for stdout).")
+  cmd:flag("-q --quiet", "Print nothing when every item was sent or already sent; otherwise only the run log.")
+  cmd:option("--log", "Append the run log to this file, each line with its date and time.")
+  if json_flag then cmd:flag("--json", "Print the JSON report on stdout (the run log goes to stderr).") end
 end
 
 local function build_parser(state)
@@ -79,23 +115,25 @@ local function build_parser(state)
   p:command_target("command")
   p:require_command(false)
 
+  p:flag("--version", "Print the versions of kiva, Lua, libcurl, OpenSSL and SQLite, and exit.")
+
   local c = helpful(p:command("token", "Check the credentials: partner id, scopes, expiry."))
   c:epilog(EXAMPLES.token)
   c:flag("--json", "Print JSON.")
-  add_globals(c)
+  add_target(c)
 
   c = helpful(p:command("config", "Kiva's configuration lists."))
   c:epilog(EXAMPLES.config)
   c:argument("name", "activities|locales|themes|locations"):choices({ "activities", "locales", "themes", "locations" })
   c:flag("--json", "Print JSON.")
-  add_globals(c)
+  add_target(c)
 
   c = helpful(p:command("loans", "The partner's loans."))
   c:epilog(EXAMPLES.loans)
   c:option("--status", "Only loans in this status (e.g. payingBack).")
   c:option("--query", "Search as PA2's search bar does.")
   c:flag("--json", "Print JSON.")
-  add_globals(c)
+  add_target(c)
 
   c = helpful(p:command("push", "Map an export and send what the ledger has not sent."))
   c:epilog(EXAMPLES.push)
@@ -104,11 +142,15 @@ local function build_parser(state)
   c:option("--input", "MIS export (csv, tsv, xlsx, json, jsonl)."):count(1)
   c:flag("--dry-run", "Map, validate and write the payloads under --out; send nothing.")
   c:option("--out", "Directory for --dry-run payloads.", "kiva-out")
-  c:option("--report", "Write a JSON report here.")
-  c:option("--problems", "Write a CSV of problems here (for Excel).")
+  c:option("--problems", "Write the problems for Excel here: FILE.xlsx (a workbook) or FILE.csv.")
   c:option("--period", "Repayment period YYYY-MM (default the previous month).")
   c:flag("--resend-changed", "Resend items changed since they were sent.")
-  add_globals(c)
+  add_output(c, true)
+  add_target(c)
+  add_ledger(c)
+  add_csv_format(c)
+  c:option("--concurrency", "Requests in flight (default 4).")
+  c:flag("--yes", "Confirm sending to production without asking.")
 
   c = helpful(p:command("validate", "Map and validate without sending; or validate a JSON body."))
   c:epilog(EXAMPLES.validate)
@@ -116,18 +158,22 @@ local function build_parser(state)
     :choices({ "loans", "repayments", "journals", "loan_draft" })
   c:option("--mapping", "Mapping script (Lua).")
   c:option("--input", "MIS export.")
-  c:option("--json", "A request body in JSON to validate.")
-  c:option("--report", "Write a JSON report here.")
-  c:option("--problems", "Write a CSV of problems here.")
-  add_globals(c)
+  -- `--json FILE` validates a request body (as before); `--json` alone prints the report.
+  c:option("--json", "With FILE: a request body in JSON to validate. Alone: print the JSON report on stdout.")
+    :args("?")
+  c:option("--problems", "Write the problems for Excel here: FILE.xlsx (a workbook) or FILE.csv.")
+  add_output(c, false)
+  add_target(c)
+  add_csv_format(c)
 
   c = helpful(p:command("reconcile", "Compare a repayment export with the loans Kiva expects."))
   c:epilog(EXAMPLES.reconcile)
   c:option("--mapping", "Mapping script (Lua)."):count(1)
   c:option("--input", "MIS repayment export."):count(1)
-  c:option("--report", "Write a JSON report here.")
   c:option("--period", "Repayment period YYYY-MM (default the previous month).")
-  add_globals(c)
+  add_output(c, true)
+  add_target(c)
+  add_csv_format(c)
 
   c = helpful(p:command("ledger", "What was sent: list, show KEY, resolve KEY sent|unsent."))
   c:epilog(EXAMPLES.ledger)
@@ -136,7 +182,12 @@ local function build_parser(state)
   c:argument("verdict", "sent|unsent (for resolve)."):args("?")
   c:option("--state", "list: only items in this state.")
   c:flag("--json", "Print JSON.")
-  add_globals(c)
+  add_target(c)
+  add_ledger(c)
+
+  c = helpful(p:command("completion", "A shell completion script for bash, zsh or fish."))
+  c:epilog(EXAMPLES.completion)
+  c:argument("shell", "bash|zsh|fish"):choices({ "bash", "zsh", "fish" })
 
   helpful(p:command("sandbox", "A local Kiva for tests and demos (see kiva sandbox --help)."))
   return p
@@ -207,20 +258,76 @@ end
 
 local function write_outputs(args, result)
   local report = require "kiva.report"
-  if args.report then
+  if args.report and args.report ~= "-" then
     local ok, e = report.write_json(args.report, result)
     if not ok then return nil, e end
   end
   if args.problems then
-    local ok, e = report.write_problems(args.problems, result)
+    -- French- and Spanish-locale Excel splits CSV on ";" (their decimal mark is ",")
+    local lang = require("kiva.i18n").language()
+    local delimiter = (lang == "fr" or lang == "es") and ";" or ","
+    local ok, e = report.write_problems(args.problems, result, { delimiter = delimiter })
     if not ok then return nil, e end
   end
   return true
 end
 
+-- `--json` alone (push, reconcile: a flag; validate: an option whose FILE is optional)
+-- or `--report -`: the report document goes to stdout and the run log to stderr.
+local function json_to_stdout(args)
+  return args.json == true or (type(args.json) == "table" and args.json[1] == nil) or args.report == "-"
+end
+
+--- Begins a run's output: the clock, the translator and, unless --quiet, the progress
+-- display on stderr. `opts` (the push options) gets its on_progress.
+local function start_run(args, settings, opts)
+  local core = require "kiva.core"
+  local run = { args = args, settings = settings, opts = opts, started_at = os.time(), clock = core.monotonic(),
+    tr = require("kiva.i18n").translator(require("kiva.i18n").language()) }
+  if not args.quiet then
+    run.progress = require("kiva.progress").new({ label = args.what, tr = run.tr })
+    if opts then opts.on_progress = run.progress end
+  end
+  return run
+end
+
+--- Ends a run: prints the run log (stdout, or stderr when the JSON report is on stdout;
+-- nothing under --quiet when no person is needed), writes --report/--problems/--log,
+-- and returns the exit status (`code`, or that of a file that could not be written).
+-- `body`: lines to print instead of the push summary (reconcile).
+local function finish_run(run, result, code, body)
+  local core = require "kiva.core"
+  local report, runlog = require "kiva.report", require "kiva.runlog"
+  local args, settings = run.args, run.settings or {}
+  if run.progress then run.progress.finish() end
+  local to_json = json_to_stdout(args)
+  local ok, werr = write_outputs(args, result)
+  local lines = runlog.lines(result, { tr = run.tr, version = require("kiva")._VERSION, code = code,
+    target = { env = settings.env, api_url = settings.api_url, ledger = not result.dry_run and settings.ledger or nil,
+      partner_id = run.opts and run.opts.partner_id ~= "-" and run.opts.partner_id or settings.partner_id },
+    started_at = run.started_at, finished_at = os.time(), duration = core.monotonic() - run.clock,
+    report = ok and args.report or nil, problems = ok and args.problems or nil, json = to_json, body = body })
+  local human = to_json and io.stderr or io.stdout
+  if not (args.quiet and not runlog.needs_person(result)) then
+    human:write(table.concat(lines, "\n"), "\n")
+  end
+  if to_json then out(cjson.encode(report.to_table(result)), "\n") end
+  if args.log then
+    local logged, lerr = runlog.append(args.log, lines)
+    if not logged and ok then ok, werr = nil, lerr end
+  end
+  if not ok then return fail(werr) end
+  -- The log (stdout) already says "Stopped: ..."; stderr gets it too, for cron mail and
+  -- for logs that keep stdout apart, but not when both are the terminal.
+  if result.fatal and human == io.stdout and not (args.quiet and not runlog.needs_person(result))
+      and not (core.isatty(1) and core.isatty(2)) then
+    err_line(report.message_of(result.fatal))
+  end
+  return code
+end
+
 local function cmd_push(args, validate_only)
   local push = require "kiva.push"
-  local report = require "kiva.report"
   local settings, serr = settings_of(args)
   if not settings then return fail(serr) end
   local period = args.period or push.previous_month()
@@ -237,7 +344,7 @@ local function cmd_push(args, validate_only)
     production_guard(settings, args, false)
   end
 
-  local db, progress
+  local db
   if dry then
     -- Lookups (ctx.activity ...) may need Kiva's lists; use credentials when there are some.
     local config = require "kiva.config"
@@ -254,29 +361,17 @@ local function cmd_push(args, validate_only)
     db, lerr = ledger.open(settings.ledger or "kiva-ledger.sqlite3", { lock_wait = tonumber(args.lock_wait) or 30 })
     if not db then return fail(lerr) end
     opts.ledger = db
-    progress = require("kiva.progress").new({ label = "sending " .. args.what })
-    opts.on_progress = progress
   end
   -- Kiva's config lists (for ctx.activity and the like) are kept a day beside the
   -- ledger, per environment and partner, so a cron run does not fetch them each time.
   local ledger_dir = (settings.ledger or "kiva-ledger.sqlite3"):match("^(.*)/[^/]*$") or "."
   opts.config_cache = string.format("%s/kiva-config-%s-%s.json", ledger_dir, settings.env or "stage",
     tostring(opts.partner_id or "any"):gsub("[^%w_-]", "_"))
+  local run = start_run(args, settings, opts)
   local result = push.run(opts)
-  if progress then progress.finish() end
   if db then db:close() end
   if opts.client and opts.client.close then opts.client:close() end
-  out(report.summary(result))
-  local ok, werr = write_outputs(args, result)
-  if not ok then return fail(werr) end
-  local code = push.exit_code(result)
-  -- The summary (stdout) already ends with "Stopped: ..."; stderr gets it too, for
-  -- cron mail and for logs that keep stdout apart, but not when both are the terminal.
-  if result.fatal then
-    local core = require "kiva.core"
-    if not (core.isatty(1) and core.isatty(2)) then err_line(report.message_of(result.fatal)) end
-  end
-  return code
+  return finish_run(run, result, push.exit_code(result))
 end
 
 local function cmd_validate_json(args)
@@ -305,7 +400,10 @@ local function cmd_validate_json(args)
 end
 
 local function cmd_validate(args)
-  if args.json then return cmd_validate_json(args) end
+  if type(args.json) == "table" and args.json[1] then
+    args.json = args.json[1]
+    return cmd_validate_json(args)
+  end
   if not args.mapping or not args.input then
     return fail({ kind = "usage", message = "validate needs --mapping and --input, or --json FILE" })
   end
@@ -321,32 +419,30 @@ local function cmd_reconcile(args)
   production_guard(settings, args, false)
   local client, cerr = new_client(args)
   if not client then return fail(cerr) end
+  local run = start_run(args, settings, nil)
   local result = reconcile.run({ mapping = args.mapping, input = args.input, client = client,
     csv_format = settings.csv_format, period = args.period or require("kiva.push").previous_month(),
     partner_id = settings.partner_id or "-" })
   if client.close then client:close() end
   if result.fatal then
-    out(report.summary(result))
-    write_outputs(args, result)
-    return fail(result.fatal)
+    return finish_run(run, result, EXIT_FOR_KIND[result.fatal.kind] or 2)
   end
-  out(string.format("Kiva expects repayments for %d loan(s); the export has %d valid line(s), %d invalid.\n",
-    result.expected or 0, result.counts.valid, result.counts.invalid))
+  local printable = require("kiva.text").printable
+  local body = { string.format("Kiva expects repayments for %d loan(s); the export has %d valid line(s), %d invalid.",
+    result.expected or 0, result.counts.valid, result.counts.invalid) }
   for _, e in ipairs(result.items) do
     if e.status == "invalid" then
       local msgs = {}
       for _, p in ipairs(e.errors or {}) do msgs[#msgs + 1] = report.message_of(p) end
-      out("invalid ", tostring(e.where), ": ", table.concat(msgs, "; "), "\n")
+      body[#body + 1] = "invalid " .. printable(e.where) .. ": " .. table.concat(msgs, "; ")
     end
   end
   if #result.findings == 0 then
-    out("The export and Kiva agree.\n")
+    body[#body + 1] = "The export and Kiva agree."
   else
-    out(reconcile.table(result))
+    for line in reconcile.table(result):gmatch("[^\n]+") do body[#body + 1] = printable(line) end
   end
-  local ok, werr = write_outputs(args, result)
-  if not ok then return fail(werr) end
-  return reconcile.exit_code(result)
+  return finish_run(run, result, reconcile.exit_code(result), body)
 end
 
 local function print_json(v)
@@ -460,8 +556,10 @@ local function cmd_ledger(args)
     if not row then
       fail({ kind = "input", message = "no item with key " .. args.key })
       code = 1
-    else
+    elseif args.json then
       print_json(row)
+    else
+      out(require("kiva.report").ledger_item_text(row))
     end
   else
     local before, rerr = db:resolve(args.key, args.verdict)
@@ -474,6 +572,27 @@ local function cmd_ledger(args)
   end
   db:close()
   return code
+end
+
+-- One line per component, as bug reports need them.
+local function versions_text()
+  local core = require "kiva.core"
+  local v = core.library_versions()
+  local sqlite = "unavailable"
+  local okl, luasql = pcall(require, "luasql.sqlite3")
+  if okl then
+    local env = luasql.sqlite3()
+    local conn = env:connect(":memory:")
+    if conn then
+      local cur = conn:execute("SELECT sqlite_version()")
+      sqlite = cur and cur:fetch() or sqlite
+      if cur then cur:close() end
+      conn:close()
+    end
+    env:close()
+  end
+  return string.format("kiva %s\n%s\nlibcurl %s\nOpenSSL %s\nSQLite %s\nlibzip %s\n", require("kiva")._VERSION,
+    v.lua, v.curl, v.openssl, sqlite, v.zip)
 end
 
 local HANDLERS = {
@@ -508,9 +627,17 @@ function M.main(argv)
     io.stderr:write(usage:get_usage(), "\n\nkiva: ", tostring(args), "\n")
     return 2
   end
+  if args.version then
+    out(versions_text())
+    return 0
+  end
   if not args.command then
     out(parser:get_help(), "\n")
     return 2
+  end
+  if args.command == "completion" then
+    out(parser["get_" .. args.shell .. "_complete"](parser))
+    return 0
   end
   if args.concurrency and (math.tointeger(tonumber(args.concurrency)) or 0) <= 0 then
     io.stderr:write("kiva: --concurrency must be a positive integer\n")
