@@ -31,6 +31,8 @@ local HINTS = {
   locked = "Another kiva run holds the ledger: let it finish, or wait longer with --lock-wait.",
 }
 
+M.HINTS = HINTS
+
 local function fail(err)
   local message = type(err) == "table" and (err.message or err.kind) or tostring(err)
   err_line(require("kiva.text").printable(message))
@@ -311,7 +313,7 @@ local function finish_run(run, result, code, body)
   if not (args.quiet and not runlog.needs_person(result)) then
     human:write(table.concat(lines, "\n"), "\n")
   end
-  if to_json then out(cjson.encode(report.to_table(result)), "\n") end
+  if to_json then out(report.json_text(report.to_table(result)), "\n") end
   if args.log then
     local logged, lerr = runlog.append(args.log, lines)
     if not logged and ok then ok, werr = nil, lerr end
@@ -446,7 +448,7 @@ local function cmd_reconcile(args)
 end
 
 local function print_json(v)
-  out(cjson.encode(v), "\n")
+  out(require("kiva.report").json_text(v), "\n")
 end
 
 local function cmd_token(args)

@@ -62,9 +62,16 @@ local function write(path, data)
   return true
 end
 
+--- `v` as JSON, with "/" left as it is (lua-cjson writes "\/", which is valid JSON but
+-- garbles paths and URLs for a person reading it; "\/" can only be that escape, since
+-- cjson escapes every "/" and writes a backslash as "\\").
+function M.json_text(v)
+  return (cjson.encode(v):gsub("\\/", "/"))
+end
+
 --- Writes the JSON report to `path`. @return true | nil, err
 function M.write_json(path, result)
-  return write(path, cjson.encode(M.to_table(result)) .. "\n")
+  return write(path, M.json_text(M.to_table(result)) .. "\n")
 end
 
 --- A cell Excel will not evaluate: a leading = + - @ (or tab/CR, which Excel strips
@@ -153,7 +160,7 @@ function M.ledger_item_text(row)
   local out = {}
   for _, f in ipairs(LEDGER_FIELDS) do
     if row[f] ~= nil and row[f] ~= "" and row[f] ~= cjson.null then
-      out[#out + 1] = string.format("%-10s %s", f .. ":", printable(row[f]))
+      out[#out + 1] = string.format("%-11s %s", f .. ":", printable(row[f]))
     end
   end
   for _, f in ipairs({ "response", "problems" }) do
@@ -161,7 +168,7 @@ function M.ledger_item_text(row)
       out[#out + 1] = f .. ":"
       nested_lines(out, row[f], "  ")
     elseif type(row[f]) == "string" and row[f] ~= "" then
-      out[#out + 1] = string.format("%-10s %s", f .. ":", printable(row[f]))
+      out[#out + 1] = string.format("%-11s %s", f .. ":", printable(row[f]))
     end
   end
   return table.concat(out, "\n") .. "\n"
@@ -180,6 +187,20 @@ local TITLES = {
   { "changed", "Changed since sent:" },
   { "pending", "Not sent:" },
 }
+
+--- "Next: ..." after a push that sent something, or nil.
+function M.next_step(result, tr)
+  tr = tr or require("kiva.i18n").translator("en")
+  local sent = (result.counts or {}).sent or 0
+  if result.command == "push" and not result.dry_run and sent > 0 and NEXT[result.kind] then
+    return tr("Next: %s", tr(NEXT[result.kind]))
+  end
+end
+
+-- The messages above, for kiva.i18n's catalogue check.
+M.MESSAGES = {}
+for _, v in pairs(NEXT) do M.MESSAGES[#M.MESSAGES + 1] = v end
+for _, t in ipairs(TITLES) do M.MESSAGES[#M.MESSAGES + 1] = t[2] end
 
 -- Where the rest of a cut list is: the files this run wrote, or how to get them.
 local function rest_of_list(n, opts, tr)
@@ -258,8 +279,9 @@ function M.summary(result, opts)
   if result.fatal then
     say(tr("Stopped: %s", message_of(result.fatal)))
   end
-  if result.command == "push" and not result.dry_run and (c.sent or 0) > 0 and NEXT[result.kind] then
-    say(tr("Next: %s", tr(NEXT[result.kind])))
+  if opts.next ~= false then
+    local next_step = M.next_step(result, tr)
+    if next_step then say(next_step) end
   end
   return table.concat(out, "\n") .. "\n"
 end

@@ -74,6 +74,8 @@ local BATCH_WORDS = {
   pending = "not sent (nothing left this machine); the next run sends it",
 }
 
+M.BATCH_WORDS = BATCH_WORDS
+
 --- The run log as an array of lines (no line breaks inside). `opts`: `tr` (kiva.i18n
 -- translator), `version`, `code` (the exit status), `target` ({ env, api_url, partner_id,
 -- ledger }: used where result.target lacks a field), `started_at`/`finished_at`/`duration`
@@ -100,7 +102,8 @@ function M.lines(result, opts)
   if opts.body then
     for _, line in ipairs(opts.body) do add(line) end
   else
-    for line in report.summary(result, opts):gmatch("[^\n]+") do add(line) end
+    local sopts = setmetatable({ next = false }, { __index = opts })
+    for line in report.summary(result, sopts):gmatch("[^\n]+") do add(line) end
   end
 
   if result.kind == "repayments" and not result.dry_run and result.command == "push" then
@@ -123,6 +126,8 @@ function M.lines(result, opts)
     add(tr("%d loan draft(s) created: find them in PA2 under Loans > Drafts (search by internal loan id).",
       result.counts.sent))
   end
+  local next_step = not opts.body and report.next_step(result, tr)
+  if next_step then add(next_step) end
   local written = {}
   if opts.report and opts.report ~= "-" then written[#written + 1] = tr("report %s", printable(opts.report)) end
   if opts.problems then written[#written + 1] = tr("problems %s", printable(opts.problems)) end
