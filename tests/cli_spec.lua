@@ -24,6 +24,60 @@ describe("kiva (cli)", function()
     end
   end)
 
+  it("prints the versions of kiva, Lua, libcurl, OpenSSL and SQLite (--version)", function()
+    local r = helper.run(helper.kiva("--version"))
+    assert.equal(0, r.code, r.err)
+    assert.matches("^kiva " .. require("kiva")._VERSION:gsub("%p", "%%%0") .. "\n", r.out)
+    assert.matches("\nLua 5%.4%.%d+\n", r.out)
+    assert.matches("\nlibcurl %d+%.%d+", r.out)
+    assert.matches("\nOpenSSL %d+%.%d+", r.out)
+    assert.matches("\nSQLite 3%.%d+", r.out)
+  end)
+
+  it("lists in each command's help only the options that apply to it", function()
+    local function help(cmd) return helper.run(helper.kiva(cmd .. " --help")).out end
+    for _, cmd in ipairs({ "token", "config", "loans" }) do
+      local text = help(cmd)
+      for _, opt in ipairs({ "--ledger", "--yes", "--csv-format", "--lock-wait", "--quiet", "--report" }) do
+        assert.is_nil(text:find(opt, 1, true), cmd .. " lists " .. opt)
+      end
+      assert.truthy(text:find("--api-url", 1, true))
+    end
+    local push = help("push")
+    for _, opt in ipairs({ "--ledger", "--yes", "--csv-format", "--quiet", "--log", "--json", "--report" }) do
+      assert.truthy(push:find(opt, 1, true), "push lacks " .. opt)
+    end
+    local ledger = help("ledger")
+    assert.is_nil(ledger:find("--yes", 1, true))
+    assert.truthy(ledger:find("--ledger", 1, true))
+  end)
+
+  it("prints shell completion for bash, zsh and fish", function()
+    for shell, mark in pairs({ bash = "complete %-F", zsh = "#compdef kiva", fish = "complete %-c kiva" }) do
+      local r = helper.run(helper.kiva("completion " .. shell))
+      assert.equal(0, r.code, r.err)
+      assert.matches(mark, r.out)
+      assert.truthy(r.out:find("reconcile", 1, true), shell)
+    end
+    local dir = helper.tmpdir()
+    helper.write(dir .. "/kiva.bash", helper.run(helper.kiva("completion bash")).out)
+    assert.equal(0, helper.run("bash -n " .. helper.quote(dir .. "/kiva.bash")).code)
+  end)
+
+  it("prints the JSON report on stdout with --json or --report -, the run log on stderr", function()
+    local dir = helper.tmpdir()
+    for _, opt in ipairs({ "--json", "--report -" }) do
+      local r = helper.run(helper.kiva("validate repayments --mapping " .. DATA .. "repayments.lua --input "
+        .. DATA .. "repayments-bad.csv " .. opt) .. " | jq -c .counts", { cwd = dir })
+      assert.equal(0, r.code, r.err)   -- jq's status: the output parsed
+      local counts = cjson.decode(r.out)
+      assert.equal(4, counts.read)
+      assert.equal(1, counts.invalid)
+      assert.matches("== kiva ", r.err)
+      assert.is_nil(helper.read(dir .. "/-"))
+    end
+  end)
+
   it("exits 2 on a usage error, naming the problem", function()
     local r = helper.run(helper.kiva("push loans --input x.csv"))
     assert.equal(2, r.code)
@@ -199,7 +253,8 @@ end }
       local r = helper.run("script -qec " .. helper.quote(helper.kiva("push repayments --period 2026-11 --mapping "
         .. DATA .. "repayments.lua --input " .. DATA .. "repayments.csv")) .. " /dev/null", { env = env })
       assert.equal(0, r.code, r.out)
-      assert.matches("\rsending repayments %[#+%] 8/8 [%d.]+ items/s ETA", r.out)
+      assert.matches("\rsending repayments [^\r\n]*8/8[^\r\n]*\27%[K", r.out)
+      assert.matches("\r\27%[K== kiva ", r.out)                 -- the bar is erased before the run log
     end)
 
     it("says why a push stopped once on a terminal, and on stderr too when output is kept apart", function()
@@ -221,6 +276,66 @@ end }
       local _, again = piped.out:gsub("kiva: [^\n]*HTTP 503", "")
       assert.equal(1, times, piped.out)
       assert.equal(0, again, piped.out)
+    end)
+
+    it("writes a cron run log that stands alone: date, duration, target, ledger, version, upload ids", function()
+      local fresh = helper.start_sandbox("--loans 20")   -- its only upload is this run's
+      local dir = helper.tmpdir()
+      local env = {}
+      for k, v in pairs(fresh.env) do env[k] = v end
+      env.KIVA_LEDGER = dir .. "/l.sqlite3"
+      local log = dir .. "/cron.log"
+      local r = helper.run(helper.kiva("push repayments --period 2026-08 --mapping " .. DATA .. "repayments.lua "
+        .. "--input " .. DATA .. "repayments.csv") .. " >" .. log .. " 2>&1", { env = env })
+      assert.equal(0, r.code)
+      local text = helper.read(log)
+      assert.is_nil(text:find("[\r\27]"), text)
+      assert.matches("== kiva " .. require("kiva")._VERSION:gsub("%p", "%%%0")
+        .. ": push repayments 2026%-08, started %d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d", text)
+      local port = fresh.url:match(":(%d+)$")
+      assert.matches("\nTarget: stage, http://127%.0%.0%.1:" .. port .. ", partner %d+; ledger "
+        .. (dir .. "/l.sqlite3"):gsub("%p", "%%%0") .. "\n", text)
+      local upload_id = fresh.state().repayments[1].upload_id
+      fresh.stop()
+      assert.is_string(upload_id)
+      assert.matches("\n  batch 1: upload " .. upload_id:gsub("%p", "%%%0") .. ", 8 repayment%(s%)", text)
+      assert.matches("\n== finished %d%d%d%d%-%d%d%-%d%d [%d:]+ [+-]%d+ after [%d.]+ s, exit 0: all done\n$", text)
+      assert.is_nil(text:find("--report", 1, true))
+      assert.is_nil(text:find("--problems", 1, true))
+    end)
+
+    it("is quiet (--quiet) when all went through, appends to --log, and speaks when a person is needed", function()
+      local dir = helper.tmpdir()
+      local env = {}
+      for k, v in pairs(sb.env) do env[k] = v end
+      env.KIVA_LEDGER = dir .. "/l.sqlite3"
+      local cmd = helper.kiva("push repayments --period 2026-07 --mapping " .. DATA .. "repayments.lua --input "
+        .. DATA .. "repayments.csv --quiet --log " .. dir .. "/kiva.log")
+      for run = 1, 2 do                                  -- sent, then skipped as already sent
+        local r = helper.run(cmd, { env = env })
+        assert.equal(0, r.code, r.err)
+        assert.equal("", r.out, "run " .. run)
+        assert.equal("", r.err, "run " .. run)
+      end
+      local logged = helper.read(dir .. "/kiva.log")
+      local _, starts = logged:gsub("%d%d%d%d%-%d%d%-%d%dT[%d:]+[+-]%d+ == kiva ", "")
+      assert.equal(2, starts)
+      assert.matches("sent 8, skipped 0", logged)
+      assert.matches("sent 0, skipped 8", logged)
+      for line in logged:gmatch("[^\n]+") do assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d[+-]%d+ ", line) end
+
+      local faulty = helper.start_sandbox("--loans 20 --faults 500after:1")
+      local fenv = {}
+      for k, v in pairs(faulty.env) do fenv[k] = v end
+      fenv.KIVA_LEDGER = dir .. "/f.sqlite3"
+      fenv.LANG = "fr_FR.UTF-8"
+      local r = helper.run(helper.kiva("push repayments --period 2026-07 --mapping " .. DATA .. "repayments.lua "
+        .. "--input " .. DATA .. "repayments.csv --quiet"), { env = fenv })
+      faulty.stop()
+      assert.equal(1, r.code, r.err)
+      assert.matches("issue inconnue 8", r.out)
+      assert.matches("\nIssue inconnue %(vérifiez dans PA2", r.out)
+      assert.matches("code de sortie 1 : à traiter", r.out)
     end)
 
     it("shows and settles unknown items with kiva ledger", function()
@@ -245,8 +360,12 @@ end }
       r = helper.run(helper.kiva("ledger resolve " .. key .. " sent"), { env = env })
       assert.equal(0, r.code, r.err)
       assert.matches("unknown %-> sent", r.out)
-      r = helper.run(helper.kiva("ledger show " .. key), { env = env })
+      r = helper.run(helper.kiva("ledger show " .. key .. " --json"), { env = env })
       assert.equal("sent", cjson.decode(r.out).state)
+      assert.is_nil(r.out:find("\\/", 1, true))
+      r = helper.run(helper.kiva("ledger show " .. key), { env = env })
+      assert.matches("^key:%s+" .. key:gsub("%p", "%%%0") .. "\n", r.out)
+      assert.matches("\nstate:%s+sent\n", r.out)
       r = helper.run(helper.kiva("ledger resolve nope/1 sent"), { env = env })
       assert.equal(1, r.code)
     end)
