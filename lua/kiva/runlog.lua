@@ -97,8 +97,10 @@ function M.lines(result, opts)
     .. (result.period and (" " .. result.period) or "") .. (result.dry_run and tr(" (dry run)") or "")
   add(tr("== kiva %s: %s, started %s", opts.version or "?", what, stamp(started)))
   local env = target.env or "stage"
-  add(tr("Target: %s, %s, partner %s; ledger %s", env, printable(target.api_url or "?"),
-    printable(target.partner_id or "?"), printable(target.ledger or (result.dry_run and "-" or "?"))))
+  -- a validation or a dry run touches no ledger, and may not know the partner
+  local ledger = (result.command ~= "push" or result.dry_run) and "-" or target.ledger
+  add(tr("Target: %s, %s, partner %s; ledger %s", env, printable(target.api_url or "-"),
+    printable(target.partner_id or "-"), printable(ledger or "-")))
   if opts.body then
     for _, line in ipairs(opts.body) do add(line) end
   else
