@@ -84,8 +84,10 @@ describe("kiva.runlog", function()
       e.response = e.status == "sent" and { upload_id = e.upload_id, batch = e.batch } or nil
       e.upload_id, e.batch = nil, nil
     end
+    result.items[3].response.batch = 1         -- old push counted batches per chunk of requests
     local batches = runlog.batches_of(result)
     assert.equal(2, #batches)
+    assert.same({ index = 1, count = 2, upload_id = "up-1", status = "sent" }, batches[1])
     assert.same({ index = 2, count = 2, upload_id = "up-2", status = "sent" }, batches[2])
   end)
 

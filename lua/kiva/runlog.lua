@@ -23,27 +23,26 @@ local function duration_text(s)
 end
 M.duration_text = duration_text
 
--- Repayment batches: the result's own list, else what the items say (a push that
--- predates result.batches records { upload_id, batch } in each sent item's response).
+-- Repayment batches: the result's own list, else what the sent items say (a push that
+-- predates result.batches records { upload_id, batch } in each sent item's response,
+-- `batch` counted within a chunk of requests: so the upload id tells batches apart, and
+-- they are numbered in the order they appear).
 local function batches_of(result)
   if type(result.batches) == "table" and #result.batches > 0 then return result.batches end
-  local by_index, list = {}, {}
+  local by_upload, list = {}, {}
   for _, e in ipairs(result.items or {}) do
-    local r = e.response
-    local index = e.batch or (type(r) == "table" and r.batch)
-    local upload_id = e.upload_id or (type(r) == "table" and r.upload_id)
-    if index and (e.status == "sent" or e.status == "unknown") then
-      local b = by_index[index]
+    local r = type(e.response) == "table" and e.response or {}
+    local upload_id = e.upload_id or r.upload_id
+    if upload_id and e.status == "sent" then
+      local b = by_upload[upload_id]
       if not b then
-        b = { index = index, count = 0, upload_id = upload_id, status = e.status }
-        by_index[index] = b
+        b = { index = #list + 1, count = 0, upload_id = upload_id, status = "sent" }
+        by_upload[upload_id] = b
         list[#list + 1] = b
       end
       b.count = b.count + 1
-      if e.status ~= b.status then b.status = "partial" end
     end
   end
-  table.sort(list, function(a, b) return (tonumber(a.index) or 0) < (tonumber(b.index) or 0) end)
   return list
 end
 M.batches_of = batches_of
