@@ -57,12 +57,12 @@ describe("examples/ops", function()
       :gsub("/usr/local/bin/kiva%-monthly%.sh", OPS .. "kiva-monthly.sh")
     helper.write(dir .. "/kiva-monthly.service", service)
     helper.write(dir .. "/kiva-monthly.timer", helper.read(OPS .. "kiva-monthly.timer"))
-    local r = helper.run("cd " .. helper.quote(dir) .. " && systemd-analyze verify ./kiva-monthly.service "
-      .. "./kiva-monthly.timer")
+    local r = helper.run("cd " .. helper.quote(dir) .. " && env -u LD_PRELOAD systemd-analyze verify "
+      .. "./kiva-monthly.service ./kiva-monthly.timer")
     assert.equal(0, r.code, r.out .. r.err)
     assert.equal("", r.err)
-    r = helper.run("systemd-analyze calendar " .. helper.quote(helper.read(OPS .. "kiva-monthly.timer")
-      :match("OnCalendar=([^\n]+)")))
+    local calendar = helper.read(OPS .. "kiva-monthly.timer"):match("OnCalendar=([^\n]+)")
+    r = helper.run("env -u LD_PRELOAD systemd-analyze calendar " .. helper.quote(calendar))
     assert.equal(0, r.code, r.err)
   end)
 

@@ -112,9 +112,13 @@ for i = 0, 5000, 250 do
 end
 local f = io.open(%q, "w") f:write("done") f:close()
 ]]):format(helper.root, helper.root .. "/" .. helper.build, dir .. "/done"))
-      local tmux = "tmux -L " .. sock .. " -f /dev/null "
-      assert(os.execute(tmux .. "new-session -d -x " .. width .. " -y 12 "
-        .. helper.quote("lua5.4 " .. dir .. "/draw.lua 2>&1; sleep 60")))
+      -- tmux itself runs without a sanitizer runtime (make check preloads one); the
+      -- drawing script gets it back, as the sanitized core needs it
+      local tmux = "env -u LD_PRELOAD tmux -L " .. sock .. " -f /dev/null "
+      local preload = os.getenv("LD_PRELOAD")
+      local inner = (preload and ("LD_PRELOAD=" .. helper.quote(preload) .. " ") or "") .. "lua5.4 "
+        .. dir .. "/draw.lua 2>&1; sleep 60"
+      assert(os.execute(tmux .. "new-session -d -x " .. width .. " -y 12 " .. helper.quote(inner)))
       for _ = 1, 100 do
         if helper.read(dir .. "/done") then break end
         os.execute("sleep 0.1")
