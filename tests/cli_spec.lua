@@ -89,13 +89,15 @@ describe("kiva (cli)", function()
     assert.matches("YYYY%-MM", r.err)
   end)
 
-  it("exits 2 when a push has no credentials", function()
+  it("exits 2 when a push has no credentials, saying so, and in the --log history too", function()
     local dir = helper.tmpdir()
     local r = helper.run(helper.kiva("push repayments --mapping " .. DATA .. "repayments.lua --input "
-      .. DATA .. "repayments.csv"), { cwd = dir, env = { KIVA_API_URL = "http://127.0.0.1:9", KIVA_AUTH_URL =
-      "http://127.0.0.1:9/t" } })
+      .. DATA .. "repayments.csv --quiet --log " .. dir .. "/kiva.log"), { cwd = dir, env = {
+      KIVA_API_URL = "http://127.0.0.1:9", KIVA_AUTH_URL = "http://127.0.0.1:9/t" } })
     assert.equal(2, r.code, r.err)
     assert.matches("client id", r.err)
+    assert.matches("^[%dT:+-]+ == kiva [%d.]+: push repayments stopped before the run, exit 2 ",
+      helper.read(dir .. "/kiva.log"))
     assert.is_nil(helper.read(dir .. "/kiva-ledger.sqlite3"))
   end)
 

@@ -315,6 +315,7 @@ local function finish_run(run, result, code, body)
   end
   if to_json then out(report.json_text(report.to_table(result)), "\n") end
   if args.log then
+    args.logged = true
     local logged, lerr = runlog.append(args.log, lines)
     if not logged and ok then ok, werr = nil, lerr end
   end
@@ -649,7 +650,14 @@ function M.main(argv)
   local ran, code = pcall(handler, args)
   if not ran then
     err_line("internal error: ", require("kiva.errors").redact(tostring(code)))
-    return 2
+    code = 2
+  end
+  -- A run that stopped before its run log (no credentials, a locked ledger...) still
+  -- leaves a line in the --log history; the reason went to stderr (the cron mail).
+  if args.log and not args.logged then
+    require("kiva.runlog").append(args.log, { string.format("== kiva %s: %s %s stopped before the run, exit %d "
+      .. "(the reason is in the command's error output)", require("kiva")._VERSION, args.command,
+      args.what or "", code) })
   end
   return code
 end
