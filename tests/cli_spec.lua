@@ -244,6 +244,18 @@ end }
       assert.matches("^%d+\t", r.out)
     end)
 
+    it("prints Kiva's text (a loan's name) with its control characters escaped", function()
+      local dir = helper.tmpdir()
+      helper.write(dir .. "/portfolio.json", cjson.encode({ { internal_loan_id = "LX1", internal_client_id = "CX1",
+        status = "payingBack", name = "Ana\27]0;owned\7 L\27[2Jopez" } }))
+      local own = helper.start_sandbox("--loans 1 --portfolio " .. dir .. "/portfolio.json")
+      local r = helper.run(helper.kiva("loans --query LX1"), { env = own.env })
+      own.stop()
+      assert.equal(0, r.code, r.err)
+      assert.is_nil(r.out:find("\27", 1, true))
+      assert.truthy(r.out:find("Ana\\x1B]0;owned\\x07 L\\x1B[2Jopez", 1, true), r.out)
+    end)
+
     it("draws a progress bar on a terminal's stderr (through script(1)'s pty)", function()
       if not (have("lua/kiva/mapping.lua") and have("lua/kiva/schema.lua")) then
         pending("needs kiva.mapping and kiva.schema (being written)") return

@@ -11,11 +11,12 @@ local EXIT_FOR_KIND = { auth = 3, forbidden = 3, config = 2, input = 2, locked =
 
 local function out(...) io.stdout:write(...) end
 
--- JSON numbers arrive as floats; ids print as integers.
+-- JSON numbers arrive as floats; ids print as integers. Kiva's text (loan names...)
+-- is printed with its control characters escaped.
 local function cell(v)
   if v == nil then return "" end
   if math.type(v) == "float" and math.tointeger(v) then return tostring(math.tointeger(v)) end
-  return tostring(v)
+  return require("kiva.text").printable(v)
 end
 local function err_line(...) io.stderr:write("kiva: ", ...); io.stderr:write("\n") end
 
@@ -215,7 +216,8 @@ local function client_opts(args)
     local errors = require "kiva.errors"
     o.on_log = function(level, message)
       if type(message) == "table" then message = cjson.encode(errors.redact(message)) end
-      io.stderr:write("kiva: ", tostring(level), ": ", errors.redact(tostring(message)), "\n")
+      io.stderr:write("kiva: ", tostring(level), ": ",
+        require("kiva.text").printable(errors.redact(tostring(message))), "\n")
     end
   end
   return o
@@ -386,7 +388,7 @@ local function cmd_validate_json(args)
   f:close()
   local value, derr = require("cjson.safe").decode(text)
   if value == nil then
-    out(args.json, ": not JSON: ", tostring(derr), "\n")
+    out(require("kiva.text").printable(args.json), ": not JSON: ", tostring(derr), "\n")
     return 1
   end
   local settings = settings_of(args) or {}
@@ -395,8 +397,9 @@ local function cmd_validate_json(args)
     out(args.json, ": valid ", kind, "\n")
     return 0
   end
+  local printable = require("kiva.text").printable
   for _, e in ipairs(errs or {}) do
-    out(args.json, ": ", tostring(e.path or ""), ": ", tostring(e.message), "\n")
+    out(printable(args.json), ": ", printable(e.path), ": ", printable(e.message), "\n")
   end
   out(string.format("%d error(s)\n", #(errs or {})))
   return 1
@@ -463,7 +466,7 @@ local function cmd_token(args)
   if args.json then
     print_json({ partner_id = info.partner_id, scopes = info.scopes, expires_at = info.expires_at })
   else
-    local scopes = type(info.scopes) == "table" and table.concat(info.scopes, " ") or tostring(info.scopes or "")
+    local scopes = cell(type(info.scopes) == "table" and table.concat(info.scopes, " ") or info.scopes)
     local exp = tonumber(info.expires_at)
     out(string.format("partner id %s\nscopes %s\nexpires %s\n", tostring(info.partner_id), scopes,
       exp and os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(exp)) or tostring(info.expires_at)))
@@ -545,7 +548,7 @@ local function cmd_ledger(args)
       print_json(setmetatable(rows, cjson.array_mt))
     else
       for _, r in ipairs(rows) do
-        out(string.format("%-9s %-20s %s  %s\n", r.state, r.sent_at or r.updated_at or "", r.key, r.source or ""))
+        out(string.format("%-9s %-20s %s  %s\n", r.state, r.sent_at or r.updated_at or "", cell(r.key), cell(r.source)))
       end
       local counts = db:counts()
       local parts = {}
