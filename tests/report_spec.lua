@@ -79,9 +79,19 @@ describe("kiva.report", function()
     assert.equal("name \\x1B[2Jwith\\r\\nbreaks; and = signs", rows[1].message)
     assert.equal("missing_description", rows[2].code)
     assert.equal("Renée: no description", rows[2].message)
-    -- the zip holds the parts Excel needs
+    -- the zip holds the parts Excel needs, each well-formed XML
     local archive = assert(require("kiva.core").zip_open(dir .. "/problems.xlsx"))
     local names = archive:names()
+    for _, name in ipairs(names) do
+      local entry = assert(archive:open(name))
+      local parts = {}
+      for chunk in function() return entry:read(65536) end do parts[#parts + 1] = chunk end
+      local parser = require("lxp").new({})
+      local ok, msg = parser:parse(table.concat(parts))
+      if ok then ok, msg = parser:parse() end
+      parser:close()
+      assert.truthy(ok, name .. ": " .. tostring(msg))
+    end
     archive:close()
     table.sort(names)
     assert.same({ "[Content_Types].xml", "_rels/.rels", "xl/_rels/workbook.xml.rels", "xl/workbook.xml",
