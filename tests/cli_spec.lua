@@ -68,11 +68,14 @@ describe("kiva (cli)", function()
     local dir = helper.tmpdir()
     for _, opt in ipairs({ "--json", "--report -" }) do
       local r = helper.run(helper.kiva("validate repayments --mapping " .. DATA .. "repayments.lua --input "
-        .. DATA .. "repayments-bad.csv " .. opt) .. " | jq -c .counts", { cwd = dir })
+        .. DATA .. "repayments-bad.csv " .. opt) .. " | jq -c '{counts, version, target, started_at}'", { cwd = dir })
       assert.equal(0, r.code, r.err)   -- jq's status: the output parsed
-      local counts = cjson.decode(r.out)
-      assert.equal(4, counts.read)
-      assert.equal(1, counts.invalid)
+      local doc = cjson.decode(r.out)
+      assert.equal(4, doc.counts.read)
+      assert.equal(1, doc.counts.invalid)
+      assert.equal(require("kiva")._VERSION, doc.version)
+      assert.equal("stage", doc.target.env)
+      assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$", doc.started_at)
       assert.matches("== kiva ", r.err)
       assert.is_nil(helper.read(dir .. "/-"))
     end

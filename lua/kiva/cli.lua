@@ -304,12 +304,18 @@ local function finish_run(run, result, code, body)
   local report, runlog = require "kiva.report", require "kiva.runlog"
   local args, settings = run.args, run.settings or {}
   if run.progress then run.progress.finish() end
+  -- what the run log and the report say of the run, where push.run did not say it
+  local target = result.target or {}
+  local partner = run.opts and run.opts.partner_id ~= "-" and run.opts.partner_id or settings.partner_id
+  result.target = { env = target.env or settings.env or "stage", api_url = target.api_url or settings.api_url,
+    partner_id = target.partner_id or partner, auth_url = target.auth_url or settings.auth_url,
+    ledger = target.ledger or (result.command == "push" and not result.dry_run and settings.ledger or nil) }
+  result.started_at = result.started_at or run.started_at
+  result.finished_at = result.finished_at or os.time()
+  result.duration = result.duration or (core.monotonic() - run.clock)
   local to_json = json_to_stdout(args)
   local ok, werr = write_outputs(args, result)
   local lines = runlog.lines(result, { tr = run.tr, version = require("kiva")._VERSION, code = code,
-    target = { env = settings.env, api_url = settings.api_url, ledger = not result.dry_run and settings.ledger or nil,
-      partner_id = run.opts and run.opts.partner_id ~= "-" and run.opts.partner_id or settings.partner_id },
-    started_at = run.started_at, finished_at = os.time(), duration = core.monotonic() - run.clock,
     report = ok and args.report or nil, problems = ok and args.problems or nil, json = to_json, body = body })
   local human = to_json and io.stderr or io.stdout
   if not (args.quiet and not runlog.needs_person(result)) then

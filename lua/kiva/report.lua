@@ -24,7 +24,9 @@ M.message_of = message_of
 --- The JSON report of interface.md: { command, counts, items = [ {key, where, status, errors|response} ] },
 -- plus `kind`, `period`, `recovered` (keys a killed run left unknown), `notes` and
 -- `warnings` ([ {where, message} ]: what the readers warned about, such as a file read
--- as Windows-1252).
+-- as Windows-1252), and, when known, `version`, `target` ({env, api_url, auth_url,
+-- partner_id, ledger}), `started_at`/`finished_at` (UTC, ISO 8601), `duration` (s) and
+-- `batches` (repayments: {index, count, upload_id, status, message}).
 function M.to_table(result)
   local counts = {}
   for _, k in ipairs(COUNT_NAMES) do counts[k] = result.counts[k] or 0 end
@@ -51,6 +53,13 @@ function M.to_table(result)
   end
   if result.fatal then t.error = { kind = result.fatal.kind, message = result.fatal.message } end
   if result.findings then t.findings = result.findings end
+  -- the run itself, as the run log tells it (each when known)
+  t.version = require("kiva")._VERSION
+  t.target = result.target
+  if result.started_at then t.started_at = os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(result.started_at)) end
+  if result.finished_at then t.finished_at = os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(result.finished_at)) end
+  t.duration = result.duration
+  if type(result.batches) == "table" and #result.batches > 0 then t.batches = result.batches end
   return t
 end
 
