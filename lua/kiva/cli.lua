@@ -10,17 +10,37 @@ local errors = require "kiva.errors"
 
 local function out(...) io.stdout:write(...) end
 
--- JSON numbers arrive as floats; ids print as integers.
+-- JSON numbers arrive as floats; ids print as integers. Kiva's text (loan names...)
+-- is printed with its control characters escaped.
 local function cell(v)
   if v == nil then return "" end
   if math.type(v) == "float" and math.tointeger(v) then return tostring(math.tointeger(v)) end
-  return tostring(v)
+  return require("kiva.text").printable(v)
 end
 local function err_line(...) io.stderr:write("kiva: ", ...); io.stderr:write("\n") end
 
+-- What the operator can do about the common errors, in their language (kiva.i18n).
+local HINTS = {
+  auth = "The client id or secret was refused: check KIVA_CLIENT_ID and KIVA_CLIENT_SECRET (or --credentials).",
+  forbidden = "These credentials lack the permission for this call: ask Kiva to add the scope.",
+  config = "Check the settings named above (kiva COMMAND --help, README: Configuration).",
+  input = "Check the file named above.",
+  network = "Kiva could not be reached or is busy: run the same command again later; nothing is sent twice.",
+  server = "Kiva could not be reached or is busy: run the same command again later; nothing is sent twice.",
+  rate_limited = "Kiva could not be reached or is busy: run the same command again later; nothing is sent twice.",
+  locked = "Another kiva run holds the ledger: let it finish, or wait longer with --lock-wait.",
+}
+
+M.HINTS = HINTS
+
 local function fail(err)
   local message = type(err) == "table" and (err.message or err.kind) or tostring(err)
-  err_line(message)
+  err_line(require("kiva.text").printable(message))
+  local hint = type(err) == "table" and HINTS[err.kind]
+  if hint then
+    local i18n = require "kiva.i18n"
+    err_line(i18n.translator(i18n.language())(hint))
+  end
   return errors.exit_code(err)
 end
 
@@ -33,24 +53,31 @@ local EXAMPLES = {
   push = "Examples:\n"
     .. "  kiva push loans --mapping mfi.lua --input loans.csv --dry-run --out drafts/\n"
     .. "  kiva push repayments --mapping mfi.lua --input repayments-2026-10.csv --period 2026-10 \\\n"
-    .. "       --report report.json --problems problems.csv\n"
+    .. "       --report report.json --problems problems.xlsx\n"
+    .. "  kiva push repayments --mapping mfi.lua --input repayments.csv --yes --quiet --log /var/log/kiva.log\n"
+    .. "       (cron: prints nothing when every repayment went through)\n"
     .. "Running the same command again sends nothing new: the ledger remembers what was sent.",
-  validate = "Examples:\n  kiva validate loans --mapping mfi.lua --input loans.csv\n"
+  validate = "Examples:\n  kiva validate loans --mapping mfi.lua --input loans.csv --problems problems.xlsx\n"
+    .. "  kiva validate repayments --mapping mfi.lua --input repayments.csv --json | jq .counts\n"
     .. "  kiva validate loan_draft --json draft.json",
+  completion = "Examples:\n  kiva completion bash > ~/.local/share/bash-completion/completions/kiva\n"
+    .. "  kiva completion zsh > ~/.zfunc/_kiva\n"
+    .. "  kiva completion fish > ~/.config/fish/completions/kiva.fish",
   reconcile = "Example:\n  kiva reconcile --mapping mfi.lua --input repayments-2026-10.csv --report reconcile.json\n"
     .. "Lists loans Kiva expects a repayment line for (payingBack, defaulted) that the export lacks,\n"
     .. "lines for loans Kiva does not expect, and amounts above the loan's local price.",
   ledger = "Examples:\n  kiva ledger list --state unknown\n"
     .. "  kiva ledger show repayment/123/2026-10/L-1001/C-77\n"
+    .. "  kiva ledger show repayment/123/2026-10/L-1001/C-77 --json\n"
     .. "  kiva ledger resolve repayment/123/2026-10/L-1001/C-77 sent   # after checking PA2\n"
     .. "  kiva ledger resolve --batch 20261105T020000-003 sent          # a whole repayment batch\n"
-    .. "  kiva ledger resolve --report report.json unsent               # every unknown item of a run\n"
+    .. "  kiva ledger resolve --from-report report.json unsent          # every unknown item of a run\n"
     .. "  kiva ledger backup ledger-2026-11.sqlite3                      # a consistent copy\n"
     .. "The ledger lives in $XDG_STATE_HOME/kiva/ (else ~/.local/state/kiva/), one per API host and partner.",
 }
 
--- Flags every command accepts (interface.md's configuration table).
-local function add_globals(cmd)
+-- Where the calls go (interface.md's configuration table): every command that reaches Kiva.
+local function add_target(cmd)
   cmd:option("--credentials", "File of client_id= / client_secret= lines (mode 600).")
   cmd:option("--env", "stage or production (default stage)."):choices({ "stage", "production" })
   cmd:option("--auth-url", "Token URL.")
@@ -58,11 +85,23 @@ local function add_globals(cmd)
   cmd:option("--audience", "OAuth2 audience (default the API base URL).")
   cmd:option("--partner-id", "Partner id (default: from the token).")
   cmd:option("--ca-file", "CA bundle for TLS.")
-  cmd:option("--ledger", "Ledger file (default: one per API host and partner under $XDG_STATE_HOME/kiva/).")
-  cmd:option("--csv-format", "Repayment format two|three (default three)."):choices({ "two", "three" })
-  cmd:option("--concurrency", "Requests in flight (default 4).")
-  cmd:flag("--yes", "Confirm sending to production without asking.")
+end
+
+local function add_ledger(cmd)
+  cmd:option("--ledger", "Ledger file (default: one per target under $XDG_STATE_HOME/kiva/).")
   cmd:option("--lock-wait", "Seconds to wait for another run holding the ledger (default 30).")
+end
+
+local function add_csv_format(cmd)
+  cmd:option("--csv-format", "Repayment format two|three (default three)."):choices({ "two", "three" })
+end
+
+-- What a run prints and where: push, validate and reconcile.
+local function add_output(cmd, json_flag)
+  cmd:option("--report", "Write the JSON report here (- for stdout).")
+  cmd:flag("-q --quiet", "Print nothing when every item was sent or already sent; otherwise only the run log.")
+  cmd:option("--log", "Append the run log to this file, each line with its date and time.")
+  if json_flag then cmd:flag("--json", "Print the JSON report on stdout (the run log goes to stderr).") end
 end
 
 local function build_parser(state)
@@ -82,23 +121,25 @@ local function build_parser(state)
   p:command_target("command")
   p:require_command(false)
 
+  p:flag("--version", "Print the versions of kiva, Lua, libcurl, OpenSSL and SQLite, and exit.")
+
   local c = helpful(p:command("token", "Check the credentials: partner id, scopes, expiry."))
   c:epilog(EXAMPLES.token)
   c:flag("--json", "Print JSON.")
-  add_globals(c)
+  add_target(c)
 
   c = helpful(p:command("config", "Kiva's configuration lists."))
   c:epilog(EXAMPLES.config)
   c:argument("name", "activities|locales|themes|locations"):choices({ "activities", "locales", "themes", "locations" })
   c:flag("--json", "Print JSON.")
-  add_globals(c)
+  add_target(c)
 
   c = helpful(p:command("loans", "The partner's loans."))
   c:epilog(EXAMPLES.loans)
   c:option("--status", "Only loans in this status (e.g. payingBack).")
   c:option("--query", "Search as PA2's search bar does.")
   c:flag("--json", "Print JSON.")
-  add_globals(c)
+  add_target(c)
 
   c = helpful(p:command("push", "Map an export and send what the ledger has not sent."))
   c:epilog(EXAMPLES.push)
@@ -107,12 +148,16 @@ local function build_parser(state)
   c:option("--input", "MIS export (csv, tsv, xlsx, json, jsonl)."):count(1)
   c:flag("--dry-run", "Map, validate and write the payloads under --out; send nothing.")
   c:option("--out", "Directory for --dry-run payloads.", "kiva-out")
-  c:option("--report", "Write a JSON report here.")
-  c:option("--problems", "Write a CSV of problems here (for Excel).")
+  c:option("--problems", "Write the problems for Excel here: FILE.xlsx (a workbook) or FILE.csv.")
   c:option("--period", "Repayment period YYYY-MM (default: the month of the export's payment dates).")
   c:flag("--resend-changed", "Resend items changed since they were sent.")
   c:flag("--strict", "Treat warnings (what PA2 needs before publishing) as errors.")
-  add_globals(c)
+  add_output(c, true)
+  add_target(c)
+  add_ledger(c)
+  add_csv_format(c)
+  c:option("--concurrency", "Requests in flight (default 4).")
+  c:flag("--yes", "Confirm sending to production without asking.")
 
   c = helpful(p:command("validate", "Map and validate without sending; or validate a JSON body."))
   c:epilog(EXAMPLES.validate)
@@ -120,19 +165,23 @@ local function build_parser(state)
     :choices({ "loans", "repayments", "journals", "loan_draft" })
   c:option("--mapping", "Mapping script (Lua).")
   c:option("--input", "MIS export.")
-  c:option("--json", "A request body in JSON to validate.")
-  c:option("--report", "Write a JSON report here.")
-  c:option("--problems", "Write a CSV of problems here.")
+  -- `--json FILE` validates a request body (as before); `--json` alone prints the report.
+  c:option("--json", "With FILE: a request body in JSON to validate. Alone: print the JSON report on stdout.")
+    :args("?")
+  c:option("--problems", "Write the problems for Excel here: FILE.xlsx (a workbook) or FILE.csv.")
   c:flag("--strict", "Treat warnings (what PA2 needs before publishing) as errors.")
-  add_globals(c)
+  add_output(c, false)
+  add_target(c)
+  add_csv_format(c)
 
   c = helpful(p:command("reconcile", "Compare a repayment export with the loans Kiva expects."))
   c:epilog(EXAMPLES.reconcile)
   c:option("--mapping", "Mapping script (Lua)."):count(1)
   c:option("--input", "MIS repayment export."):count(1)
-  c:option("--report", "Write a JSON report here.")
   c:option("--period", "Repayment period YYYY-MM.")
-  add_globals(c)
+  add_output(c, true)
+  add_target(c)
+  add_csv_format(c)
 
   c = helpful(p:command("ledger", "What was sent: list, show KEY, resolve KEY sent|unsent, backup FILE."))
   c:epilog(EXAMPLES.ledger)
@@ -144,7 +193,12 @@ local function build_parser(state)
   c:option("--from-report", "resolve: every unknown item listed in this run report (--report FILE of a push).")
   c:flag("--force", "resolve: allow marking a sent item unsent (the next run sends it again).")
   c:flag("--json", "Print JSON.")
-  add_globals(c)
+  add_target(c)
+  add_ledger(c)
+
+  c = helpful(p:command("completion", "A shell completion script for bash, zsh or fish."))
+  c:epilog(EXAMPLES.completion)
+  c:argument("shell", "bash|zsh|fish"):choices({ "bash", "zsh", "fish" })
 
   require("kiva.cli_start").add_commands(p, helpful)
   helpful(p:command("sandbox", "A local Kiva for tests and demos (see kiva sandbox --help)."))
@@ -167,7 +221,8 @@ local function client_opts(args)
   if os.getenv("KIVA_DEBUG") == "1" then
     o.on_log = function(level, message)
       if type(message) == "table" then message = cjson.encode(errors.redact(message)) end
-      io.stderr:write("kiva: ", tostring(level), ": ", errors.redact(tostring(message)), "\n")
+      io.stderr:write("kiva: ", tostring(level), ": ",
+        require("kiva.text").printable(errors.redact(tostring(message))), "\n")
     end
   end
   return o
@@ -182,7 +237,8 @@ end
 -- --yes, KIVA_ASSUME_YES=1 or "yes" typed on a terminal.
 local function production_guard(settings, args, sends)
   local config = require "kiva.config"
-  err_line("target: ", config.target_line(settings))
+  -- under --quiet the run log (and --log) carry the target; production still asks below
+  if not args.quiet or (settings.production and sends) then err_line("target: ", config.target_line(settings)) end
   if not settings.production or not sends then return true end
   if args.yes or os.getenv("KIVA_ASSUME_YES") == "1" then return true end
   local core = require "kiva.core"
@@ -217,15 +273,79 @@ end
 
 local function write_outputs(args, result)
   local report = require "kiva.report"
-  if args.report then
+  if args.report and args.report ~= "-" then
     local ok, e = report.write_json(args.report, result)
     if not ok then return nil, e end
   end
   if args.problems then
-    local ok, e = report.write_problems(args.problems, result)
+    -- French- and Spanish-locale Excel splits CSV on ";" (their decimal mark is ",")
+    local lang = require("kiva.i18n").language()
+    local delimiter = (lang == "fr" or lang == "es") and ";" or ","
+    local ok, e = report.write_problems(args.problems, result, { delimiter = delimiter })
     if not ok then return nil, e end
   end
   return true
+end
+
+-- `--json` alone (push, reconcile: a flag; validate: an option whose FILE is optional)
+-- or `--report -`: the report document goes to stdout and the run log to stderr.
+local function json_to_stdout(args)
+  return args.json == true or (type(args.json) == "table" and args.json[1] == nil) or args.report == "-"
+end
+
+--- Begins a run's output: the clock, the translator and, unless --quiet, the progress
+-- display on stderr. `opts` (the push options) gets its on_progress.
+local function start_run(args, settings, opts)
+  local core = require "kiva.core"
+  local run = { args = args, settings = settings, opts = opts, started_at = os.time(), clock = core.monotonic(),
+    tr = require("kiva.i18n").translator(require("kiva.i18n").language()) }
+  if not args.quiet then
+    run.progress = require("kiva.progress").new({ label = args.what, tr = run.tr })
+    if opts then opts.on_progress = run.progress end
+  end
+  return run
+end
+
+--- Ends a run: prints the run log (stdout, or stderr when the JSON report is on stdout;
+-- nothing under --quiet when no person is needed), writes --report/--problems/--log,
+-- and returns the exit status (`code`, or that of a file that could not be written).
+-- `body`: lines to print instead of the push summary (reconcile).
+local function finish_run(run, result, code, body)
+  local core = require "kiva.core"
+  local report, runlog = require "kiva.report", require "kiva.runlog"
+  local args, settings = run.args, run.settings or {}
+  if run.progress then run.progress.finish() end
+  -- what the run log and the report say of the run, where push.run did not say it
+  local target = result.target or {}
+  local partner = run.opts and run.opts.partner_id ~= "-" and run.opts.partner_id or settings.partner_id
+  result.target = { env = target.env or settings.env or "stage", api_url = target.api_url or settings.api_url,
+    partner_id = target.partner_id or partner, auth_url = target.auth_url or settings.auth_url,
+    ledger = target.ledger or (result.command == "push" and not result.dry_run and settings.ledger or nil) }
+  result.started_at = result.started_at or run.started_at
+  result.finished_at = result.finished_at or os.time()
+  result.duration = result.duration or (core.monotonic() - run.clock)
+  local to_json = json_to_stdout(args)
+  local ok, werr = write_outputs(args, result)
+  local lines = runlog.lines(result, { tr = run.tr, version = require("kiva")._VERSION, code = code,
+    report = ok and args.report or nil, problems = ok and args.problems or nil, json = to_json, body = body })
+  local human = to_json and io.stderr or io.stdout
+  if not (args.quiet and not runlog.needs_person(result)) then
+    human:write(table.concat(lines, "\n"), "\n")
+  end
+  if to_json then out(report.json_text(report.to_table(result)), "\n") end
+  if args.log then
+    args.logged = true
+    local logged, lerr = runlog.append(args.log, lines)
+    if not logged and ok then ok, werr = nil, lerr end
+  end
+  if not ok then return fail(werr) end
+  -- The log (stdout) already says "Stopped: ..."; stderr gets it too, for cron mail and
+  -- for logs that keep stdout apart, but not when both are the terminal.
+  if result.fatal and human == io.stdout and not (args.quiet and not runlog.needs_person(result))
+      and not (core.isatty(1) and core.isatty(2)) then
+    err_line(report.message_of(result.fatal))
+  end
+  return code
 end
 
 -- SIGINT/SIGTERM reach the run as a request to stop (the run settles what is in
@@ -244,17 +364,8 @@ local function stop_on_signals()
   end, watch
 end
 
--- The progress bar of kiva.progress, fed by the run's progress table.
-local function progress_for(args)
-  local bar = require("kiva.progress").new({ label = "sending " .. args.what })
-  return function(p)
-    if p.stage == "sending" and p.total then bar(p.done, p.total) end
-  end, bar
-end
-
 local function cmd_push(args, validate_only)
   local push = require "kiva.push"
-  local report = require "kiva.report"
   local ledger = require "kiva.ledger"
   local settings, serr = settings_of(args)
   if not settings then return fail(serr) end
@@ -264,7 +375,7 @@ local function cmd_push(args, validate_only)
     resend_changed = args.resend_changed, csv_format = settings.csv_format, out = args.out, strict = args.strict,
     validate_only = validate_only, dry_run = args.dry_run, partner_id = settings.partner_id or (dry and "-" or nil) }
   local config = require "kiva.config"
-  local db, bar, watch
+  local db, watch
   if dry then
     -- Lookups (ctx.activity ...) may need Kiva's lists; use credentials when there are some.
     if config.require_credentials(settings) then
@@ -301,25 +412,15 @@ local function cmd_push(args, validate_only)
     opts.config_cache = path:gsub("%.sqlite3$", "") .. ".config.json"
     opts.target = { env = settings.env, api_url = settings.api_url, auth_url = settings.auth_url,
       partner_id = partner, ledger = path, production = settings.production }
-    opts.on_progress, bar = progress_for(args)
   end
   opts.should_stop, watch = stop_on_signals()
+  local run = start_run(args, settings, opts)
   local result = push.run(opts)
-  if bar then bar.finish() end
   watch:close()
   if db then db:close() end
   if opts.client then opts.client:close() end
-  out(report.summary(result))
-  local ok, werr = write_outputs(args, result)
+  local code = finish_run(run, result, push.exit_code(result))
   push.close(result)
-  if not ok then return fail(werr) end
-  local code = push.exit_code(result)
-  -- The summary (stdout) already ends with "Stopped: ..."; stderr gets it too, for
-  -- cron mail and for logs that keep stdout apart, but not when both are the terminal.
-  if result.fatal then
-    local core = require "kiva.core"
-    if not (core.isatty(1) and core.isatty(2)) then err_line(report.message_of(result.fatal)) end
-  end
   return code
 end
 
@@ -332,16 +433,17 @@ local function cmd_validate_json(args)
   f:close()
   local value, derr = require("cjson.safe").decode(text)
   if value == nil then
-    out(args.json, ": not JSON: ", tostring(derr), "\n")
+    out(require("kiva.text").printable(args.json), ": not JSON: ", tostring(derr), "\n")
     return 1
   end
   local settings = settings_of(args) or {}
   local ok, errs, warnings = kiva.validate(kind, value, { csv_format = settings.csv_format, strict = args.strict })
+  local printable = require("kiva.text").printable
   for _, e in ipairs(errs or {}) do
-    out(args.json, ": ", tostring(e.path or ""), ": ", tostring(e.message), "\n")
+    out(printable(args.json), ": ", printable(e.path or ""), ": ", printable(e.message), "\n")
   end
   for _, w in ipairs(warnings or {}) do
-    out(args.json, ": warning: ", tostring(w.path or ""), ": ", tostring(w.message), "\n")
+    out(printable(args.json), ": warning: ", printable(w.path or ""), ": ", printable(w.message), "\n")
   end
   if ok then
     out(args.json, ": valid ", kind, #warnings > 0 and string.format(" (%d warning(s))", #warnings) or "", "\n")
@@ -352,7 +454,10 @@ local function cmd_validate_json(args)
 end
 
 local function cmd_validate(args)
-  if args.json then return cmd_validate_json(args) end
+  if type(args.json) == "table" and args.json[1] then
+    args.json = args.json[1]
+    return cmd_validate_json(args)
+  end
   if not args.mapping or not args.input then
     return fail({ kind = "usage", message = "validate needs --mapping and --input, or --json FILE" })
   end
@@ -368,36 +473,33 @@ local function cmd_reconcile(args)
   production_guard(settings, args, false)
   local client, cerr = new_client(settings, args)
   if not client then return fail(cerr) end
+  local run = start_run(args, settings, nil)
   local result = reconcile.run({ mapping = args.mapping, input = args.input, client = client,
-    csv_format = settings.csv_format, period = args.period,
-    partner_id = settings.partner_id or "-" })
+    csv_format = settings.csv_format, period = args.period, partner_id = settings.partner_id or "-" })
   if client.close then client:close() end
   if result.fatal then
-    out(report.summary(result))
-    write_outputs(args, result)
-    return fail(result.fatal)
+    return finish_run(run, result, errors.exit_code(result.fatal))
   end
-  out(string.format("Kiva expects repayments for %d loan(s); the export has %d valid line(s), %d invalid.\n",
-    result.expected or 0, result.counts.valid, result.counts.invalid))
+  local printable = require("kiva.text").printable
+  local body = { string.format("Kiva expects repayments for %d loan(s); the export has %d valid line(s), %d invalid.",
+    result.expected or 0, result.counts.valid, result.counts.invalid) }
   for _, e in ipairs(result.items) do
     if e.status == "invalid" then
       local msgs = {}
       for _, p in ipairs(e.errors or {}) do msgs[#msgs + 1] = report.message_of(p) end
-      out("invalid ", tostring(e.where), ": ", table.concat(msgs, "; "), "\n")
+      body[#body + 1] = "invalid " .. printable(e.where) .. ": " .. table.concat(msgs, "; ")
     end
   end
   if #result.findings == 0 then
-    out("The export and Kiva agree.\n")
+    body[#body + 1] = "The export and Kiva agree."
   else
-    out(reconcile.table(result))
+    for line in reconcile.table(result):gmatch("[^\n]+") do body[#body + 1] = printable(line) end
   end
-  local ok, werr = write_outputs(args, result)
-  if not ok then return fail(werr) end
-  return reconcile.exit_code(result)
+  return finish_run(run, result, reconcile.exit_code(result), body)
 end
 
 local function print_json(v)
-  out(cjson.encode(v), "\n")
+  out(require("kiva.report").json_text(v), "\n")
 end
 
 local function cmd_token(args)
@@ -411,7 +513,7 @@ local function cmd_token(args)
   if args.json then
     print_json({ partner_id = info.partner_id, scopes = info.scopes, expires_at = info.expires_at })
   else
-    local scopes = type(info.scopes) == "table" and table.concat(info.scopes, " ") or tostring(info.scopes or "")
+    local scopes = cell(type(info.scopes) == "table" and table.concat(info.scopes, " ") or info.scopes)
     local exp = tonumber(info.expires_at)
     out(string.format("partner id %s\nscopes %s\nexpires %s\n", tostring(info.partner_id), scopes,
       exp and os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(exp)) or tostring(info.expires_at)))
@@ -562,7 +664,7 @@ local function cmd_ledger(args)
       print_json(setmetatable(rows, cjson.array_mt))
     else
       for _, r in ipairs(rows) do
-        out(string.format("%-9s %-20s %s  %s\n", r.state, r.sent_at or r.updated_at or "", r.key, r.source or ""))
+        out(string.format("%-9s %-20s %s  %s\n", r.state, r.sent_at or r.updated_at or "", cell(r.key), cell(r.source)))
       end
       local counts = db:counts()
       local parts = {}
@@ -576,8 +678,10 @@ local function cmd_ledger(args)
     if not row then
       fail(errors.input(nil, "no item with key " .. args.key))
       code = 1
-    else
+    elseif args.json then
       print_json(row)
+    else
+      out(require("kiva.report").ledger_item_text(row))
     end
   elseif action == "backup" then
     local ok, berr = db:backup(args.key)
@@ -591,6 +695,27 @@ local function cmd_ledger(args)
   end
   db:close()
   return code
+end
+
+-- One line per component, as bug reports need them.
+local function versions_text()
+  local core = require "kiva.core"
+  local v = core.library_versions()
+  local sqlite = "unavailable"
+  local okl, luasql = pcall(require, "luasql.sqlite3")
+  if okl then
+    local env = luasql.sqlite3()
+    local conn = env:connect(":memory:")
+    if conn then
+      local cur = conn:execute("SELECT sqlite_version()")
+      sqlite = cur and cur:fetch() or sqlite
+      if cur then cur:close() end
+      conn:close()
+    end
+    env:close()
+  end
+  return string.format("kiva %s\n%s\nlibcurl %s\nOpenSSL %s\nSQLite %s\nlibzip %s\n", require("kiva")._VERSION,
+    v.lua, v.curl, v.openssl, sqlite, v.zip)
 end
 
 local HANDLERS = {
@@ -627,9 +752,17 @@ function M.main(argv)
     io.stderr:write(usage:get_usage(), "\n\nkiva: ", tostring(args), "\n")
     return 2
   end
+  if args.version then
+    out(versions_text())
+    return 0
+  end
   if not args.command then
     out(parser:get_help(), "\n")
     return 2
+  end
+  if args.command == "completion" then
+    out(parser["get_" .. args.shell .. "_complete"](parser))
+    return 0
   end
   if args.concurrency and (math.tointeger(tonumber(args.concurrency)) or 0) <= 0 then
     io.stderr:write("kiva: --concurrency must be a positive integer\n")
@@ -639,7 +772,14 @@ function M.main(argv)
   local ran, code = pcall(handler, args)
   if not ran then
     err_line("internal error: ", require("kiva.errors").redact(tostring(code)))
-    return 2
+    code = 2
+  end
+  -- A run that stopped before its run log (no credentials, a locked ledger...) still
+  -- leaves a line in the --log history; the reason went to stderr (the cron mail).
+  if args.log and not args.logged then
+    require("kiva.runlog").append(args.log, { string.format("== kiva %s: %s %s stopped before the run, exit %d "
+      .. "(the reason is in the command's error output)", require("kiva")._VERSION, args.command,
+      args.what or "", code) })
   end
   return code
 end
