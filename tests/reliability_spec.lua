@@ -379,6 +379,17 @@ describe("reliability: hostile server answers", function()
     assert.matches("resolve %-%-batch", r.out)
   end)
 
+  it("says in plain words what a lost answer means, and how to settle the batch", function()
+    local r, report, rows = push_to("close_no_answer", "repayments", REPAYMENTS, REPAYMENT_MAP)
+    assert.equal(1, r.code, r.out .. r.err)
+    assert.equal(4, report.counts.unknown)
+    local message = report.items[1].errors[1].message
+    assert.matches("the connection closed with no answer from Kiva %(GOT_NOTHING%)", message)
+    assert.matches("may or may not have been applied", message)
+    assert.matches("kiva ledger resolve %-%-batch %d+T%d+%-001 sent|unsent", message)
+    assert.equal("unknown", rows["repayment/1/2026-10/1001/C1"].state)
+  end)
+
   it("keeps Kiva's field-level reasons whole: summary, report, ledger", function()
     local r, report, rows = push_to("field_errors", "loans", LOANS_CSV, LOANS_MAP, "--problems p.csv")
     assert.equal(1, r.code, r.out .. r.err)
