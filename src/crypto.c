@@ -6,6 +6,7 @@
 ** base64url_decode, random_bytes, hex. Work buffers live in Lua's luaL_Buffer, so
 ** nothing leaks if Lua raises; OpenSSL's error queue is emptied on each failure.
 */
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -41,13 +42,31 @@ static void push_hex(lua_State *L, const unsigned char *p, size_t n)
     luaL_pushresultsize(&b, n * 2);
 }
 
+/* SHA-256 fetched once per process: OpenSSL 3 looks an implicit EVP_sha256() up in
+** its provider tables on every call, which cost more than hashing one item's JSON.
+** Set once under pthread_once and never changed after (like curl_global_init's
+** state), so states and threads share it safely; never freed, as the process ends. */
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_fetched;
+
+static void sha256_fetch(void)
+{
+    sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256_md(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_fetched ? sha256_fetched : EVP_sha256();
+}
+
 static int kc_crypto_sha256_hex(lua_State *L)
 {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    if (!EVP_Digest(s, n, md, &mdlen, EVP_sha256(), NULL))
+    if (!EVP_Digest(s, n, md, &mdlen, sha256_md(), NULL))
         return openssl_fail(L, "sha256");
     push_hex(L, md, mdlen);
     return 1;

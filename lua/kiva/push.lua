@@ -24,8 +24,8 @@
 -- problem that matches no line leaves its batch's lines `unknown`, never `rejected`
 -- (a rejected line is sent again; an accepted one must not be).
 local core = require "kiva.core"
-local kiva = require "kiva"
 local errors = require "kiva.errors"
+local schema = require "kiva.schema"
 local runstore = require "kiva.runstore"
 
 local M = {}
@@ -195,8 +195,9 @@ function Run:check(where, value)
     row.date = date
   end
   local body = spec.wrap and { [spec.wrap] = { value } } or value
-  local vopts = { csv_format = opts.csv_format, strict = opts.strict }
-  local ok, errs, warnings = kiva.validate(spec.payload, body, vopts)
+  -- kiva.validate and kiva.encode, with the compiled schema and options made once per run
+  local compiled = self.compiled
+  local ok, errs, warnings = compiled:validate(body, self.vopts)
   if warnings and #warnings > 0 then row.warnings = strip_prefix(warnings) end
   if not ok then
     row.status, row.errors = "invalid", strip_prefix(errs)
@@ -206,10 +207,9 @@ function Run:check(where, value)
   local tail, label = key_tail(kind, value), label_of(kind, value)
   if kind == "repayments" and opts.csv_format == "two" then value.client_id = nil end
   if kind == "journals" and opts.csv_format == "two" then value.internal_client_id = nil end
-  local json, eerr = kiva.encode(spec.payload, body, { csv_format = opts.csv_format, validate = false })
+  local json, eerr = compiled:encode(body)   -- validated just above
   if not json then
-    row.status = "invalid"
-    row.errors = { { path = "", message = type(eerr) == "table" and eerr.message or tostring(eerr) } }
+    row.status, row.errors = "invalid", { { path = "", message = tostring(eerr) } }
     return row
   end
   if spec.wrap then
@@ -763,7 +763,8 @@ function M.run(opts)
   end
   result.store = store
   local run = setmetatable({ opts = opts, spec = spec, store = store, ledger = opts.ledger, client = opts.client,
-    result = result, done = 0, total = nil, retries = 0, p = {} }, Run)
+    result = result, done = 0, total = nil, retries = 0, p = {}, compiled = schema.compiled(spec.payload),
+    vopts = { kind = spec.payload, csv_format = opts.csv_format or "three", strict = opts.strict } }, Run)
   local ok, err = pcall(function()
     run:read()
     if not result.fatal then run:plan() end
