@@ -444,6 +444,34 @@ describe("kiva push", function()
     assert.is_nil(counts.unknown)
   end)
 
+  it("stops while mapping on SIGINT: no row error, a summary, exit 130", function()
+    local dir = helper.tmpdir()
+    local lines = { "Loan,Client,Paid" }
+    for i = 1, 3000 do lines[#lines + 1] = string.format("L%06d,C%06d,1", i, i) end
+    helper.write(dir .. "/in.csv", table.concat(lines, "\n") .. "\n")
+    -- a slow mapping: about a millisecond of CPU per row
+    helper.write(dir .. "/slow.lua", "return { repayment = function(row) local t = os.clock() "
+      .. "while os.clock() - t < 0.001 do end return { loan_id = row.Loan, client_id = row.Client, amount = 1 } end }\n")
+    local inner = "echo $$ >pid.txt; exec " .. helper.kiva("validate repayments --mapping slow.lua --input in.csv")
+    os.execute("cd " .. helper.quote(dir) .. " && (sh -c " .. helper.quote(inner)
+      .. " >out.txt 2>err.txt; echo $? >rc.txt) &")
+    for _ = 1, 100 do
+      if helper.read(dir .. "/pid.txt") then break end
+      os.execute("sleep 0.05")
+    end
+    os.execute("sleep 0.7; kill -INT " .. assert(tonumber(helper.read(dir .. "/pid.txt"))))
+    for _ = 1, 200 do
+      if helper.read(dir .. "/rc.txt") then break end
+      os.execute("sleep 0.05")
+    end
+    local out = helper.read(dir .. "/out.txt")
+    assert.equal(130, tonumber(helper.read(dir .. "/rc.txt")), out .. helper.read(dir .. "/err.txt"))
+    assert.matches("Stopped: stopped by SIGINT", out)
+    assert.is_nil(out:find("mapping error", 1, true))
+    local read = tonumber(out:match("read (%d+)"))
+    assert.is_true(read > 0 and read < 3000, tostring(read))
+  end)
+
   it("never says more was sent than the ledger recorded (a full disk)", function()
     local push = require "kiva.push"
     local calls = 0
