@@ -451,7 +451,8 @@ describe("kiva push", function()
     helper.write(dir .. "/in.csv", table.concat(lines, "\n") .. "\n")
     -- a slow mapping: about a millisecond of CPU per row
     helper.write(dir .. "/slow.lua", "return { repayment = function(row) local t = os.clock() "
-      .. "while os.clock() - t < 0.001 do end return { loan_id = row.Loan, client_id = row.Client, amount = 1 } end }\n")
+      .. "while os.clock() - t < 0.001 do end\n"
+      .. "return { loan_id = row.Loan, client_id = row.Client, amount = 1 } end }\n")
     local inner = "echo $$ >pid.txt; exec " .. helper.kiva("validate repayments --mapping slow.lua --input in.csv")
     os.execute("cd " .. helper.quote(dir) .. " && (sh -c " .. helper.quote(inner)
       .. " >out.txt 2>err.txt; echo $? >rc.txt) &")
@@ -473,7 +474,7 @@ describe("kiva push", function()
   end)
 
   it("never says more was sent than the ledger recorded (a full disk)", function()
-    local push = require "kiva.push"
+    local kiva_push = require "kiva.push"
     local calls = 0
     local full = setmetatable({
       recover = function() return {} end,
@@ -494,14 +495,15 @@ describe("kiva push", function()
       items[i] = { where = "x:" .. i, payload = { entreps = { { loan_id = "F" .. i, client_id = "C" .. i,
         first_name = "A", last_name = "B", gender = "female", amount = 100 } } } }
     end
-    local result = push.run({ kind = "loans", items = items, client = fake_client, ledger = full, partner_id = "1" })
+    local result = kiva_push.run({ kind = "loans", items = items, client = fake_client, ledger = full,
+      partner_id = "1" })
     assert.equal(0, result.counts.sent)
     assert.equal(1, result.counts.unknown)
     assert.equal(2, result.counts.pending)
     assert.equal("ledger", result.fatal.kind)
     assert.equal(1, calls)
-    assert.equal(2, push.exit_code(result))
-    push.close(result)
+    assert.equal(2, kiva_push.exit_code(result))
+    kiva_push.close(result)
   end)
 
   it("stops on SIGTERM and SIGINT: in-flight answers settled, a summary, 143/130; a re-run completes", function()
