@@ -26,6 +26,51 @@ local function push(sb, dir, args)
   return helper.run(helper.kiva("push " .. args), { env = env, cwd = dir })
 end
 
+-- The environment of a push to sandbox `sb` with a ledger of its own in `dir`.
+local function env_for(sb, dir)
+  local env = {}
+  for k, v in pairs(sb.env) do env[k] = v end
+  env.KIVA_LEDGER = dir .. "/ledger.sqlite3"
+  return env
+end
+
+-- Starts `kiva ARGS` in the background in `dir` (its output in out.txt and err.txt, its
+-- exit status in rc.txt when it ends) and returns the pid of the kiva process itself.
+local function start_kiva(dir, env, args)
+  local prefix = { "env" }
+  for k, v in pairs(env) do prefix[#prefix + 1] = k .. "=" .. helper.quote(v) end
+  -- the inner shell writes its pid, then becomes kiva (exec)
+  local inner = "echo $$ >pid.txt; exec " .. helper.kiva(args)
+  os.execute("cd " .. helper.quote(dir) .. " && (" .. table.concat(prefix, " ") .. " sh -c " .. helper.quote(inner)
+    .. " >out.txt 2>err.txt; echo $? >rc.txt) &")
+  for _ = 1, 200 do
+    if helper.read(dir .. "/pid.txt") then break end
+    os.execute("sleep 0.02")
+  end
+  return assert(tonumber(helper.read(dir .. "/pid.txt")), "kiva did not start")
+end
+
+-- The exit status of a kiva started by start_kiva, once it has ended.
+local function exit_status(dir)
+  for _ = 1, 400 do
+    if helper.read(dir .. "/rc.txt") then break end
+    os.execute("sleep 0.05")
+  end
+  return tonumber(helper.read(dir .. "/rc.txt"))
+end
+
+-- Waits until the ledger at `path` counts at least `n` items in `state`.
+local function wait_for_state(path, state, n)
+  for _ = 1, 300 do
+    local db = ledger.open(path, { create = false })
+    local got = db and (db:counts()[state] or 0) or 0
+    if db then db:close() end
+    if got >= n then return true end
+    os.execute("sleep 0.02")
+  end
+  return false
+end
+
 local function no_secret_in(text, what)
   assert.is_nil(text:find(CANARY, 1, true), "client secret found in " .. what)
   assert.is_nil(text:find("eyJ[%w%-_]+%.[%w%-_]+%."), "a token found in " .. what)
@@ -416,25 +461,11 @@ describe("kiva push", function()
   it("keeps a draft waiting out a backoff pending, not sending: a kill then leaves nothing unknown", function()
     local down = helper.start_sandbox("--loans 10 --faults 503:1")
     local dir = helper.tmpdir()
-    local env = {}
-    for k, v in pairs(down.env) do env[k] = v end
-    env.KIVA_LEDGER = dir .. "/ledger.sqlite3"
-    local prefix = { "env" }
-    for k, v in pairs(env) do prefix[#prefix + 1] = k .. "=" .. helper.quote(v) end
-    local inner = "echo $$ >pid.txt; exec " .. helper.kiva("push loans --concurrency 1 --mapping " .. DATA
-      .. "loans.lua --input " .. DATA .. "loans.csv")
-    os.execute("cd " .. helper.quote(dir) .. " && (" .. table.concat(prefix, " ") .. " sh -c "
-      .. helper.quote(inner) .. " >out.txt 2>&1 &)")
-    local pending
-    for _ = 1, 300 do
-      local db = ledger.open(env.KIVA_LEDGER, { create = false })
-      pending = db and db:counts().pending
-      if db then db:close() end
-      if pending then break end
-      os.execute("sleep 0.02")
-    end
-    assert.is_truthy(pending, "no draft went back to pending after a 503")
-    os.execute("kill -9 " .. assert(tonumber(helper.read(dir .. "/pid.txt"))) .. "; sleep 0.1")
+    local env = env_for(down, dir)
+    local pid = start_kiva(dir, env, "push loans --concurrency 1 --mapping " .. DATA .. "loans.lua --input "
+      .. DATA .. "loans.csv")
+    assert.is_true(wait_for_state(env.KIVA_LEDGER, "pending", 1), "no draft went back to pending after a 503")
+    os.execute("kill -9 " .. pid .. "; sleep 0.1")
     down.stop()
     local db = assert(ledger.open(env.KIVA_LEDGER, { create = false }))
     local counts = db:counts()
@@ -453,20 +484,11 @@ describe("kiva push", function()
     helper.write(dir .. "/slow.lua", "return { repayment = function(row) local t = os.clock() "
       .. "while os.clock() - t < 0.001 do end\n"
       .. "return { loan_id = row.Loan, client_id = row.Client, amount = 1 } end }\n")
-    local inner = "echo $$ >pid.txt; exec " .. helper.kiva("validate repayments --mapping slow.lua --input in.csv")
-    os.execute("cd " .. helper.quote(dir) .. " && (sh -c " .. helper.quote(inner)
-      .. " >out.txt 2>err.txt; echo $? >rc.txt) &")
-    for _ = 1, 100 do
-      if helper.read(dir .. "/pid.txt") then break end
-      os.execute("sleep 0.05")
-    end
-    os.execute("sleep 0.7; kill -INT " .. assert(tonumber(helper.read(dir .. "/pid.txt"))))
-    for _ = 1, 200 do
-      if helper.read(dir .. "/rc.txt") then break end
-      os.execute("sleep 0.05")
-    end
-    local out = helper.read(dir .. "/out.txt")
-    assert.equal(130, tonumber(helper.read(dir .. "/rc.txt")), out .. helper.read(dir .. "/err.txt"))
+    local pid = start_kiva(dir, {}, "validate repayments --mapping slow.lua --input in.csv")
+    os.execute("sleep 0.7; kill -INT " .. pid)
+    local out = helper.read(dir .. "/out.txt") or ""
+    assert.equal(130, exit_status(dir), out .. (helper.read(dir .. "/err.txt") or ""))
+    out = helper.read(dir .. "/out.txt")
     assert.matches("Stopped: stopped by SIGINT", out)
     assert.is_nil(out:find("mapping error", 1, true))
     local read = tonumber(out:match("read (%d+)"))
@@ -513,31 +535,14 @@ describe("kiva push", function()
       local lines = { "Loan,Client,Name,Amount" }
       for i = 1, 30 do lines[#lines + 1] = string.format("S%s%03d,K%03d,N%d,100", sig, i, i, i) end
       helper.write(dir .. "/loans.csv", table.concat(lines, "\n") .. "\n")
-      local env = {}
-      for k, v in pairs(slow.env) do env[k] = v end
-      env.KIVA_LEDGER = dir .. "/ledger.sqlite3"
-      local prefix = { "env" }
-      for k, v in pairs(env) do prefix[#prefix + 1] = k .. "=" .. helper.quote(v) end
+      local env = env_for(slow, dir)
       local args = "loans --concurrency 2 --mapping " .. DATA .. "loans.lua --input " .. dir .. "/loans.csv"
-      -- the inner shell writes its pid, then becomes the push (exec): pid.txt is the push's
-      local inner = "echo $$ >pid.txt; exec " .. helper.kiva("push " .. args)
-      os.execute("cd " .. helper.quote(dir) .. " && (" .. table.concat(prefix, " ") .. " sh -c "
-        .. helper.quote(inner) .. " >out.txt 2>err.txt; echo $? >rc.txt) &")
-      for _ = 1, 300 do
-        local db = ledger.open(env.KIVA_LEDGER, { create = false })
-        local sent = db and (db:counts().sent or 0) or 0
-        if db then db:close() end
-        if sent >= 4 then break end
-        os.execute("sleep 0.02")
-      end
-      os.execute("kill -" .. sig .. " " .. assert(tonumber(helper.read(dir .. "/pid.txt"))))
-      for _ = 1, 300 do
-        if helper.read(dir .. "/rc.txt") then break end
-        os.execute("sleep 0.05")
-      end
+      local pid = start_kiva(dir, env, "push " .. args)
+      wait_for_state(env.KIVA_LEDGER, "sent", 4)
+      os.execute("kill -" .. sig .. " " .. pid)
+      local code = exit_status(dir)
       local out = helper.read(dir .. "/out.txt")
-      assert.equal(sig == "TERM" and 143 or 130, tonumber(helper.read(dir .. "/rc.txt")),
-        out .. helper.read(dir .. "/err.txt"))
+      assert.equal(sig == "TERM" and 143 or 130, code, out .. helper.read(dir .. "/err.txt"))
       assert.matches("Stopped: stopped by SIG" .. sig, out)
       assert.matches("push loans: read 30", out)
       -- answers in flight were awaited: nothing is left sending, so nothing is unknown
