@@ -12,13 +12,13 @@
 --
 -- Each item also has rows = how many input rows it was mapped from.
 --
--- Groups (group_by: loans, and repayments paid in several rows) are read in two passes over the input: the first counts
--- the rows of each group value, the second holds a group's rows until its last
--- one is read and then maps them together. Memory: one counter per group plus the
--- rows of groups still open, never the whole file. A group is yielded at its last
--- row, with the `where` of its first row.
+-- Groups (group_by: loans, and repayments paid in several rows) are read in one pass
+-- into a group store on disk (kiva.groupstore), then mapped one group at a time, each
+-- at its last row, with the `where` of its first row. Memory: one group, never the
+-- whole file, however the export orders its rows.
 local map = require "kiva.map"
 local source = require "kiva.source"
+local groupstore = require "kiva.groupstore"
 
 local getmetatable, setmetatable = getmetatable, setmetatable   -- called on every row
 
@@ -461,6 +461,9 @@ local function runner(fn, ctx, limit, run, check_columns)
   end
 end
 
+-- The marks of a bad record kept in a group store (no column is named so).
+local BAD_RECORD, BAD_WHERE = "\0bad record", "\0bad record where"
+
 local function bad_item(err)
   return { where = err.where, errors = { { path = "", message = err.message } }, rows = 1 }
 end
@@ -528,69 +531,50 @@ function M.items(m, kind, input, opts)
     end
   end
 
-  -- pass 1: how many rows each group has; the warnings were already given
-  local counts, columns, first_bad = {}, nil, nil
+  -- Every row goes to a group store on disk as it is read, and the groups come back
+  -- one at a time, each at its last row: memory holds one group, whatever the export.
+  local store, serr = groupstore.open()
+  if not store then return nil, serr end
+  local columns, first_bad = nil, nil
   for row, where in it do
+    local ok, aerr
     if row then
       if row[group_by] == nil then
         columns = columns or columns_of(row)
       else
         columns = false
-        local g = map.trim(row[group_by])
-        if g then counts[g] = (counts[g] or 0) + 1 end
       end
+      ok, aerr = store:add(map.trim(row[group_by]), row, where)
     else
       first_bad = first_bad or where
+      -- a bad record keeps its place among the items
+      ok, aerr = store:add(nil, { [BAD_RECORD] = where.message, [BAD_WHERE] = where.where }, where.where)
+    end
+    if not ok then
+      store:close()
+      return nil, aerr
     end
   end
   if columns ~= false then
+    store:close()
     -- a file that cannot be read is said first: its header is then no guide
     if first_bad and not columns then return nil, first_bad end
     local msg = input .. ": " .. M.missing_column(group_by, columns or {}) .. " (the mapping's group_by)"
     if first_bad then msg = msg .. "; and " .. first_bad.message end
     return nil, input_error(input, msg)
   end
-  rows_opts.on_warning = nil
-  it, err = source.rows(input, rows_opts)
-  if not it then return nil, err end
-  local open, done, seq = {}, false, 0
-  local leftovers
+  local next_group, gerr = store:groups()
+  if not next_group then
+    store:close()
+    return nil, gerr
+  end
   return function()
-    if stopped then return nil end
-    while true do
-      if done then
-        if not leftovers then
-          leftovers = {}
-          for _, g in pairs(open) do leftovers[#leftovers + 1] = g end
-          table.sort(leftovers, function(a, b) return a.order < b.order end)
-        end
-        local g = table.remove(leftovers, 1)
-        if not g then return nil end
-        return map_rows(g.rows, g.rows, g.where)
-      end
-      local row, where = it()
-      if row == nil then
-        done = true
-      elseif row == false then
-        return bad_item(where)
-      else
-        local g = map.trim(row[group_by])
-        if not g then
-          return map_rows({ row }, { row }, where)
-        end
-        local group = open[g]
-        if not group then
-          seq = seq + 1
-          group = { rows = {}, where = where, order = seq }
-          open[g] = group
-        end
-        group.rows[#group.rows + 1] = row
-        if #group.rows >= (counts[g] or 0) then
-          open[g] = nil
-          return map_rows(group.rows, group.rows, group.where)
-        end
-      end
-    end
+    if stopped then store:close(); return nil end
+    local rows, where = next_group()
+    if not rows then store:close(); return nil end
+    local bad = rows[1][BAD_RECORD]
+    if bad then return bad_item({ where = rows[1][BAD_WHERE], message = bad }) end
+    return map_rows(rows, rows, where)
   end
 end
 

@@ -1,0 +1,118 @@
+--- kiva.groupstore: the rows of a `group_by` mapping, grouped on disk.
+-- A group loan's rows (or a loan's several payments) need not be adjacent in an
+-- export: a group is complete only at its last row, and an export sorted by date
+-- keeps most groups open to the end. Holding the open groups in Lua tables held the
+-- whole export; here each row goes into a private temporary SQLite database
+-- (removed on close) and the groups are read back one at a time, in the order of
+-- their last row (the order in which the export completes them).
+local cjson = require "cjson.safe"
+local errors = require "kiva.errors"
+
+local M = {}
+
+local Store = {}
+Store.__index = Store
+
+local COMMIT_EVERY = 4096
+
+--- A new, empty store. @return store | nil, err
+function M.open()
+  local ok, DBI = pcall(require, "DBI")
+  if not ok then return nil, errors.config("group_by needs LuaDBI (Debian: lua-dbi-sqlite3): " .. DBI) end
+  local db, err = DBI.Connect("SQLite3", "")
+  if not db then return nil, errors.ledger("cannot open a temporary database for group_by: " .. tostring(err)) end
+  local self = setmetatable({ db = db, seq = 0, pending = 0 }, Store)
+  db:autocommit(true)
+  for _, sql in ipairs({ "PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF",
+      "CREATE TABLE rows (seq INTEGER PRIMARY KEY, grp TEXT NOT NULL, where_ TEXT, row TEXT NOT NULL)" }) do
+    local st, perr = db:prepare(sql)
+    local done = st and st:execute()
+    if st then st:close() end
+    if not done then
+      self:close()
+      return nil, errors.ledger("cannot prepare the group_by database: " .. tostring(perr))
+    end
+  end
+  db:autocommit(false)
+  self.insert = assert(db:prepare("INSERT INTO rows(seq, grp, where_, row) VALUES (?,?,?,?)"))
+  return self
+end
+
+-- A row as a plain table of strings (a reader's row may be a lazy object).
+local function plain(row)
+  local t = {}
+  for k, v in pairs(row) do t[k] = v end
+  return t
+end
+
+--- Adds a row of group `grp` (nil: a row of its own, an individual loan).
+-- @return true | nil, err
+function Store:add(grp, row, where)
+  self.seq = self.seq + 1
+  local json = cjson.encode(plain(row))
+  if not json then return nil, errors.input(where, where .. ": a row that cannot be kept for group_by") end
+  -- a row of its own is a group of one, named so that no column value can be the same
+  local ok, err = self.insert:execute(self.seq, grp and ("g" .. grp) or ("r" .. self.seq), where, json)
+  if not ok then return nil, errors.ledger("group_by: " .. tostring(err)) end
+  self.pending = self.pending + 1
+  if self.pending >= COMMIT_EVERY then
+    self.db:commit()
+    self.pending = 0
+  end
+  return true
+end
+
+--- The groups, in the order of their last row: an iterator giving (rows, where of
+-- the first row) a group at a time. @return iterator | nil, err
+function Store:groups()
+  self.db:commit()
+  local db = self.db
+  for _, sql in ipairs({ "CREATE INDEX rows_grp ON rows(grp, seq)",
+      "CREATE TABLE groups AS SELECT grp, max(seq) AS last FROM rows GROUP BY grp",
+      "CREATE INDEX groups_last ON groups(last)" }) do
+    local st, err = db:prepare(sql)
+    local done = st and st:execute()
+    if st then st:close() end
+    if not done then return nil, errors.ledger("group_by: cannot group the rows: " .. tostring(err)) end
+  end
+  db:commit()
+  local page = db:prepare("SELECT grp, last FROM groups WHERE last > ? ORDER BY last LIMIT 512")
+  local members = db:prepare("SELECT where_, row FROM rows WHERE grp = ? ORDER BY seq")
+  if not (page and members) then return nil, errors.ledger("group_by: cannot read the groups back") end
+  self.page, self.members = page, members
+  -- group names a page at a time, so that the member queries run between two pages
+  local names, pos, last = {}, 0, 0
+  return function()
+    pos = pos + 1
+    if names[pos] == nil then
+      names, pos = {}, 1
+      page:execute(last)
+      for r in page:rows(true) do
+        names[#names + 1] = r.grp
+        last = r.last
+      end
+      if #names == 0 then return nil end
+    end
+    members:execute(names[pos])
+    local rows, first_where = {}, nil
+    for r in members:rows(true) do
+      rows[#rows + 1] = cjson.decode(r.row)
+      first_where = first_where or r.where_
+    end
+    return rows, first_where
+  end
+end
+
+--- Closes the database (SQLite removes its file); idempotent.
+function Store:close()
+  if not self.db then return end
+  for _, k in ipairs({ "insert", "members", "page" }) do
+    if self[k] then self[k]:close(); self[k] = nil end
+  end
+  self.db:close()
+  self.db = nil
+end
+Store.__gc = Store.close
+Store.__close = Store.close
+
+return M
