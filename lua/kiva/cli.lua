@@ -379,6 +379,7 @@ local function cmd_push(args, validate_only)
   if dry then
     -- Lookups (ctx.activity ...) may need Kiva's lists; use credentials when there are some.
     if config.require_credentials(settings) then
+      production_guard(settings, args, false)   -- Kiva's lists may be fetched: say from where
       opts.client = new_client(settings, args)
       local cache_dir = settings.ledger and settings.ledger:match("^(.*)/[^/]*$") or ledger.state_dir()
       if cache_dir then
