@@ -28,6 +28,7 @@ void kc_zip_open(lua_State *L);
 void kc_signal_open(lua_State *L);
 void kc_amount_open(lua_State *L);
 void kc_limits_open(lua_State *L);
+void kc_pattern_cost_open(lua_State *L);
 
 /* Pushes nil, message, code and returns 3: the luv-style failure triple. */
 int kc_fail(lua_State *L, const char *code, const char *fmt, ...);

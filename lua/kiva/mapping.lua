@@ -12,7 +12,9 @@
 -- one is read and then maps them together. Memory: one counter per group plus the
 -- rows of groups still open, never the whole file. A group is yielded at its last
 -- row, with the `where` of its first row.
+local core = require "kiva.core"
 local map = require "kiva.map"
+local script_env = require "kiva.script_env"
 local source = require "kiva.source"
 
 local M = {}
@@ -21,16 +23,39 @@ local KIND_FUNCTION = { loans = "loan_draft", repayments = "repayment", journals
 
 local input_error = require("kiva.errors").input
 
---- Loads a mapping script: a Lua file returning a table of functions.
+M.ROW_TIME_LIMIT = 5   -- CPU seconds a script may spend on one row (or group)
+
+-- The box each loaded script runs in (kiva.script_env), by the script's table.
+local boxes = setmetatable({}, { __mode = "k" })
+
+-- The message for a failed limited call (why: "time", "memory" or "error").
+local function limit_message(why, seconds, message)
+  if why == "time" then
+    -- where the script was when its time ran out, if it was in Lua code
+    local at = tostring(message):match("^(.-:%d+): ")
+    return string.format("%sthe mapping took longer than %g s of CPU on this row (an endless loop?)",
+      at and (at .. ": ") or "", seconds)
+  elseif why == "memory" then
+    return string.format("the mapping used more than %d MiB of memory (the cap for a run)",
+      script_env.MEMORY_CAP // (1024 * 1024))
+  end
+  return tostring(message)
+end
+
+--- Loads a mapping script: a Lua file returning a table of functions. The script
+-- runs in its own box (kiva.script_env): no os.exit, no debug, output captured,
+-- CPU and memory limited (its top level too, with the default limits).
 -- @return table (with .path) | nil, err (kind "input", where = the script's file:line)
 function M.load(path)
-  local chunk, err = loadfile(path, "t")
+  local box = script_env.new()
+  local chunk, err = loadfile(path, "t", box.env)
   if not chunk then
     return nil, input_error(err:match("^(.-:%d+):") or path, err)
   end
-  local ok, m = pcall(chunk)
+  box.limits = core.limits { cpu = M.ROW_TIME_LIMIT, memory = script_env.MEMORY_CAP }
+  local ok, m, why = box:call(chunk)
   if not ok then
-    local msg = tostring(m)
+    local msg = limit_message(why, M.ROW_TIME_LIMIT, m)
     return nil, input_error(msg:match("^(.-:%d+):") or path, msg)
   end
   if type(m) ~= "table" then
@@ -48,6 +73,7 @@ function M.load(path)
     return nil, input_error(path, path .. ": 'source' must be a table of options")
   end
   m.path = path
+  boxes[m] = box
   return m
 end
 
@@ -299,48 +325,29 @@ local function column_of(rows, value)
   return nil
 end
 
-local function as_message(e)
-  if type(e) ~= "string" then e = tostring(e) end
-  return e
-end
-
--- A runner calls fn(arg, ctx) for one row or group at a time, under a CPU time limit
--- per call, collecting kiva.map's failures; run(arg, rows, where) returns an item.
--- The hook, the failure collector and the error handler are made once per runner,
--- not per row: per row, only the deadline and the current rows change.
-local function runner(fn, ctx, limit, image_base)
-  local errors, current_rows, deadline
+-- A runner calls fn(arg, ctx) for one row or group at a time in the script's box
+-- (a CPU limit per call, a memory cap for the run: kiva.core.limits), collecting
+-- kiva.map's failures and the script's output; run(arg, rows, where) returns an item.
+local function runner(fn, ctx, limit, image_base, box, on_output)
+  local errors, current_rows, current_where
   local function on_failure(helper, value, message)
     errors = errors or {}
     errors[#errors + 1] = { path = column_of(current_rows, value) or helper, message = message }
   end
-  -- The clock is read in the hook (every 10,000 VM instructions), not per row: most
-  -- rows finish before the first call, and os.clock costs more than the mapping of
-  -- a simple row. The limit therefore counts from a row's first 10,000 instructions.
-  local function hook()
-    local now = os.clock()
-    if not deadline then
-      deadline = now + limit
-    elseif now > deadline then
-      error(string.format("the mapping took longer than %g s on this row (an endless loop?)", limit), 2)
-    end
-  end
+  box.limits = core.limits { cpu = limit, memory = script_env.MEMORY_CAP }
+  box.output = function(text) if on_output then on_output(text, current_where) end end
   return function(arg, rows, where)
-    errors, current_rows = nil, rows
+    errors, current_rows, current_where = nil, rows, where
     local previous_failure, previous_base = map.on_failure, map.image_base
     map.on_failure, map.image_base = on_failure, image_base
-    -- a profiler's (or debugger's) hook is put back after the row
-    local old_hook, old_mask, old_count = debug.gethook()
-    deadline = nil
-    debug.sethook(hook, "", 10000)
-    local ok, result = xpcall(fn, as_message, arg, ctx)
-    if old_hook then debug.sethook(old_hook, old_mask, old_count) else debug.sethook() end
+    local ok, result, why = box:call(fn, arg, ctx)
     map.on_failure, map.image_base = previous_failure, previous_base
     local errs = errors
     errors, current_rows = nil, nil
     if not ok then
       errs = errs or {}
-      errs[#errs + 1] = { path = "", message = "mapping error: " .. result }
+      local message = limit_message(why, limit, result)
+      errs[#errs + 1] = { path = "", message = why == "error" and ("mapping error: " .. message) or message }
       return { where = where, errors = errs }
     end
     if errs then return { where = where, errors = errs } end
@@ -360,7 +367,8 @@ end
 --- Maps the rows of `input` with the script `m` for `kind` ("loans", "repayments", "journals").
 -- opts: ctx (from M.context; default: one without a connection), source (rows
 -- options, over the script's own `source`), row_time_limit (s of CPU, default 5),
--- on_warning(message).
+-- on_warning(message), on_output(text, where) (what the script printed with print or
+-- io.write; default: on_warning("mapping output at <where>: <text>")).
 -- @return iterator over items | nil, err (kind "input")
 function M.items(m, kind, input, opts)
   opts = opts or {}
@@ -373,12 +381,19 @@ function M.items(m, kind, input, opts)
   end
   local ctx = opts.ctx or M.context({})
   ctx._base = dirname(input)
-  local limit = opts.row_time_limit or 5
+  local limit = opts.row_time_limit or M.ROW_TIME_LIMIT
   local rows_opts = {}
   for k, v in pairs(m.source or {}) do rows_opts[k] = v end
   for k, v in pairs(opts.source or {}) do rows_opts[k] = v end
   rows_opts.on_warning = rows_opts.on_warning or opts.on_warning
-  local run = runner(fn, ctx, limit, ctx._base)
+  local on_output = opts.on_output
+  if not on_output and opts.on_warning then
+    on_output = function(text, where)
+      opts.on_warning(string.format("mapping output at %s: %s", tostring(where), text))
+    end
+  end
+  local box = boxes[m] or script_env.new()
+  local run = runner(fn, ctx, limit, ctx._base, box, on_output)
 
   local it, err = source.rows(input, rows_opts)
   if not it then return nil, err end
