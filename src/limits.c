@@ -81,7 +81,10 @@ static void limits_hook(lua_State *L, lua_Debug *ar)
     }
     if (lim->expired) {
         lua_sethook(L, limits_hook, LUA_MASKCOUNT, 1);
-        luaL_error(L, "CPU time limit reached");
+        luaL_where(L, 0);   /* the hook runs in the interrupted function's frame */
+        lua_pushliteral(L, "CPU time limit reached");
+        lua_concat(L, 2);
+        lua_error(L);
     }
 }
 

@@ -335,7 +335,15 @@ local function runner(fn, ctx, limit, image_base, box, on_output)
     errors[#errors + 1] = { path = column_of(current_rows, value) or helper, message = message }
   end
   box.limits = core.limits { cpu = limit, memory = script_env.MEMORY_CAP }
-  box.output = function(text) if on_output then on_output(text, current_where) end end
+  -- each printed line on its own, control characters escaped: a script cannot
+  -- forge a line of the run's summary nor move the terminal's cursor
+  box.output = function(text)
+    if not on_output then return end
+    for line in tostring(text):gmatch("[^\n]+") do
+      line = line:gsub("[%c\127]", function(c) return string.format("\\%03d", c:byte()) end)
+      on_output(line, current_where)
+    end
+  end
   return function(arg, rows, where)
     errors, current_rows, current_where = nil, rows, where
     local previous_failure, previous_base = map.on_failure, map.image_base

@@ -130,6 +130,11 @@ function M.new()
       end,
     },
   }
+  for _, name in ipairs { "exit", "execute", "remove", "rename", "tmpname", "setlocale" } do
+    libs.os[name] = function()
+      error("os." .. name .. " is not available to a mapping script (it would act outside its row)", 2)
+    end
+  end
   box.string = libs.string
   for _, name in ipairs(BOXED_LIBS) do env[name] = libs[name] end
 
