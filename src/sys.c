@@ -7,7 +7,8 @@
 ** needed), a private file writer (a new file made with O_EXCL|O_NOFOLLOW beside
 ** the target, then renamed over it) and the process hardening run once a secret
 ** is loaded (not dumpable, no core files). Registers: now, monotonic, sleep, lock,
-** file_mode, chmod, getpid, isatty, kill, mkdir, write_private, protect_process.
+** file_mode, chmod, getpid, isatty, kill, mkdir, write_private, protect_process,
+** dumpable.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -274,6 +275,13 @@ static int kc_sys_protect_process(lua_State *L)
     return 1;
 }
 
+/* dumpable() -> bool: whether the process may dump core and be ptraced (PR_GET_DUMPABLE). */
+static int kc_sys_dumpable(lua_State *L)
+{
+    lua_pushboolean(L, prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) > 0);
+    return 1;
+}
+
 void kc_sys_open(lua_State *L)
 {
     static const luaL_Reg lock_methods[] = {
@@ -299,6 +307,7 @@ void kc_sys_open(lua_State *L)
         { "mkdir", kc_sys_mkdir },
         { "write_private", kc_sys_write_private },
         { "protect_process", kc_sys_protect_process },
+        { "dumpable", kc_sys_dumpable },
         { NULL, NULL }
     };
     if (luaL_newmetatable(L, LOCK_MT)) {

@@ -337,6 +337,85 @@ describe("reliability: hostile server answers", function()
     local _, err = call("ok", post_draft, { token_mode = "tok_bad_expiry" })
     if err then assert.is_string(err.kind) end
   end)
+
+  -- issue 16, case 6: a token answer is checked before it goes into a header or a path
+  it("a token holding CR LF is an auth error and never reaches a header", function()
+    local res, err, delta = call("ok", post_draft, { token_mode = "tok_crlf" })
+    assert.is_nil(res)
+    assert.are.equal("auth", err.kind)
+    assert.is_truthy(err.message:find("access_token", 1, true), err.message)
+    assert.is_nil(delta["ok /v3/partner/1/loan_draft"], "posted with that token")
+  end)
+
+  it("a partnerId that is not digits is an auth error naming it, and no path is made of it", function()
+    local res, err, delta = call("ok", post_draft, { token_mode = "tok_partner_path" })
+    assert.is_nil(res)
+    assert.are.equal("auth", err.kind)
+    assert.is_truthy(err.message:find("partnerId \"../../oauth\"", 1, true), err.message)
+    for key in pairs(delta) do assert.is_nil(key:find("loan_draft", 1, true), "requested " .. key) end
+  end)
+
+  for _, mode in ipairs { "tok_expiry_inf", "tok_expiry_nan" } do
+    it("an expires_in that is not finite (" .. mode .. ") is an auth error naming it", function()
+      local res, err, delta = call("ok", post_draft, { token_mode = mode })
+      assert.is_nil(res)
+      assert.are.equal("auth", err.kind)
+      assert.is_truthy(err.message:find("expires_in", 1, true), err.message)
+      assert.is_nil(delta["ok /v3/partner/1/loan_draft"])
+    end)
+  end
+
+  it("an expires_in of 1e20 is clamped to a day", function()
+    local info, err = call("ok", function(c) return c:token_info() end, { token_mode = "tok_expiry_huge" })
+    assert.is_nil(err)
+    assert.is_true(info.expires_at <= os.time() + 86400 + 5, tostring(info.expires_at))
+    assert.is_string(os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(info.expires_at)))
+  end)
+
+  for _, mode in ipairs { "tok_expiry_zero", "tok_expiry_negative" } do
+    it("an expires_in of 0 or less (" .. mode .. ") does not ask for a token per call", function()
+      local _, _, delta = call("ok", function(c)
+        for _ = 1, 3 do assert(c:post_loan_draft(DRAFT)) end
+        return true
+      end, { token_mode = mode })
+      assert.are.equal(3, delta["ok /v3/partner/1/loan_draft"])
+      assert.are.equal(1, delta[mode .. " /oauth/token"])
+    end)
+  end
+
+  -- issue 16, case 2: an error answer echoing the secret in other encodings, and cut
+  it("a token error echoing the secret form-encoded, JSON-escaped or cut keeps it out of errors and logs", function()
+    local secret = "s3cr+t&é /x-canary"
+    local logs = {}
+    local res, err = call("ok", post_draft, { token_mode = "tok_echo_forms", opts = { client_secret = secret,
+      debug = true, on_log = function(_, message) logs[#logs + 1] = message end } })
+    assert.is_nil(res)
+    assert.are.equal("auth", err.kind)
+    local text = tostring(err.message) .. cjson.encode(err.body or {}) .. table.concat(logs, "\n")
+    assert.is_truthy(text:find("bad secret", 1, true), "the answer was not seen: " .. text)
+    for _, form in ipairs { secret, "s3cr%2bt%26%c3%a9+%2fx", [[s3cr+t&\u00e9 \/x]], "s3cr+t&" } do
+      assert.is_nil(text:find(form, 1, true), "the secret leaked as " .. form .. ": " .. text)
+    end
+  end)
+
+  -- issue 16, case 10
+  it("an answer with 2 MB of headers is an error saying so, not 'Out of memory'", function()
+    local res, err = call("huge_header", function(c) return c:loans_page { status = "payingBack" } end)
+    assert.is_nil(res)
+    assert.is_truthy(err.message:find("headers are too large", 1, true), err.message)
+    assert.is_nil(err.message:lower():find("out of memory", 1, true), err.message)
+  end)
+
+  it("a 429 with Retry-After: 999999 says it gave up and when to try again", function()
+    local res, err, _, secs = call("retry_after_999999", post_draft)
+    assert.is_nil(res)
+    assert.are.equal("rate_limited", err.kind)
+    assert.is_truthy(err.message:find("gave up", 1, true), err.message)
+    assert.is_truthy(err.message:find("11.6 days", 1, true), err.message)
+    assert.is_truthy(err.message:find("try again after " .. os.date("!%Y-%m-%d", os.time() + 999999), 1, true),
+      err.message)
+    assert.is_true(secs <= 5, "took " .. secs .. " s")
+  end)
 end)
 
 describe("reliability: secrets #sandbox", function()

@@ -56,8 +56,10 @@ end
 --- Seconds to wait from a Retry-After header (delta-seconds or an HTTP date).
 function Transport.retry_after(value, now)
   if not value then return nil end
-  local n = tonumber(value)
-  if n then return math.max(0, n) end
+  -- delta-seconds are digits only (RFC 9110); capped so that a date can be made of it
+  local digits = value:match("^%s*(%d+)%s*$")
+  if digits then return math.min(tonumber(digits), 10 * 365 * 86400) end
+  if tonumber(value) then return nil end
   local months = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,
     Oct = 10, Nov = 11, Dec = 12 }
   local d, mon, y, h, mi, s = value:match("^%a+, (%d+) (%a+) (%d+) (%d+):(%d+):(%d+) GMT$")
@@ -67,6 +69,14 @@ function Transport.retry_after(value, now)
   -- os.time reads local time; the UTC offset of "now" corrects it to GMT
   local utc_offset = os.time() - os.time(os.date("!*t"))
   return math.max(0, os.time(t) + utc_offset - (now or os.time()))
+end
+
+--- "42 s", "17 min", "11.6 days": a wait as a person reads it.
+function Transport.duration(seconds)
+  if seconds < 120 then return string.format("%d s", math.ceil(seconds)) end
+  if seconds < 7200 then return string.format("%d min", math.ceil(seconds / 60)) end
+  if seconds < 2 * 86400 then return string.format("%.1f hours", seconds / 3600) end
+  return string.format("%.1f days", seconds / 86400)
 end
 
 function Transport:backoff(attempt, res)
@@ -155,6 +165,15 @@ function Transport:run(requests, opts)
         return
       end
       err.attempts = job.attempt
+      local ra = err.kind == "rate_limited" and Transport.retry_after(res.headers and res.headers["retry-after"])
+      if ra and elapsed + delay > self.max_retry_time then
+        -- the server asked for a wait past what a run allows: say so, and when to come back
+        err.retry_at = os.time() + math.ceil(ra)
+        err.message = string.format("%s; gave up after %d attempt%s: Kiva asks to wait %s (Retry-After: %d), "
+          .. "more than this run may wait (max_retry_time %g s); try again after %s", err.message, job.attempt,
+          job.attempt == 1 and "" or "s", Transport.duration(ra), math.ceil(ra), self.max_retry_time,
+          os.date("!%Y-%m-%d %H:%M:%S UTC", err.retry_at))
+      end
     end
     if err then return finish(job, nil, err) end
     return finish(job, res, nil)
