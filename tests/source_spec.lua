@@ -358,3 +358,87 @@ describe("kiva.source.sql", function()
     assert.matches("driver must be", err.message)
   end)
 end)
+
+-- Issue 16, case 7: small hostile inputs that used to take gigabytes. Each file is
+-- read to its end by a child process, which reports what it was told and its peak
+-- RSS (VmHWM): the refusal names file:line and the peak stays under 100 MiB.
+describe("kiva.source.rows caps what one record or file part may hold", function()
+  after_each(helper.cleanup)
+
+  local MiB = 1024 * 1024
+  local function read_in_child(path)
+    local script = "package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path; package.cpath = '"
+      .. helper.build .. "/?.so;' .. package.cpath; local it, err = require('kiva.source').rows("
+      .. string.format("%q", path) .. ");"
+      .. " local out = {}; if not it then out[1] = err.message else for row, e in it do"
+      .. " out[#out + 1] = row and ('row ' .. tostring(e)) or e.message end end;"
+      .. " local hwm = io.open('/proc/self/status'):read('a'):match('VmHWM:%s*(%d+) kB');"
+      .. " print(hwm); print(table.concat(out, '\\n'))"
+    local r = helper.run(helper.lua .. " -e " .. helper.quote(script), { cwd = helper.root })
+    assert.equal(0, r.code, r.err)
+    local kb, text = r.out:match("^(%d+)\n(.*)$")
+    return tonumber(kb) * 1024, text
+  end
+
+  -- a file of `size` bytes: head, then `unit` repeated, then tail (written in 1 MiB pieces)
+  local function big_file(path, head, unit, size, tail)
+    local f = assert(io.open(path, "wb"))
+    f:write(head)
+    local piece = string.rep(unit, MiB // #unit)
+    for _ = 1, size // #piece do f:write(piece) end
+    f:write(tail)
+    f:close()
+    return path
+  end
+
+  local function zip_workbook(sheet_rows, shared_path)
+    local dir = helper.tmpdir()
+    local book = workbook(sheet_rows)
+    if shared_path then
+      assert(os.execute("mkdir -p " .. dir .. "/xl && mv " .. helper.quote(shared_path) .. " " .. dir
+        .. "/xl/sharedStrings.xml && cd " .. dir .. " && zip -q -X " .. helper.quote(book) .. " xl/sharedStrings.xml"))
+    end
+    return book
+  end
+
+  it("shared strings: 64 MB of <si/> in a small .xlsx is refused, naming the part and line", function()
+    local dir = helper.tmpdir()
+    local shared = big_file(dir .. "/ss.xml", '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">',
+      "<si/>", 64 * MiB, "</sst>")
+    local book = zip_workbook("", shared)
+    local peak, text = read_in_child(book)
+    assert.matches("book%.xlsx: xl/sharedStrings%.xml:1: more than 1000000 shared strings", text)
+    assert.is_true(peak < 100 * MiB, string.format("peak RSS %.0f MiB", peak / MiB))
+  end)
+
+  it("a 64 MB cell makes its row bad (file:row) and the next rows are read", function()
+    local dir = helper.tmpdir()
+    local rows = helper.read(big_file(dir .. "/rows.xml", '<row r="3"><c r="A3" t="inlineStr"><is><t>', "x",
+      64 * MiB, '</t></is></c></row><row r="4"><c r="A4" t="inlineStr"><is><t>L4</t></is></c></row>'))
+    local book = zip_workbook(rows)
+    rows = nil   -- luacheck: ignore 311
+    collectgarbage()
+    local peak, text = read_in_child(book)
+    assert.matches("book%.xlsx:3: cell A3: its value is longer than 16777216 bytes", text)
+    assert.matches("row .*book%.xlsx:4", text)
+    assert.is_true(peak < 100 * MiB, string.format("peak RSS %.0f MiB", peak / MiB))
+  end)
+
+  it("a 64 MB JSON document is refused before it is decoded", function()
+    local dir = helper.tmpdir()
+    local path = big_file(dir .. "/big.json", '[{"loan":"', "x", 64 * MiB, '"}]')
+    local peak, text = read_in_child(path)
+    assert.matches("big%.json: the JSON document is larger than 32 MiB", text)
+    assert.is_true(peak < 100 * MiB, string.format("peak RSS %.0f MiB", peak / MiB))
+  end)
+
+  it("a 64 MB JSON Lines line is a bad record (file:line) and the next lines are read", function()
+    local dir = helper.tmpdir()
+    local path = big_file(dir .. "/big.jsonl", '{"loan":"L1"}\n{"loan":"', "x", 64 * MiB, '"}\r\n{"loan":"L3"}\n')
+    local peak, text = read_in_child(path)
+    assert.matches("big%.jsonl:2: the line is longer than 16777216 bytes", text)
+    assert.matches("row .*big%.jsonl:1\n", text)
+    assert.matches("row .*big%.jsonl:3\n?$", text)
+    assert.is_true(peak < 100 * MiB, string.format("peak RSS %.0f MiB", peak / MiB))
+  end)
+end)
