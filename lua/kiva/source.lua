@@ -114,9 +114,14 @@ local function json_rows(path, opts)
   if not f then return nil, input_error(path, ferr) end
   -- at most MAX_JSON + 1 bytes are read: a bigger document is refused before it is decoded
   local max = opts.max_json or M.MAX_JSON
-  local text = f:read(max + 1) or ""
+  local size = f:seek("end")   -- nil for a pipe: then the read itself stops past max
+  local text = ""
+  if not size or size <= max then
+    if size then f:seek("set") end
+    text = f:read(max + 1) or ""
+  end
   f:close()
-  if #text > max then
+  if #text > max or (size and size > max) then
     return nil, input_error(path, string.format("%s: the JSON document is larger than %d MiB (the cap for a "
       .. "whole-file JSON input); write one object per line (JSON Lines, .jsonl) instead", path, max // 1048576))
   end
