@@ -182,7 +182,11 @@ local function write_file(path, data)
 end
 
 local function safe_name(s)
-  return (str(s):gsub("[^%w%-_.]", "_"))
+  local name = str(s):gsub("[^%w%-_.]", "_")
+  -- a long id (100 four-byte characters: 400 bytes) would pass the file system's
+  -- 255-byte name limit: its start and a hash of the whole id instead
+  if #name > 80 then name = name:sub(1, 64) .. "-" .. core.sha256_hex(str(s)):sub(1, 12) end
+  return name
 end
 
 -- Dry run: the exact bodies that would be sent, one file per request.
