@@ -10,8 +10,11 @@
 **   every instruction and raises each time, so a pcall in the script cannot catch
 **   the error and go on: the first instruction after it raises again.
 ** - Memory: during the call the state's allocator is wrapped by one whose ud is the
-**   userdata; growth past the heap size at the run's start (limits creation) plus
-**   the cap is refused, after Lua's emergency collection has had its try.
+**   userdata. What the script keeps across calls ("retained": the net heap growth
+**   of its calls, less what the heap shrank between them) plus the call's own
+**   growth may not pass the cap: past it an allocation is refused (Lua's emergency
+**   collection then has its try). The host's own growth between calls is not
+**   counted, so a long run's results do not eat the script's allowance.
 **
 ** The hook finds its limits through lua_getallocf's ud, so nothing is global and a
 ** coroutine keeping the hook after the call finds no limits and does nothing.
@@ -29,7 +32,10 @@ typedef struct kc_limits {
     lua_Alloc inner;        /* the state's allocator, wrapped during a call */
     void *inner_ud;
     long long heap;         /* bytes in use, tracked during a call */
-    long long ceiling;      /* heap size at creation + the cap */
+    long long ceiling;      /* heap size the current call may not pass */
+    long long cap;          /* bytes the script may hold (retained + a call's growth) */
+    long long retained;     /* net growth the script's calls left behind */
+    long long last_end;     /* heap size at the end of the previous call (0: none) */
     double cpu_limit;       /* seconds per call */
     double deadline;        /* 0 until the hook's first run in a call */
     int active, expired, refused;
@@ -58,8 +64,11 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     p = lim->inner(lim->inner_ud, ptr, osize, nsize);
-    if (p || nsize == 0)
+    if (p || nsize == 0) {
         lim->heap += (long long)nsize - old;
+        if ((long long)nsize > old)
+            lim->refused = 0;   /* a retry after the emergency collection went through */
+    }
     return p;
 }
 
@@ -106,7 +115,7 @@ static int kc_limits_new(lua_State *L)
     memset(lim, 0, sizeof *lim);
     luaL_setmetatable(L, LIMITS_MT);
     lim->cpu_limit = cpu;
-    lim->ceiling = heap_bytes(L) + (long long)memory;
+    lim->cap = (long long)memory;
     return 1;
 }
 
@@ -123,6 +132,7 @@ static int kc_limits_call(lua_State *L)
 {
     kc_limits *lim = luaL_checkudata(L, 1, LIMITS_MT);
     int nargs = lua_gettop(L) - 2, status, base;
+    long long start, after;
     lua_Hook old_hook;
     int old_mask, old_count;
     luaL_checkany(L, 2);
@@ -148,7 +158,21 @@ static int kc_limits_call(lua_State *L)
     old_count = lua_gethookcount(L);
     lim->expired = lim->refused = 0;
     lim->deadline = 0;
-    lim->heap = heap_bytes(L);
+    start = heap_bytes(L);
+    /* the heap shrank since the last call: some of what the script left was collected */
+    if (lim->last_end > start)
+        lim->retained -= lim->last_end - start;
+    if (lim->retained > lim->cap / 2) {
+        /* near the cap: count only what is still alive */
+        lua_gc(L, LUA_GCCOLLECT);
+        after = heap_bytes(L);
+        lim->retained -= start - after;
+        start = after;
+    }
+    if (lim->retained < 0)
+        lim->retained = 0;
+    lim->heap = start;
+    lim->ceiling = start + lim->cap - lim->retained;
     lim->inner = lua_getallocf(L, &lim->inner_ud);
     lim->active = 1;
     lua_setallocf(L, limited_alloc, lim);
@@ -157,6 +181,12 @@ static int kc_limits_call(lua_State *L)
     lua_sethook(L, old_hook, old_mask, old_count);
     lua_setallocf(L, lim->inner, lim->inner_ud);
     lim->active = 0;
+    if (lim->refused || status == LUA_ERRMEM)
+        lua_gc(L, LUA_GCCOLLECT);   /* the refused call's garbage is no part of what it keeps */
+    lim->last_end = heap_bytes(L);
+    lim->retained += lim->last_end - start;
+    if (lim->retained < 0)
+        lim->retained = 0;
     if (status != LUA_OK || lim->expired || lim->refused) {
         const char *why = lim->expired ? "time" : lim->refused ? "memory" : "error";
         if (status == LUA_OK) {

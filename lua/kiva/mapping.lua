@@ -340,7 +340,7 @@ local function runner(fn, ctx, limit, image_base, box, on_output)
   box.output = function(text)
     if not on_output then return end
     for line in tostring(text):gmatch("[^\n]+") do
-      line = line:gsub("[%c\127]", function(c) return string.format("\\%03d", c:byte()) end)
+      line = line:gsub("[%z\1-\8\11-\31\127]", function(c) return string.format("\\%03d", c:byte()) end)
       on_output(line, current_where)
     end
   end
