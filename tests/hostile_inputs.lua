@@ -2,17 +2,17 @@
 -- a child process: prints what the reader said, the child's peak RSS and its time.
 --   usage: lua5.4 tests/hostile_inputs.lua [BUILD_DIR]   (from the checkout's root; needs zip)
 -- Writes about 1.6 GB of temporary files (removed at the end). The figures are the
--- README's reliability table rows; tests/source_spec.lua checks the same at 64 MB.
-local build = arg[1] or os.getenv("KIVA_BUILD") or "build"
+-- README's reliability table rows; tests/source_spec.lua checks the same at 64 MB,
+-- with this file's big_file and read_in_child (require "hostile_inputs").
+local M = {}
+local as_module = (...) == "hostile_inputs"
+local build = (not as_module and arg[1]) or os.getenv("KIVA_BUILD") or "build"
 local MiB = 1024 * 1024
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir -p " .. q(dir)))
-
-local function big_file(path, head, unit, size, tail)
+--- Writes `head`, `unit` repeated to about `size` bytes (in 1 MiB pieces), `tail`.
+function M.big_file(path, head, unit, size, tail)
   local f = assert(io.open(path, "wb"))
   f:write(head)
   local piece = string.rep(unit, MiB // #unit)
@@ -21,6 +21,29 @@ local function big_file(path, head, unit, size, tail)
   f:close()
   return path
 end
+
+--- Reads `path` to its end with kiva.source.rows in a child process.
+-- @return peak RSS (bytes), what it said (rows as "row <where>", errors' messages; `sep` between)
+function M.read_in_child(path, sep)
+  local script = "package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path; package.cpath = " .. q(build .. "/?.so;")
+    .. " .. package.cpath; local it, err = require('kiva.source').rows(" .. string.format("%q", path) .. ");"
+    .. " local out = {}; if not it then out[1] = err.message else for row, e in it do"
+    .. " out[#out + 1] = row and ('row ' .. tostring(e)) or e.message end end;"
+    .. " local hwm = io.open('/proc/self/status'):read('a'):match('VmHWM:%s*(%d+) kB');"
+    .. " print(hwm); print(table.concat(out, " .. string.format("%q", sep or " | ") .. "))"
+  local p = io.popen("lua5.4 -e " .. q(script) .. " 2>&1")
+  local text = p:read("a")
+  p:close()
+  local kb, said = text:match("^(%d+)\n(.*)$")
+  return tonumber(kb) and tonumber(kb) * 1024, (said or text):gsub("%s+$", "")
+end
+
+if as_module then return M end
+
+local big_file = M.big_file
+local dir = os.tmpname()
+os.remove(dir)
+assert(os.execute("mkdir -p " .. q(dir)))
 
 local function write(path, body)
   local f = assert(io.open(path, "wb"))
@@ -52,20 +75,6 @@ local function workbook(name, rows_file, shared_file)
   return book
 end
 
-local function read_in_child(path)
-  local script = "package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path; package.cpath = " .. q(build .. "/?.so;")
-    .. " .. package.cpath; local it, err = require('kiva.source').rows(" .. string.format("%q", path) .. ");"
-    .. " local out = {}; if not it then out[1] = err.message else for row, e in it do"
-    .. " out[#out + 1] = row and ('row ' .. tostring(e)) or e.message end end;"
-    .. " local hwm = io.open('/proc/self/status'):read('a'):match('VmHWM:%s*(%d+) kB');"
-    .. " print(hwm); print(table.concat(out, ' | '))"
-  local t0 = os.time()
-  local p = io.popen("lua5.4 -e " .. q(script) .. " 2>&1")
-  local text = p:read("a")
-  p:close()
-  local kb, said = text:match("^(%d+)\n(.*)$")
-  return tonumber(kb) and tonumber(kb) / 1024, (said or text):gsub("%s+$", ""):gsub(dir .. "/", ""), os.time() - t0
-end
 
 local cases = {
   { "xlsx, 250 MB of <si/> in sharedStrings", function()
@@ -91,9 +100,10 @@ for _, case in ipairs(cases) do
   local f = io.open(path, "rb")
   local size = f:seek("end")
   f:close()
-  local peak, said, secs = read_in_child(path)
-  print(string.format("%-40s file %8.1f MB  peak RSS %6.1f MiB  %3d s  %s", case[1], size / 1e6, peak or -1, secs,
-    said:sub(1, 160)))
+  local t0 = os.time()
+  local peak, said = M.read_in_child(path)
+  print(string.format("%-40s file %8.1f MB  peak RSS %6.1f MiB  %3d s  %s", case[1], size / 1e6, (peak or -1) / MiB,
+    os.time() - t0, said:gsub(dir .. "/", ""):sub(1, 160)))
   os.remove(path)
 end
 os.execute("rm -rf " .. q(dir))

@@ -366,30 +366,9 @@ describe("kiva.source.rows caps what one record or file part may hold", function
   after_each(helper.cleanup)
 
   local MiB = 1024 * 1024
-  local function read_in_child(path)
-    local script = "package.path = 'lua/?.lua;lua/?/init.lua;' .. package.path; package.cpath = '"
-      .. helper.build .. "/?.so;' .. package.cpath; local it, err = require('kiva.source').rows("
-      .. string.format("%q", path) .. ");"
-      .. " local out = {}; if not it then out[1] = err.message else for row, e in it do"
-      .. " out[#out + 1] = row and ('row ' .. tostring(e)) or e.message end end;"
-      .. " local hwm = io.open('/proc/self/status'):read('a'):match('VmHWM:%s*(%d+) kB');"
-      .. " print(hwm); print(table.concat(out, '\\n'))"
-    local r = helper.run(helper.lua .. " -e " .. helper.quote(script), { cwd = helper.root })
-    assert.equal(0, r.code, r.err)
-    local kb, text = r.out:match("^(%d+)\n(.*)$")
-    return tonumber(kb) * 1024, text
-  end
-
-  -- a file of `size` bytes: head, then `unit` repeated, then tail (written in 1 MiB pieces)
-  local function big_file(path, head, unit, size, tail)
-    local f = assert(io.open(path, "wb"))
-    f:write(head)
-    local piece = string.rep(unit, MiB // #unit)
-    for _ = 1, size // #piece do f:write(piece) end
-    f:write(tail)
-    f:close()
-    return path
-  end
+  local hostile = require "hostile_inputs"
+  local big_file = hostile.big_file
+  local function read_in_child(path) return hostile.read_in_child(path, "\n") end
 
   local function zip_workbook(sheet_rows, shared_path)
     local dir = helper.tmpdir()
