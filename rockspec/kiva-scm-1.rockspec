@@ -60,6 +60,7 @@ build = {
         ["kiva.sandbox.state"] = "lua/kiva/sandbox/state.lua",
         ["kiva.sandbox.tls"] = "lua/kiva/sandbox/tls.lua",
         ["kiva.schema"] = "lua/kiva/schema.lua",
+        ["kiva.script_env"] = "lua/kiva/script_env.lua",
         ["kiva.source"] = "lua/kiva/source.lua",
         ["kiva.transport"] = "lua/kiva/transport.lua",
         ["kiva.xlsx"] = "lua/kiva/xlsx.lua",
