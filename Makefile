@@ -25,9 +25,12 @@ SSL_LIBS    ?= $(shell $(PKG) --libs libcrypto)
 ZIP_CFLAGS  ?= $(shell $(PKG) --cflags libzip)
 ZIP_LIBS    ?= $(shell $(PKG) --libs libzip)
 
+# The one version of the project: lua/kiva/init.lua's _VERSION, compiled in as core.version.
+KIVA_VERSION := $(shell sed -n 's/^ *_VERSION = "\([^"]*\)".*/\1/p' lua/kiva/init.lua)
+
 WARN    = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=c99 -D_DEFAULT_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) \
+ALL_CFLAGS = -std=c99 -D_DEFAULT_SOURCE -DKIVA_VERSION='"$(KIVA_VERSION)"' -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) \
              $(LUA_CFLAGS) $(CURL_CFLAGS) $(ZIP_CFLAGS)
 LIBS    = $(CURL_LIBS) $(SSL_LIBS) $(ZIP_LIBS)
 
@@ -47,10 +50,13 @@ OBJS    = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 CORE    = $(BUILD)/kiva/core.so
 
 # Debian packages: runtime + build + tests (nginx-light: the HTTP/2 test of core_http_spec;
-# zip: hostile workbooks built by source_spec). Bench and fuzz extras are separate lists.
+# zip: hostile workbooks built by source_spec; luarocks, unzip: the rock's lint/make/pack
+# test; jq: --json output checked as a user would; tmux: the progress line in a real
+# terminal). Bench and fuzz extras are separate lists.
 DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson lua-busted lua-check lua-argparse lua-socket \
-           lua-sec lua-sql-sqlite3 lua-expat libcurl4-openssl-dev libssl-dev libzip-dev \
-           libsqlite3-dev openssl curl pkg-config gcc make valgrind zip nginx-light
+           lua-sec lua-sql-sqlite3 lua-dbi-sqlite3 lua-expat libcurl4-openssl-dev libssl-dev libzip-dev \
+           libsqlite3-dev openssl curl pkg-config gcc make valgrind zip nginx-light \
+           luarocks unzip jq tmux
 BENCH_PKGS = wrk python3 python3-jsonschema python3-requests time
 FUZZ_PKGS  = clang libclang-rt-14-dev
 
@@ -60,6 +66,9 @@ all: $(CORE)
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS) | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# core.version comes from init.lua: a new version rebuilds core.o.
+$(BUILD)/obj/core.o: lua/kiva/init.lua
 
 $(BUILD)/obj $(BUILD)/kiva:
 	mkdir -p $@

@@ -1,19 +1,21 @@
 -- `make demo`: a local sandbox on a free port, every example pushed to it through
 -- `kiva push` (loan drafts, repayments, journals), what Kiva answered, sandbox stopped.
 --
--- For each examples/<name>/ it uses, per kind (loans, repayments, journals):
---   the first of examples/<name>/<kind>.lua, mapping.lua, loans.lua, repayments.lua
---   that defines the kind's function (loan_draft, repayment, journal); the first input
---   file named after the kind, in English, French or Spanish (loans*, prets*,
---   remboursements*, journaux*, ... .csv/.tsv/.xlsx/.json/.jsonl; for journals, else the loans input);
---   examples/<name>/demo.lua may return { loans = { mapping =, input = }, ..., portfolio =,
---   prepare = "script.lua" (run first, e.g. to build a database) }
---   to say it explicitly (paths relative to the example's directory).
--- Portfolios (examples/<name>/portfolio.json, arrays of loans) are merged and given
--- to the sandbox, so the examples' repayments and journals find their loans.
+-- Each examples/<name>/ says what the demo runs in examples/<name>/demo.lua:
+--   return { prepare = "script.lua" (run first, e.g. to build a database),
+--            loans = { mapping = "loans.lua", input = "prets.csv" },          -- required
+--            repayments = { mapping =, input =, period = "YYYY-MM" }, journals = { ... },
+--            portfolio = "portfolio.json" (default) }
+-- (paths relative to the example's directory). Portfolios (arrays of loans) are
+-- merged and given to the sandbox, so the examples' repayments and journals find
+-- their loans. The demo fails (exit 1) when any example lacks its manifest, a
+-- mapping that does not load or lacks its function, an input that is missing, or a
+-- push that does not exit 0: nothing is skipped silently.
 local root = (arg and arg[0] or ""):match("^(.*)/examples/[^/]*$") or "."
 package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
+package.cpath = root .. "/build/?.so;" .. package.cpath
 local cjson = require "cjson"
+local mapping = require "kiva.mapping"
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 local function exists(p) local f = io.open(p, "rb"); if f then f:close() return true end return false end
@@ -34,58 +36,28 @@ end
 
 local KINDS = { "loans", "repayments", "journals" }
 local FN = { loans = "loan_draft", repayments = "repayment", journals = "journal" }
-local INPUT_EXT = { csv = true, tsv = true, xlsx = true, json = true, jsonl = true }
 
-local function defines(mapping_path, fn)
-  local chunk = loadfile(mapping_path, "t")
-  if not chunk then return false end
-  local ok, m = pcall(chunk)
-  return ok and type(m) == "table" and type(m[fn]) == "function"
-end
-
--- Export names as MIS users write them (English, French, Spanish), by kind.
-local NAMES = {
-  loans = { "loans", "loan", "prets", "prêts", "prestamos", "préstamos" },
-  repayments = { "repayments", "repayment", "remboursements", "pagos", "reembolsos" },
-  journals = { "journals", "journal", "journaux" },
-}
-
-local function find_input(dir, kind)
-  local files = lines_of("ls -1 " .. quote(dir) .. " 2>/dev/null")
-  table.sort(files)
-  for _, name in ipairs(NAMES[kind]) do
-    for _, f in ipairs(files) do
-      local ext = f:match("%.([%w]+)$")
-      if f:lower():sub(1, #name) == name and ext and INPUT_EXT[ext:lower()] then
-        return dir .. "/" .. f
-      end
-    end
-  end
-end
-
+-- The example's steps, or nil and why it cannot run.
 local function plan_for(dir)
-  local manifest = {}
-  if exists(dir .. "/demo.lua") then
-    local ok, t = pcall(dofile, dir .. "/demo.lua")
-    if ok and type(t) == "table" then manifest = t end
-  end
-  -- manifest.prepare: a Lua script run first (the SQLite example builds its database)
+  if not exists(dir .. "/demo.lua") then return nil, "no demo.lua saying what to run" end
+  local ok, manifest = pcall(dofile, dir .. "/demo.lua")
+  if not ok or type(manifest) ~= "table" then return nil, "demo.lua: " .. tostring(manifest) end
   if manifest.prepare and not os.execute("lua5.4 " .. quote(dir .. "/" .. manifest.prepare) .. " >/dev/null") then
-    print("demo: " .. dir .. "/" .. manifest.prepare .. " failed")
+    return nil, manifest.prepare .. " failed"
   end
-  local plan = { portfolio = manifest.portfolio and (dir .. "/" .. manifest.portfolio) or (dir .. "/portfolio.json") }
+  if not manifest.loans then return nil, "demo.lua has no loans step" end
+  local plan = { portfolio = dir .. "/" .. (manifest.portfolio or "portfolio.json") }
   for _, kind in ipairs(KINDS) do
-    local m = manifest[kind]
-    if m then
-      plan[kind] = { mapping = dir .. "/" .. m.mapping, input = dir .. "/" .. m.input }
-    else
-      local mapping
-      for _, candidate in ipairs({ kind, "mapping", "loans", "repayments" }) do
-        local path = dir .. "/" .. candidate .. ".lua"
-        if not mapping and exists(path) and defines(path, FN[kind]) then mapping = path end
+    local step = manifest[kind]
+    if step then
+      local m, err = mapping.load(dir .. "/" .. tostring(step.mapping))
+      if not m then return nil, kind .. ": " .. err.message end
+      if type(m[FN[kind]]) ~= "function" then
+        return nil, kind .. ": " .. step.mapping .. " has no " .. FN[kind] .. " function"
       end
-      local input = find_input(dir, kind) or (kind == "journals" and find_input(dir, "loans")) or nil
-      if mapping and input then plan[kind] = { mapping = mapping, input = input } end
+      local input = dir .. "/" .. tostring(step.input)
+      if not exists(input) then return nil, kind .. ": no input " .. input end
+      plan[kind] = { mapping = dir .. "/" .. step.mapping, input = input, period = step.period }
     end
   end
   return plan
@@ -93,17 +65,23 @@ end
 
 local function main()
   local tmp = lines_of("mktemp -d")[1]
-  local examples = {}
+  local examples, failures = {}, {}
   -- KIVA_DEMO_EXAMPLES points the demo at another examples tree (used to test it).
   local base = os.getenv("KIVA_DEMO_EXAMPLES") or (root .. "/examples")
   for _, name in ipairs(lines_of("ls -1 " .. quote(base))) do
     local dir = base .. "/" .. name
     if name ~= "demo.lua" and os.execute("test -d " .. quote(dir)) then
-      examples[#examples + 1] = { name = name, dir = dir, plan = plan_for(dir) }
+      local plan, why = plan_for(dir)
+      if plan then
+        examples[#examples + 1] = { name = name, dir = dir, plan = plan }
+      else
+        failures[#failures + 1] = name .. ": not run: " .. why
+        print("demo: " .. failures[#failures])
+      end
     end
   end
   if #examples == 0 then
-    print("demo: no examples under examples/")
+    print("demo: no example to run under " .. base)
     return 1
   end
 
@@ -152,7 +130,7 @@ local function main()
   prefix[#prefix + 1] = "KIVA_LEDGER=" .. quote(tmp .. "/ledger.sqlite3")
   prefix = "env " .. table.concat(prefix, " ") .. " "
 
-  local worst = 0
+  local steps = 0
   for _, ex in ipairs(examples) do
     for _, kind in ipairs(KINDS) do
       local step = ex.plan[kind]
@@ -162,7 +140,8 @@ local function main()
           (step.input:gsub("^" .. root:gsub("%p", "%%%0") .. "/", ""))))
         local report = tmp .. "/" .. ex.name .. "-" .. kind .. ".json"
         local cmd = prefix .. kiva .. " push " .. kind .. " --mapping " .. quote(step.mapping) .. " --input "
-          .. quote(step.input) .. " --report " .. quote(report) .. " 2>&1"
+          .. quote(step.input) .. (step.period and (" --period " .. quote(step.period)) or "")
+          .. " --report " .. quote(report) .. " 2>&1"
         local p = io.popen(cmd)
         io.write(p:read("a"))
         local _, _, code = p:close()
@@ -184,7 +163,10 @@ local function main()
           end
         end
         print(string.format("(exit %d)\n", code or -1))
-        if (code or 0) >= 2 then worst = math.max(worst, code) end
+        steps = steps + 1
+        if code ~= 0 then
+          failures[#failures + 1] = ex.name .. ": kiva push " .. kind .. " exited " .. tostring(code)
+        end
       end
     end
   end
@@ -196,7 +178,13 @@ local function main()
   end
   stop()
   print("Sandbox stopped.")
-  return worst == 0 and 0 or 1
+  if #failures > 0 then
+    print(string.format("demo FAILED: %d step(s) run, %d problem(s):", steps, #failures))
+    for _, failure in ipairs(failures) do print("  " .. failure) end
+    return 1
+  end
+  print(string.format("demo: all %d step(s) of %d example(s) ran and exited 0.", steps, #examples))
+  return 0
 end
 
 os.exit(main())

@@ -3,17 +3,20 @@ rockspec_format = "3.0"
 package = "kiva"
 version = "scm-1"
 source = {
-   url = "git+https://example.invalid/kiva-lua.git",
+   url = "git+https://github.com/kiva-lua/kiva.git",
+   branch = "main",
 }
 description = {
    summary = "Kiva Partner API client and CLI for microfinance MIS integrations",
    detailed = [==[
-A Lua 5.4 module with a C core (libcurl, OpenSSL) and the `kiva` command: push loan
-drafts, repayment reports and journals from an MIS export to Kiva's Partner API,
-validated before sending, with a ledger so nothing is lost or sent twice, and a
-local sandbox of the API for testing.
+A Lua 5.4 module with a C core (libcurl, OpenSSL, libzip) and the `kiva` command: push
+loan drafts, repayment reports and journals from an MIS export to Kiva's Partner API,
+validated before sending, with a ledger so nothing is lost or sent twice, and a local
+sandbox of the API for testing.
 ]==],
+   homepage = "https://github.com/kiva-lua/kiva",
    license = "MIT",
+   labels = { "kiva", "microfinance", "api", "cli" },
 }
 dependencies = {
    "lua >= 5.4, < 5.5",
@@ -24,26 +27,47 @@ dependencies = {
    "luasql-sqlite3 >= 2.6",
    "luaexpat >= 1.5",
 }
+-- As lua-cjson and Lua-cURLv3 declare theirs: luarocks finds each (or takes
+-- CURL_DIR=..., OPENSSL_DIR=..., ZIP_DIR=... on its command line) and passes the
+-- directories to the Makefile below.
 external_dependencies = {
-   CURL = { header = "curl/curl.h" },
-   OPENSSL = { header = "openssl/evp.h" },
-   LIBZIP = { header = "zip.h" },
+   CURL = { header = "curl/curl.h", library = "curl" },
+   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
+   ZIP = { header = "zip.h", library = "zip" },
 }
 test_dependencies = { "busted" }
 test = { type = "busted" }
--- Built by the Makefile, not luarocks' builtin backend: builtin writes kiva/core.so
--- beside the sources, where the checkout's ./kiva launcher (a file) already stands.
+-- The Makefile builds build/kiva/core.so with luarocks' compiler, flags and the
+-- directories of the external dependencies (its pkg-config defaults are overridden).
+-- Not the builtin backend: it would write kiva/core.so beside the sources, where the
+-- checkout's ./kiva launcher (a file, installed as the `kiva` command) stands.
 build = {
-   type = "command",
-   build_command = [==[make CC="$(CC)" LUA_CFLAGS="-I$(LUA_INCDIR)"]==],
+   type = "make",
+   build_target = "all",
+   build_variables = {
+      CC = "$(CC)",
+      CFLAGS = "$(CFLAGS)",
+      LUA_CFLAGS = "-I$(LUA_INCDIR)",
+      CURL_CFLAGS = "-I$(CURL_INCDIR)",
+      CURL_LIBS = "-L$(CURL_LIBDIR) -lcurl",
+      SSL_LIBS = "-L$(OPENSSL_LIBDIR) -lcrypto",
+      ZIP_CFLAGS = "-I$(ZIP_INCDIR)",
+      ZIP_LIBS = "-L$(ZIP_LIBDIR) -lzip",
+   },
+   install_pass = false,
    install = {
       lua = {
         ["kiva.auth"] = "lua/kiva/auth.lua",
         ["kiva.cli"] = "lua/kiva/cli.lua",
+        ["kiva.cli_start"] = "lua/kiva/cli_start.lua",
         ["kiva.client"] = "lua/kiva/client.lua",
         ["kiva.config"] = "lua/kiva/config.lua",
         ["kiva.errors"] = "lua/kiva/errors.lua",
+        ["kiva.i18n"] = "lua/kiva/i18n.lua",
+        ["kiva.i18n.es"] = "lua/kiva/i18n/es.lua",
+        ["kiva.i18n.fr"] = "lua/kiva/i18n/fr.lua",
         ["kiva"] = "lua/kiva/init.lua",
+        ["kiva.inspect"] = "lua/kiva/inspect.lua",
         ["kiva.ledger"] = "lua/kiva/ledger.lua",
         ["kiva.map"] = "lua/kiva/map.lua",
         ["kiva.mapping"] = "lua/kiva/mapping.lua",
@@ -51,18 +75,24 @@ build = {
         ["kiva.push"] = "lua/kiva/push.lua",
         ["kiva.reconcile"] = "lua/kiva/reconcile.lua",
         ["kiva.report"] = "lua/kiva/report.lua",
+        ["kiva.runlog"] = "lua/kiva/runlog.lua",
+        ["kiva.runstore"] = "lua/kiva/runstore.lua",
         ["kiva.sandbox.api"] = "lua/kiva/sandbox/api.lua",
         ["kiva.sandbox.cli"] = "lua/kiva/sandbox/cli.lua",
         ["kiva.sandbox.faults"] = "lua/kiva/sandbox/faults.lua",
         ["kiva.sandbox.json"] = "lua/kiva/sandbox/json.lua",
+        ["kiva.sandbox.judge"] = "lua/kiva/sandbox/judge.lua",
         ["kiva.sandbox.portfolio"] = "lua/kiva/sandbox/portfolio.lua",
         ["kiva.sandbox.server"] = "lua/kiva/sandbox/server.lua",
         ["kiva.sandbox.state"] = "lua/kiva/sandbox/state.lua",
         ["kiva.sandbox.tls"] = "lua/kiva/sandbox/tls.lua",
+        ["kiva.scaffold"] = "lua/kiva/scaffold.lua",
         ["kiva.schema"] = "lua/kiva/schema.lua",
         ["kiva.script_env"] = "lua/kiva/script_env.lua",
         ["kiva.source"] = "lua/kiva/source.lua",
+        ["kiva.text"] = "lua/kiva/text.lua",
         ["kiva.transport"] = "lua/kiva/transport.lua",
+        ["kiva.workbook"] = "lua/kiva/workbook.lua",
         ["kiva.xlsx"] = "lua/kiva/xlsx.lua",
         ["kiva.schemas.journals"] = "lua/kiva/schemas/journals.json",
         ["kiva.schemas.loan_draft"] = "lua/kiva/schemas/loan_draft.json",
@@ -71,4 +101,5 @@ build = {
       lib = { ["kiva.core"] = "build/kiva/core.so" },
       bin = { kiva = "kiva" },
    },
+   copy_directories = { "docs", "examples" },
 }

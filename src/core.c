@@ -34,5 +34,7 @@ KC_EXPORT int luaopen_kiva_core(lua_State *L)
     kc_amount_open(L);
     kc_limits_open(L);
     kc_pattern_cost_open(L);
+    kc_version_open(L);
+    kc_zipwrite_open(L);
     return 1;
 }

@@ -57,3 +57,39 @@ int kc_currency_minor(const char *code, size_t len)
                 sizeof currencies[0], compare_code);
     return c ? c->minor : -1;
 }
+
+/* Rough units of a currency per US dollar (orders of magnitude of 2025 rates), for
+** the "very large amount" warning only: never for a conversion. Currencies of the
+** countries Kiva's field partners lend in; others are not judged. Sorted by code. */
+typedef struct { char code[4]; double per_usd; } kc_rate;
+
+static const kc_rate rates[] = {
+    {"AMD", 390}, {"BDT", 120}, {"BIF", 2900}, {"BOB", 6.9}, {"BRL", 5.5}, {"BZD", 2},
+    {"CDF", 2800}, {"CLP", 950}, {"COP", 4000}, {"CRC", 510}, {"DOP", 60}, {"EGP", 49},
+    {"ETB", 120}, {"EUR", 0.92}, {"FJD", 2.25}, {"GEL", 2.7}, {"GHS", 12}, {"GNF", 8600},
+    {"GTQ", 7.7}, {"HNL", 25}, {"HTG", 132}, {"IDR", 16000}, {"INR", 84}, {"JOD", 0.71},
+    {"KES", 130}, {"KGS", 87}, {"KHR", 4050}, {"LAK", 21800}, {"LBP", 89500}, {"LRD", 190},
+    {"MDL", 18}, {"MGA", 4600}, {"MMK", 2100}, {"MNT", 3400}, {"MWK", 1730}, {"MXN", 18},
+    {"MZN", 64}, {"NGN", 1500}, {"NIO", 36.7}, {"NPR", 135}, {"PEN", 3.75}, {"PGK", 4},
+    {"PHP", 56}, {"PKR", 280}, {"PYG", 7500}, {"RWF", 1350}, {"SBD", 8.4}, {"SLE", 22.5},
+    {"SOS", 570}, {"TJS", 10.9}, {"TOP", 2.35}, {"TRY", 34}, {"TZS", 2600}, {"UAH", 41},
+    {"UGX", 3700}, {"USD", 1}, {"UZS", 12800}, {"VND", 25000}, {"WST", 2.8}, {"XAF", 600},
+    {"XOF", 600}, {"YER", 250}, {"ZAR", 18}, {"ZMW", 27},
+};
+
+static int compare_rate(const void *key, const void *elem)
+{
+    return strcmp((const char *)key, ((const kc_rate *)elem)->code);
+}
+
+double kc_currency_per_usd(const char *code, size_t len)
+{
+    char key[4];
+    const kc_rate *r;
+    if (len != 3)
+        return 0;
+    memcpy(key, code, 3);
+    key[3] = '\0';
+    r = bsearch(key, rates, sizeof rates / sizeof rates[0], sizeof rates[0], compare_rate);
+    return r ? r->per_usd : 0;
+}

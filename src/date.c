@@ -37,3 +37,16 @@ int kc_date_parse(const char *s, size_t n, long *key)
     *key = (long)y * 10000 + m * 100 + d;
     return 1;
 }
+
+/* Howard Hinnant's days_from_civil: exact for the proleptic Gregorian calendar. */
+long kc_date_days(long key)
+{
+    long y = key / 10000, m = key / 100 % 100, d = key % 100;
+    long era, yoe, doy, doe;
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}

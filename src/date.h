@@ -10,4 +10,7 @@
 ** (so keys compare like dates); else 0. */
 int kc_date_parse(const char *s, size_t n, long *key);
 
+/* Days from 1970-01-01 to the date of a key made by kc_date_parse. */
+long kc_date_days(long key);
+
 #endif

@@ -10,7 +10,10 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-#define KIVA_VERSION "0.1.0"
+/* The one version is lua/kiva/init.lua's _VERSION: the Makefile passes it as -DKIVA_VERSION. */
+#ifndef KIVA_VERSION
+#define KIVA_VERSION "unknown"   /* a build outside the Makefile (fuzz targets) */
+#endif
 
 #if defined(__GNUC__)
 #define KC_EXPORT __attribute__((visibility("default")))
@@ -29,6 +32,8 @@ void kc_signal_open(lua_State *L);
 void kc_amount_open(lua_State *L);
 void kc_limits_open(lua_State *L);
 void kc_pattern_cost_open(lua_State *L);
+void kc_version_open(lua_State *L);
+void kc_zipwrite_open(lua_State *L);
 
 /* Pushes nil, message, code and returns 3: the luv-style failure triple. */
 int kc_fail(lua_State *L, const char *code, const char *fmt, ...);

@@ -4,7 +4,8 @@
 ** individual versus group loans, schedule order and totals compared exactly in
 ** minor units, amount decimals per ISO 4217 currency, the image data URI, and
 ** client ids / duplicates in repayment and journal reports, and names that a
-** spreadsheet would run as a formula. Values of the wrong
+** spreadsheet would run as a formula; and the warnings of what looks wrong but
+** may be right (a disbursal far from today, a very large amount). Values of the wrong
 ** type are skipped here: the schema walk has already reported them.
 */
 #include <math.h>
@@ -19,6 +20,11 @@
 #define KC_IMAGE_MAX (10 * 1024 * 1024)   /* decoded bytes */
 #define KC_UNKNOWN_SCALE 6                /* sums when the currency is unknown */
 #define KC_REPAYMENT_DECIMALS 3           /* repayments without opts.currency */
+/* Warnings, not errors: a disbursal this far ahead or behind today, a borrower's
+** amount above this many US dollars, may be right but is worth a second look. */
+#define KC_DISBURSE_AHEAD_DAYS 30
+#define KC_DISBURSE_BEHIND_DAYS 365
+#define KC_LARGE_USD 10000.0
 
 /* Pushes t[name] (raw) and returns its type. */
 static int field(lua_State *L, int t, const char *name)
@@ -44,11 +50,11 @@ static void scaled_text(long long v, int scale, char *out, size_t cap)
     unsigned long long p = 1;
     int i, n;
     for (i = 0; i < scale; i++) p *= 10;
-    n = snprintf(out, cap, "%s%llu.%0*llu", v < 0 ? "-" : "", u / p, scale, u % p);
-    if (scale == 0) {
-        out[n - 1] = '\0';
+    if (scale == 0) {   /* "%0*llu" would still print one digit */
+        snprintf(out, cap, "%s%llu", v < 0 ? "-" : "", u);
         return;
     }
+    n = snprintf(out, cap, "%s%llu.%0*llu", v < 0 ? "-" : "", u / p, scale, u % p);
     while (n > 0 && out[n - 1] == '0') out[--n] = '\0';
     if (n > 0 && out[n - 1] == '.') out[--n] = '\0';
 }
@@ -113,6 +119,9 @@ static void group_rules(kc_vctx *c, int draft)
             lua_pop(L, 1);
         }
     } else if (borrowers > 1) {
+        if (field(L, draft, "group_name") == LUA_TNIL)
+            kc_vwarn_at(c, "group_name", "publish: PA2 needs group_name for a group loan before publishing");
+        lua_pop(L, 1);
         field(L, draft, "not_pictured");
         pictured = seq_len(L, -1);
         if (pictured >= 0 && pictured != borrowers) {
@@ -158,10 +167,37 @@ static void name_field_rule(kc_vctx *c, int idx, const char *key)
     lua_pop(c->L, 1);
 }
 
-static void loan_draft_rules(kc_vctx *c, int draft)
+/* disburse_time (text s) lies `ahead` days after today (negative: before). */
+static void disburse_warnings(kc_vctx *c, const char *s, long ahead)
+{
+    if (ahead > KC_DISBURSE_AHEAD_DAYS)
+        kc_vwarn_at(c, "disburse_time",
+                    "date: disbursal %I days in the future (more than %d); check the date, found \"%s\"",
+                    (lua_Integer)ahead, KC_DISBURSE_AHEAD_DAYS, s);
+    else if (-ahead > KC_DISBURSE_BEHIND_DAYS)
+        kc_vwarn_at(c, "disburse_time",
+                    "date: disbursal %I days ago (more than %d); check the date, found \"%s\"",
+                    (lua_Integer)-ahead, KC_DISBURSE_BEHIND_DAYS, s);
+}
+
+/* The borrower's amount at the stack top, in a currency of `per_usd` units per US
+** dollar (0: not judged), compared with what one borrower is usually lent. */
+static void large_amount_warning(kc_vctx *c, double per_usd, const char *currency)
+{
+    double v = lua_tonumber(c->L, -1);
+    char found[KC_NUM_MAX];
+    if (per_usd > 0 && v / per_usd > KC_LARGE_USD) {
+        kc_num_shortest(v, found);
+        kc_vwarn(c, "large: %s %s is about %I USD, a very large loan for one borrower; "
+                 "check the amount and the currency", found, currency, (lua_Integer)(v / per_usd));
+    }
+}
+
+static void loan_draft_rules(kc_vctx *c, int draft, const kc_rules_opts *o)
 {
     lua_State *L = c->L;
     int minor = -1, exact = 1, scale;
+    double per_usd = 0;
     long long n, i, borrowers, borrowed = 0, scheduled = 0;
     long disburse = 0, previous = 0;
     char currency[16] = "";
@@ -177,8 +213,10 @@ static void loan_draft_rules(kc_vctx *c, int draft)
     if (field(L, draft, "currency") == LUA_TSTRING) {
         s = lua_tolstring(L, -1, &len);
         minor = kc_currency_minor(s, len);
-        if (minor >= 0)
+        if (minor >= 0) {
             memcpy(currency, s, 4);
+            per_usd = kc_currency_per_usd(s, len);
+        }
         else if (len == 3 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' && s[2] >= 'A' && s[2] <= 'Z')
             kc_verror_at(c, "currency", 0, "currency: not an ISO 4217 currency code, found \"%s\"", s);
     }
@@ -189,6 +227,8 @@ static void loan_draft_rules(kc_vctx *c, int draft)
         s = lua_tolstring(L, -1, &len);
         if (!kc_date_parse(s, len, &disburse))
             disburse = 0;
+        else
+            disburse_warnings(c, s, kc_date_days(disburse) - o->today);
     }
     lua_pop(L, 1);
 
@@ -206,6 +246,8 @@ static void loan_draft_rules(kc_vctx *c, int draft)
             if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) > 0)
                 || amount(c, minor, currency, scale, &borrowed) != 0)
                 exact = 0;
+            else
+                large_amount_warning(c, per_usd, currency);
             lua_pop(L, 1);
             kc_path_pop(c, saved);
         } else {
@@ -364,7 +406,7 @@ int kc_rules_check(kc_vctx *c, int idx, const kc_rules_opts *o)
 {
     idx = lua_absindex(c->L, idx);
     if (strcmp(o->kind, "loan_draft") == 0)
-        loan_draft_rules(c, idx);
+        loan_draft_rules(c, idx, o);
     else if (strcmp(o->kind, "repayments") == 0)
         report_rules(c, idx, o, 0);
     else if (strcmp(o->kind, "journals") == 0)

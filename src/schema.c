@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "date.h"
 #include "schema.h"
 
 /* ===== freeing ===== */
@@ -27,6 +29,9 @@ static void free_node(kc_node *n)
     for (i = 0; i < n->nrequired; i++)
         free(n->required[i]);
     free(n->required);
+    for (i = 0; i < n->npublish; i++)
+        free(n->publish[i]);
+    free(n->publish);
     for (i = 0; i < n->nprops; i++) {
         free(n->props[i].name);
         free_node(n->props[i].schema);
@@ -177,15 +182,16 @@ static int compile_enum(compiler *k, kc_node *n, int idx)
     return 0;
 }
 
-static int compile_required(compiler *k, kc_node *n, int idx)
+/* `required` and `x-publish-required`: an array of property names. */
+static int compile_names(compiler *k, char ***names, size_t *count, int idx, const char *bad)
 {
     lua_State *L = k->L;
     lua_Integer i, len;
-    if (lua_type(L, idx) != LUA_TTABLE)
-        return fail(k, "BAD_SCHEMA", "required must be an array of names");
+    if (lua_type(L, idx) != LUA_TTABLE || *names)
+        return fail(k, "BAD_SCHEMA", bad);
     len = (lua_Integer)lua_rawlen(L, idx);
-    n->required = calloc((size_t)len + 1, sizeof *n->required);
-    if (!n->required)
+    *names = calloc((size_t)len + 1, sizeof **names);
+    if (!*names)
         return fail(k, "ENOMEM", "out of memory");
     for (i = 1; i <= len; i++) {
         size_t slen;
@@ -193,14 +199,14 @@ static int compile_required(compiler *k, kc_node *n, int idx)
         lua_rawgeti(L, idx, i);
         if (lua_type(L, -1) != LUA_TSTRING) {
             lua_pop(L, 1);
-            return fail(k, "BAD_SCHEMA", "required must be an array of names");
+            return fail(k, "BAD_SCHEMA", bad);
         }
         s = lua_tolstring(L, -1, &slen);
-        n->required[n->nrequired] = dup_lstring(s, slen);
+        (*names)[*count] = dup_lstring(s, slen);
         lua_pop(L, 1);
-        if (!n->required[n->nrequired])
+        if (!(*names)[*count])
             return fail(k, "ENOMEM", "out of memory");
-        n->nrequired++;
+        (*count)++;
     }
     return 0;
 }
@@ -343,7 +349,10 @@ static int compile_keyword(compiler *k, kc_node *n, const char *kw, int v)
 {
     lua_State *L = k->L;
     if (strcmp(kw, "type") == 0) return compile_type(k, n, v);
-    if (strcmp(kw, "required") == 0) return compile_required(k, n, v);
+    if (strcmp(kw, "required") == 0)
+        return compile_names(k, &n->required, &n->nrequired, v, "required must be an array of names");
+    if (strcmp(kw, "x-publish-required") == 0)
+        return compile_names(k, &n->publish, &n->npublish, v, "x-publish-required must be an array of names");
     if (strcmp(kw, "properties") == 0) return compile_properties(k, n, v);
     if (strcmp(kw, "additionalProperties") == 0) {
         if (lua_type(L, v) != LUA_TBOOLEAN)
@@ -479,7 +488,25 @@ static int schema_compile(lua_State *L)
     return 1;
 }
 
-/* compiled:validate(value [, opts]) -> true | nil, errors */
+/* Today in days since 1970-01-01 (UTC), or opts.today "YYYY-MM-DD" (tests, replays). */
+static long today_of(lua_State *L, int opts)
+{
+    long key;
+    size_t len;
+    const char *s;
+    if (opts && lua_getfield(L, opts, "today") != LUA_TNIL) {
+        s = luaL_checklstring(L, -1, &len);
+        if (!kc_date_parse(s, len, &key))
+            luaL_argerror(L, 3, "opts.today must be a date YYYY-MM-DD");
+        lua_pop(L, 1);
+        return kc_date_days(key);
+    }
+    if (opts)
+        lua_pop(L, 1);
+    return (long)(time(NULL) / 86400);
+}
+
+/* compiled:validate(value [, opts]) -> true, nil, warnings | nil, errors, warnings */
 static int schema_validate(lua_State *L)
 {
     kc_node *root = check_schema(L)->root;
@@ -487,6 +514,7 @@ static int schema_validate(lua_State *L)
     kc_rules_opts ro;
 
     memset(&ro, 0, sizeof ro);
+    memset(&c, 0, sizeof c);
     ro.three_column = 1;
     lua_settop(L, 3);
     if (!lua_isnil(L, 3)) {
@@ -499,22 +527,31 @@ static int schema_validate(lua_State *L)
         }
         if (lua_getfield(L, 3, "currency") != LUA_TNIL)
             ro.currency = luaL_checklstring(L, -1, &ro.currency_len);
-        lua_pop(L, 3);
+        lua_getfield(L, 3, "strict");
+        c.strict = lua_toboolean(L, -1);
+        lua_pop(L, 4);
     }
-    memset(&c, 0, sizeof c);
+    ro.today = today_of(L, lua_isnil(L, 3) ? 0 : 3);
     c.L = L;
     lua_newtable(L);
     c.errors = lua_gettop(L);
+    lua_newtable(L);
+    c.warnings = lua_gettop(L);
     kc_validate_value(&c, root, 2);
     if (ro.kind && kc_rules_check(&c, 2, &ro) != 0)
         return luaL_argerror(L, 3, "opts.kind must be \"loan_draft\", \"repayments\" or \"journals\"");
+    kc_sort_findings(L, c.errors);
+    kc_sort_findings(L, c.warnings);
     if (c.nerrors == 0) {
         lua_pushboolean(L, 1);
-        return 1;
+        lua_pushnil(L);
+        lua_pushvalue(L, c.warnings);
+        return 3;
     }
     lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+    lua_pushvalue(L, c.errors);
+    lua_pushvalue(L, c.warnings);
+    return 3;
 }
 
 /* compiled:encode(value) -> string | nil, msg, code */

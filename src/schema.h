@@ -45,6 +45,8 @@ struct kc_node {
     int types;             /* KT_* bits; 0 = any */
     char **required;
     size_t nrequired;
+    char **publish;        /* x-publish-required: what PA2 needs before publishing (warnings) */
+    size_t npublish;
     kc_prop *props;
     size_t nprops;
     int no_additional;     /* additionalProperties: false */
@@ -70,11 +72,16 @@ typedef struct kc_schema {
     kc_node *root;
 } kc_schema;
 
-/* Validation state: errors go into the Lua table at stack index `errors`. */
+/* Validation state: errors go into the Lua table at stack index `errors`,
+** warnings (what PA2 needs before publishing, what looks wrong but may be right)
+** into the one at `warnings`, or into errors too when `strict`. */
 typedef struct kc_vctx {
     lua_State *L;
     int errors;            /* absolute stack index of the errors array */
     int nerrors;
+    int warnings;          /* absolute stack index of the warnings array */
+    int nwarnings;
+    int strict;            /* warnings are recorded as errors */
     int quiet;             /* >0 while trying oneOf/if branches: count, do not record */
     int depth;
     char path[KC_PATH_MAX];
@@ -88,6 +95,13 @@ kc_node *kc_schema_get(lua_State *L, int idx);
 void kc_validate_value(kc_vctx *c, const kc_node *node, int idx);
 void kc_verror(kc_vctx *c, const char *fmt, ...);
 void kc_verror_at(kc_vctx *c, const char *suffix_key, long long suffix_index, const char *fmt, ...);
+/* Like kc_verror/kc_verror_at, for a warning. */
+void kc_vwarn(kc_vctx *c, const char *fmt, ...);
+void kc_vwarn_at(kc_vctx *c, const char *suffix_key, const char *fmt, ...);
+/* Sorts the array at idx of { path, message } by path in document order (keys in
+** byte order as encoded, indexes by number, a parent before its members), then by
+** message: the same bytes every run, whatever the table traversal order. */
+void kc_sort_findings(lua_State *L, int idx);
 size_t kc_path_push_key(kc_vctx *c, const char *key, size_t len);
 size_t kc_path_push_index(kc_vctx *c, long long i);
 void kc_path_pop(kc_vctx *c, size_t saved);
@@ -107,6 +121,7 @@ typedef struct kc_rules_opts {
     int three_column;      /* csv_format "three": client ids required */
     const char *currency;  /* repayments: the loans' currency, if known; else NULL */
     size_t currency_len;
+    long today;            /* days since 1970-01-01 (UTC): for the disbursal date warnings */
 } kc_rules_opts;
 /* 0 if kind is known (the rules ran), -1 if not. */
 int kc_rules_check(kc_vctx *c, int idx, const kc_rules_opts *o);

@@ -3,11 +3,12 @@
 ** Operating-system helpers (there is no lua-posix for 5.4): wall and monotonic
 ** clocks, sleep, an exclusive flock() lock owned by a "kiva.core.lock" userdata
 ** (fd released by one idempotent unlock/__close/__gc), file mode bits, chmod,
-** getpid, isatty, kill and mkdir (with parents, like mkdir -p, so no shell is
-** needed), a private file writer (a new file made with O_EXCL|O_NOFOLLOW beside
-** the target, then renamed over it) and the process hardening run once a secret
-** is loaded (not dumpable, no core files). Registers: now, monotonic, sleep, lock,
-** file_mode, chmod, getpid, isatty, kill, mkdir, write_private, protect_process,
+** getpid, isatty, kill, mkdir (with parents, like mkdir -p, so no shell is
+** needed), the terminal's size (TIOCGWINSZ, for a progress line that fits), a
+** private file writer (a new file made with O_EXCL|O_NOFOLLOW beside the target,
+** then renamed over it) and the process hardening run once a secret is loaded (not
+** dumpable, no core files). Registers: now, monotonic, sleep, lock, file_mode,
+** chmod, getpid, isatty, kill, mkdir, term_size, write_private, protect_process,
 ** dumpable.
 */
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -282,6 +284,22 @@ static int kc_sys_dumpable(lua_State *L)
     return 1;
 }
 
+/* core.term_size(fd) -> columns, rows | nil, msg, code: not a terminal (ENOTTY), or
+** a terminal that reports 0 columns (some serial consoles: code "UNKNOWN"). Asked at
+** each redraw, so a resized window is followed. */
+static int kc_sys_term_size(lua_State *L)
+{
+    struct winsize ws;
+    int fd = (int)luaL_checkinteger(L, 1);
+    if (ioctl(fd, TIOCGWINSZ, &ws) != 0)
+        return kc_fail(L, errno == ENOTTY ? "ENOTTY" : "ERRNO", "terminal size of fd %d: %s", fd, strerror(errno));
+    if (ws.ws_col == 0)
+        return kc_fail(L, "UNKNOWN", "terminal size of fd %d: not reported", fd);
+    lua_pushinteger(L, ws.ws_col);
+    lua_pushinteger(L, ws.ws_row);
+    return 2;
+}
+
 void kc_sys_open(lua_State *L)
 {
     static const luaL_Reg lock_methods[] = {
@@ -308,6 +326,7 @@ void kc_sys_open(lua_State *L)
         { "write_private", kc_sys_write_private },
         { "protect_process", kc_sys_protect_process },
         { "dumpable", kc_sys_dumpable },
+        { "term_size", kc_sys_term_size },
         { NULL, NULL }
     };
     if (luaL_newmetatable(L, LOCK_MT)) {

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "date.h"
@@ -59,29 +60,43 @@ void kc_path_pop(kc_vctx *c, size_t saved)
     c->path[saved] = '\0';
 }
 
-static void record(kc_vctx *c, const char *fmt, va_list ap)
+/* Appends { path, message } to the errors array, or to the warnings array when
+** `warning` and not strict. Findings made while trying oneOf/if branches only
+** count (errors) or vanish (warnings). */
+static void record(kc_vctx *c, int warning, const char *fmt, va_list ap)
 {
     lua_State *L = c->L;
-    c->nerrors++;
-    if (c->quiet > 0 || c->nerrors > KC_MAX_ERRORS + 1)
+    int *count, list;
+
+    if (warning && !c->strict) {
+        if (c->quiet > 0 || c->warnings == 0 || c->nwarnings >= KC_MAX_ERRORS)
+            return;
+        count = &c->nwarnings;
+        list = c->warnings;
+    } else {
+        count = &c->nerrors;
+        list = c->errors;
+    }
+    (*count)++;
+    if (c->quiet > 0 || *count > KC_MAX_ERRORS + 1)
         return;
     luaL_checkstack(L, 4, "validation errors");
     lua_createtable(L, 0, 2);
     lua_pushlstring(L, c->path, c->plen);
     lua_setfield(L, -2, "path");
-    if (c->nerrors == KC_MAX_ERRORS + 1)
+    if (*count == KC_MAX_ERRORS + 1)
         lua_pushfstring(L, "more than %d errors: the rest are not listed", KC_MAX_ERRORS);
     else
         lua_pushvfstring(L, fmt, ap);
     lua_setfield(L, -2, "message");
-    lua_rawseti(L, c->errors, c->nerrors);
+    lua_rawseti(L, list, *count);
 }
 
 void kc_verror(kc_vctx *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    record(c, fmt, ap);
+    record(c, 0, fmt, ap);
     va_end(ap);
 }
 
@@ -90,9 +105,132 @@ void kc_verror_at(kc_vctx *c, const char *key, long long index, const char *fmt,
     va_list ap;
     size_t saved = key ? kc_path_push_key(c, key, strlen(key)) : kc_path_push_index(c, index);
     va_start(ap, fmt);
-    record(c, fmt, ap);
+    record(c, 0, fmt, ap);
     va_end(ap);
     kc_path_pop(c, saved);
+}
+
+void kc_vwarn(kc_vctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    record(c, 1, fmt, ap);
+    va_end(ap);
+}
+
+void kc_vwarn_at(kc_vctx *c, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    size_t saved = kc_path_push_key(c, key, strlen(key));
+    va_start(ap, fmt);
+    record(c, 1, fmt, ap);
+    va_end(ap);
+    kc_path_pop(c, saved);
+}
+
+/* ===== deterministic order ===== */
+
+typedef struct finding {
+    const char *path, *message;
+    size_t plen, mlen;
+    lua_Integer at;        /* index in the unsorted array */
+} finding;
+
+/* One path segment from *p: a key (returns 1, text in *s, length in *n) or an index
+** "[n]" (returns 2, *index); 0 at the end. */
+static int segment(const char **p, const char *end, const char **s, size_t *n, unsigned long long *index)
+{
+    const char *q = *p;
+    if (q < end && *q == '.')
+        q++;
+    if (q >= end)
+        return 0;
+    if (*q == '[') {
+        unsigned long long v = 0;
+        for (q++; q < end && *q >= '0' && *q <= '9'; q++)
+            v = v * 10 + (unsigned long long)(*q - '0');
+        if (q < end && *q == ']')
+            q++;
+        *index = v;
+        *p = q;
+        return 2;
+    }
+    *s = q;
+    while (q < end && *q != '.' && *q != '[')
+        q++;
+    *n = (size_t)(q - *s);
+    *p = q;
+    return 1;
+}
+
+static int compare_bytes(const char *a, size_t an, const char *b, size_t bn)
+{
+    int cmp = memcmp(a, b, an < bn ? an : bn);
+    if (cmp)
+        return cmp;
+    return an < bn ? -1 : an > bn ? 1 : 0;
+}
+
+static int compare_findings(const void *x, const void *y)
+{
+    const finding *a = x, *b = y;
+    const char *pa = a->path, *pb = b->path, *ea = a->path + a->plen, *eb = b->path + b->plen;
+    for (;;) {
+        const char *sa = NULL, *sb = NULL;
+        size_t na = 0, nb = 0;
+        unsigned long long ia = 0, ib = 0;
+        int ta = segment(&pa, ea, &sa, &na, &ia), tb = segment(&pb, eb, &sb, &nb, &ib);
+        int cmp;
+        if (ta != tb)
+            return ta - tb;   /* the end (a parent) first, then indexes, then keys */
+        if (ta == 0)
+            break;
+        cmp = ta == 2 ? (ia < ib ? -1 : ia > ib) : compare_bytes(sa, na, sb, nb);
+        if (cmp)
+            return cmp;
+    }
+    {
+        int cmp = compare_bytes(a->message, a->mlen, b->message, b->mlen);
+        return cmp ? cmp : (a->at < b->at ? -1 : a->at > b->at);
+    }
+}
+
+void kc_sort_findings(lua_State *L, int idx)
+{
+    lua_Integer n, i, sorted;
+    finding *f;
+
+    idx = lua_absindex(L, idx);
+    n = (lua_Integer)lua_rawlen(L, idx);
+    if (n < 2)
+        return;
+    sorted = n;
+    /* "more than N errors" stays last */
+    if (n > KC_MAX_ERRORS)
+        sorted = KC_MAX_ERRORS;
+    luaL_checkstack(L, 4, "sorting findings");
+    /* owned by a userdata: nothing leaks if Lua raises */
+    f = lua_newuserdatauv(L, (size_t)sorted * sizeof *f, 0);
+    for (i = 1; i <= sorted; i++) {
+        lua_rawgeti(L, idx, i);   /* the strings stay anchored by the entry tables in idx */
+        lua_getfield(L, -1, "path");
+        f[i - 1].path = lua_tolstring(L, -1, &f[i - 1].plen);
+        lua_getfield(L, -2, "message");
+        f[i - 1].message = lua_tolstring(L, -1, &f[i - 1].mlen);
+        f[i - 1].at = i;
+        lua_pop(L, 3);
+    }
+    qsort(f, (size_t)sorted, sizeof *f, compare_findings);
+    lua_createtable(L, (int)sorted, 0);
+    for (i = 1; i <= sorted; i++) {
+        lua_rawgeti(L, idx, f[i - 1].at);
+        lua_rawseti(L, -2, i);
+    }
+    for (i = 1; i <= sorted; i++) {
+        lua_rawgeti(L, -1, i);
+        lua_rawseti(L, idx, i);
+    }
+    lua_pop(L, 2);
 }
 
 /* ===== describing values ===== */
@@ -382,6 +520,13 @@ static void check_object(kc_vctx *c, const kc_node *n, int idx)
         lua_pushstring(L, n->required[i]);
         if (lua_rawget(L, idx) == LUA_TNIL)
             kc_verror_at(c, n->required[i], 0, "required: property is missing");
+        lua_pop(L, 1);
+    }
+    for (i = 0; n && i < n->npublish; i++) {
+        lua_pushstring(L, n->publish[i]);
+        if (lua_rawget(L, idx) == LUA_TNIL)
+            kc_vwarn_at(c, n->publish[i], "publish: PA2 needs %s before publishing (it can be filled in PA2)",
+                        n->publish[i]);
         lua_pop(L, 1);
     }
     luaL_checkstack(L, 4, "validating");

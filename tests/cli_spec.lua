@@ -24,6 +24,63 @@ describe("kiva (cli)", function()
     end
   end)
 
+  it("prints the versions of kiva, Lua, libcurl, OpenSSL and SQLite (--version)", function()
+    local r = helper.run(helper.kiva("--version"))
+    assert.equal(0, r.code, r.err)
+    assert.matches("^kiva " .. require("kiva")._VERSION:gsub("%p", "%%%0") .. "\n", r.out)
+    assert.matches("\nLua 5%.4%.%d+\n", r.out)
+    assert.matches("\nlibcurl %d+%.%d+", r.out)
+    assert.matches("\nOpenSSL %d+%.%d+", r.out)
+    assert.matches("\nSQLite 3%.%d+", r.out)
+  end)
+
+  it("lists in each command's help only the options that apply to it", function()
+    local function help(cmd) return helper.run(helper.kiva(cmd .. " --help")).out end
+    for _, cmd in ipairs({ "token", "config", "loans" }) do
+      local text = help(cmd)
+      for _, opt in ipairs({ "--ledger", "--yes", "--csv-format", "--lock-wait", "--quiet", "--report" }) do
+        assert.is_nil(text:find(opt, 1, true), cmd .. " lists " .. opt)
+      end
+      assert.truthy(text:find("--api-url", 1, true))
+    end
+    local push = help("push")
+    for _, opt in ipairs({ "--ledger", "--yes", "--csv-format", "--quiet", "--log", "--json", "--report" }) do
+      assert.truthy(push:find(opt, 1, true), "push lacks " .. opt)
+    end
+    local ledger = help("ledger")
+    assert.is_nil(ledger:find("--yes", 1, true))
+    assert.truthy(ledger:find("--ledger", 1, true))
+  end)
+
+  it("prints shell completion for bash, zsh and fish", function()
+    for shell, mark in pairs({ bash = "complete %-F", zsh = "#compdef kiva", fish = "complete %-c kiva" }) do
+      local r = helper.run(helper.kiva("completion " .. shell))
+      assert.equal(0, r.code, r.err)
+      assert.matches(mark, r.out)
+      assert.truthy(r.out:find("reconcile", 1, true), shell)
+    end
+    local dir = helper.tmpdir()
+    helper.write(dir .. "/kiva.bash", helper.run(helper.kiva("completion bash")).out)
+    assert.equal(0, helper.run("bash -n " .. helper.quote(dir .. "/kiva.bash")).code)
+  end)
+
+  it("prints the JSON report on stdout with --json or --report -, the run log on stderr", function()
+    local dir = helper.tmpdir()
+    for _, opt in ipairs({ "--json", "--report -" }) do
+      local r = helper.run(helper.kiva("validate repayments --mapping " .. DATA .. "repayments.lua --input "
+        .. DATA .. "repayments-bad.csv " .. opt) .. " | jq -c '{counts, version, target, started_at}'", { cwd = dir })
+      assert.equal(0, r.code, r.err)   -- jq's status: the output parsed
+      local doc = cjson.decode(r.out)
+      assert.equal(4, doc.counts.read)
+      assert.equal(1, doc.counts.invalid)
+      assert.equal(require("kiva")._VERSION, doc.version)
+      assert.equal("stage", doc.target.env)
+      assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$", doc.started_at)
+      assert.matches("== kiva ", r.err)
+      assert.is_nil(helper.read(dir .. "/-"))
+    end
+  end)
+
   it("exits 2 on a usage error, naming the problem", function()
     local r = helper.run(helper.kiva("push loans --input x.csv"))
     assert.equal(2, r.code)
@@ -47,13 +104,15 @@ describe("kiva (cli)", function()
     end
   end)
 
-  it("exits 2 when a push has no credentials", function()
+  it("exits 2 when a push has no credentials, saying so, and in the --log history too", function()
     local dir = helper.tmpdir()
     local r = helper.run(helper.kiva("push repayments --mapping " .. DATA .. "repayments.lua --input "
-      .. DATA .. "repayments.csv"), { cwd = dir, env = { KIVA_API_URL = "http://127.0.0.1:9", KIVA_AUTH_URL =
-      "http://127.0.0.1:9/t" } })
+      .. DATA .. "repayments.csv --quiet --log " .. dir .. "/kiva.log"), { cwd = dir, env = {
+      KIVA_API_URL = "http://127.0.0.1:9", KIVA_AUTH_URL = "http://127.0.0.1:9/t" } })
     assert.equal(2, r.code, r.err)
     assert.matches("client id", r.err)
+    assert.matches("^[%dT:+-]+ == kiva [%d.]+: push repayments stopped before the run, exit 2 ",
+      helper.read(dir .. "/kiva.log"))
     assert.is_nil(helper.read(dir .. "/kiva-ledger.sqlite3"))
   end)
 
@@ -69,8 +128,34 @@ describe("kiva (cli)", function()
       .. "repayments.lua --input " .. DATA .. "repayments.csv"),
       { env = { KIVA_CLIENT_ID = "id", KIVA_CLIENT_SECRET = CANARY } })
     assert.equal(2, r.code)
-    assert.matches("target: production, https://partner%-api%.k1%.kiva%.org", r.err)
+    assert.matches("target: PRODUCTION https://partner%-api%.k1%.kiva%.org", r.err)
     assert.matches("%-%-yes", r.err)
+  end)
+
+  it("guards Kiva's production hosts whatever --env says, and refuses a mixed target", function()
+    local base = "push repayments --mapping " .. DATA .. "repayments.lua --input " .. DATA .. "repayments.csv"
+    -- production URLs left in the environment, KIVA_ENV unset (a cron job): no --yes, nothing leaves
+    local r = helper.run(helper.kiva(base), { env = { KIVA_CLIENT_ID = "id", KIVA_CLIENT_SECRET = CANARY,
+      KIVA_API_URL = "https://partner-api.k1.kiva.org", KIVA_AUTH_URL = "https://auth.k1.kiva.org/oauth/token" } })
+    assert.equal(2, r.code, r.out .. r.err)
+    assert.matches("target: PRODUCTION https://partner%-api%.k1%.kiva%.org", r.err)
+    assert.matches("without %-%-yes", r.err)
+    -- only the token URL on production is production too
+    r = helper.run(helper.kiva(base), { env = { KIVA_CLIENT_ID = "id", KIVA_CLIENT_SECRET = CANARY,
+      KIVA_AUTH_URL = "https://auth.k1.kiva.org/oauth/token" } })
+    assert.equal(2, r.code, r.out .. r.err)
+    assert.matches("without %-%-yes", r.err)
+    -- --env production with a sandbox URL left in the environment: refused, not sent to the sandbox
+    r = helper.run(helper.kiva(base .. " --env production --yes"), { env = { KIVA_CLIENT_ID = "id",
+      KIVA_CLIENT_SECRET = CANARY, KIVA_API_URL = "http://127.0.0.1:9" } })
+    assert.equal(2, r.code, r.out .. r.err)
+    assert.matches("KIVA_API_URL is http://127%.0%.0%.1:9 but the production environment was asked for", r.err)
+    -- and an explicit non-production URL with --env production is a mixed target
+    r = helper.run(helper.kiva(base .. " --env production --yes --api-url http://127.0.0.1:9"),
+      { env = { KIVA_CLIENT_ID = "id", KIVA_CLIENT_SECRET = CANARY } })
+    assert.equal(2, r.code, r.out .. r.err)
+    assert.matches("not one of Kiva's production hosts", r.err)
+    assert.is_nil((r.out .. r.err):find(CANARY, 1, true))
   end)
 
   it("validates a JSON body, listing every error (exit 1) or none (exit 0)", function()
@@ -200,6 +285,18 @@ end }
       assert.matches("^%d+\t", r.out)
     end)
 
+    it("prints Kiva's text (a loan's name) with its control characters escaped", function()
+      local dir = helper.tmpdir()
+      helper.write(dir .. "/portfolio.json", cjson.encode({ { internal_loan_id = "LX1", internal_client_id = "CX1",
+        status = "payingBack", name = "Ana\27]0;owned\7 L\27[2Jopez" } }))
+      local own = helper.start_sandbox("--loans 1 --portfolio " .. dir .. "/portfolio.json")
+      local r = helper.run(helper.kiva("loans --query LX1"), { env = own.env })
+      own.stop()
+      assert.equal(0, r.code, r.err)
+      assert.is_nil(r.out:find("\27", 1, true))
+      assert.truthy(r.out:find("Ana\\x1B]0;owned\\x07 L\\x1B[2Jopez", 1, true), r.out)
+    end)
+
     it("draws a progress bar on a terminal's stderr (through script(1)'s pty)", function()
       if not (have("lua/kiva/mapping.lua") and have("lua/kiva/schema.lua")) then
         pending("needs kiva.mapping and kiva.schema (being written)") return
@@ -211,7 +308,8 @@ end }
       local r = helper.run("script -qec " .. helper.quote(helper.kiva("push repayments --period 2026-11 --mapping "
         .. DATA .. "repayments.lua --input " .. DATA .. "repayments.csv")) .. " /dev/null", { env = env })
       assert.equal(0, r.code, r.out)
-      assert.matches("\rsending repayments %[#+%] 8/8 [%d.]+ items/s ETA", r.out)
+      assert.matches("\rsending repayments [^\r\n]*8/8[^\r\n]*\27%[K", r.out)
+      assert.matches("\r\27%[K== kiva ", r.out)                 -- the bar is erased before the run log
     end)
 
     it("says why a push stopped once on a terminal, and on stderr too when output is kept apart", function()
@@ -233,6 +331,66 @@ end }
       local _, again = piped.out:gsub("kiva: [^\n]*HTTP 503", "")
       assert.equal(1, times, piped.out)
       assert.equal(0, again, piped.out)
+    end)
+
+    it("writes a cron run log that stands alone: date, duration, target, ledger, version, upload ids", function()
+      local fresh = helper.start_sandbox("--loans 20")   -- its only upload is this run's
+      local dir = helper.tmpdir()
+      local env = {}
+      for k, v in pairs(fresh.env) do env[k] = v end
+      env.KIVA_LEDGER = dir .. "/l.sqlite3"
+      local log = dir .. "/cron.log"
+      local r = helper.run(helper.kiva("push repayments --period 2026-08 --mapping " .. DATA .. "repayments.lua "
+        .. "--input " .. DATA .. "repayments.csv") .. " >" .. log .. " 2>&1", { env = env })
+      assert.equal(0, r.code)
+      local text = helper.read(log)
+      assert.is_nil(text:find("[\r\27]"), text)
+      assert.matches("== kiva " .. require("kiva")._VERSION:gsub("%p", "%%%0")
+        .. ": push repayments 2026%-08, started %d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d", text)
+      local port = fresh.url:match(":(%d+)$")
+      assert.matches("\nTarget: stage, http://127%.0%.0%.1:" .. port .. ", partner %d+; ledger "
+        .. (dir .. "/l.sqlite3"):gsub("%p", "%%%0") .. "\n", text)
+      local upload_id = fresh.state().repayments[1].upload_id
+      fresh.stop()
+      assert.is_string(upload_id)
+      assert.matches("\n  batch 1: upload " .. upload_id:gsub("%p", "%%%0") .. ", 8 repayment%(s%)", text)
+      assert.matches("\n== finished %d%d%d%d%-%d%d%-%d%d [%d:]+ [+-]%d+ after [%d.]+ s, exit 0: all done\n$", text)
+      assert.is_nil(text:find("--report", 1, true))
+      assert.is_nil(text:find("--problems", 1, true))
+    end)
+
+    it("is quiet (--quiet) when all went through, appends to --log, and speaks when a person is needed", function()
+      local dir = helper.tmpdir()
+      local env = {}
+      for k, v in pairs(sb.env) do env[k] = v end
+      env.KIVA_LEDGER = dir .. "/l.sqlite3"
+      local cmd = helper.kiva("push repayments --period 2026-07 --mapping " .. DATA .. "repayments.lua --input "
+        .. DATA .. "repayments.csv --quiet --log " .. dir .. "/kiva.log")
+      for run = 1, 2 do                                  -- sent, then skipped as already sent
+        local r = helper.run(cmd, { env = env })
+        assert.equal(0, r.code, r.err)
+        assert.equal("", r.out, "run " .. run)
+        assert.equal("", r.err, "run " .. run)
+      end
+      local logged = helper.read(dir .. "/kiva.log")
+      local _, starts = logged:gsub("%d%d%d%d%-%d%d%-%d%dT[%d:]+[+-]%d+ == kiva ", "")
+      assert.equal(2, starts)
+      assert.matches("sent 8, skipped 0", logged)
+      assert.matches("sent 0, skipped 8", logged)
+      for line in logged:gmatch("[^\n]+") do assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d[+-]%d+ ", line) end
+
+      local faulty = helper.start_sandbox("--loans 20 --faults 500after:1")
+      local fenv = {}
+      for k, v in pairs(faulty.env) do fenv[k] = v end
+      fenv.KIVA_LEDGER = dir .. "/f.sqlite3"
+      fenv.LANG = "fr_FR.UTF-8"
+      local r = helper.run(helper.kiva("push repayments --period 2026-07 --mapping " .. DATA .. "repayments.lua "
+        .. "--input " .. DATA .. "repayments.csv --quiet"), { env = fenv })
+      faulty.stop()
+      assert.equal(1, r.code, r.err)
+      assert.matches("issue inconnue 8", r.out)
+      assert.matches("\nIssue inconnue %(vérifiez dans PA2", r.out)
+      assert.matches("code de sortie 1 : à traiter", r.out)
     end)
 
     it("shows and settles unknown items with kiva ledger", function()
@@ -257,81 +415,14 @@ end }
       r = helper.run(helper.kiva("ledger resolve " .. key .. " sent"), { env = env })
       assert.equal(0, r.code, r.err)
       assert.matches("unknown %-> sent", r.out)
-      r = helper.run(helper.kiva("ledger show " .. key), { env = env })
+      r = helper.run(helper.kiva("ledger show " .. key .. " --json"), { env = env })
       assert.equal("sent", cjson.decode(r.out).state)
+      assert.is_nil(r.out:find("\\/", 1, true))
+      r = helper.run(helper.kiva("ledger show " .. key), { env = env })
+      assert.matches("^key:%s+" .. key:gsub("%p", "%%%0") .. "\n", r.out)
+      assert.matches("\nstate:%s+sent\n", r.out)
       r = helper.run(helper.kiva("ledger resolve nope/1 sent"), { env = env })
       assert.equal(1, r.code)
     end)
-  end)
-end)
-
-describe("kiva.report", function()
-  local report = require "kiva.report"
-
-  it("neutralises cells Excel would run as formulas", function()
-    assert.equal("'=1+2", report.csv_cell("=1+2"))
-    assert.equal("'+cmd", report.csv_cell("+cmd"))
-    assert.equal("'-3", report.csv_cell("-3"))
-    assert.equal("'@SUM(A1)", report.csv_cell("@SUM(A1)"))
-    assert.equal('"\'=HYPERLINK(""x"",""y"")"', report.csv_cell('=HYPERLINK("x","y")'))
-    assert.equal("plain", report.csv_cell("plain"))
-  end)
-
-  it("writes each problem of a result as a CSV line and a JSON report of the interface's shape", function()
-    local dir = helper.tmpdir()
-    local result = { command = "push", kind = "repayments",
-      counts = { read = 2, valid = 1, invalid = 1, sent = 0, skipped = 0, rejected = 1, unknown = 0 },
-      items = {
-        { where = "in.csv:2", status = "invalid", errors = { { path = "amount", message = "=must be positive" } } },
-        { where = "in.csv:3", key = "repayment/1/2026-01/L1/C1", status = "rejected",
-          errors = { { loan_id = "L1", code = "NOT_PAYING_BACK", details = "@not expected" } } },
-      } }
-    assert(report.write_problems(dir .. "/p.csv", result))
-    local lines = {}
-    for l in helper.read(dir .. "/p.csv"):gmatch("[^\r\n]+") do lines[#lines + 1] = l end
-    assert.equal(3, #lines)
-    assert.equal("in.csv:2,,invalid,amount,,'=must be positive", lines[2])
-    assert.equal("in.csv:3,repayment/1/2026-01/L1/C1,rejected,,NOT_PAYING_BACK,'@not expected", lines[3])
-    assert(report.write_json(dir .. "/r.json", result))
-    local t = cjson.decode(helper.read(dir .. "/r.json"))
-    assert.equal("push", t.command)
-    assert.equal(1, t.counts.rejected)
-    assert.equal("in.csv:3", t.items[2].where)
-    assert.equal("NOT_PAYING_BACK", t.items[2].errors[1].code)
-    local text = report.summary(result)
-    assert.matches("read 2, valid 1, invalid 1, sent 0, skipped 0, rejected 1, unknown 0", text)
-    assert.matches("in.csv:2: amount: =must be positive", text)
-  end)
-end)
-
-describe("kiva.progress", function()
-  local progress = require "kiva.progress"
-
-  local function sink()
-    local s = { text = "" }
-    function s:write(...) for _, v in ipairs({ ... }) do self.text = self.text .. v end end
-    function s.flush() end
-    return s
-  end
-
-  it("redraws a bar with items/s and ETA on a terminal", function()
-    local s = sink()
-    local p = progress.new({ stream = s, tty = true, label = "sending" })
-    p(5, 10)
-    p(10, 10)
-    p.finish()
-    assert.matches("\rsending %[###############%.+%] 5/10 [%d.]+ items/s ETA %S+", s.text)
-    assert.matches("10/10", s.text)
-    assert.matches("\n$", s.text)
-  end)
-
-  it("writes plain lines, not every item, when not a terminal", function()
-    local s = sink()
-    local p = progress.new({ stream = s, tty = false, interval = 3600, label = "sending" })
-    for i = 1, 100 do p(i, 100) end
-    local _, lines = s.text:gsub("\n", "")
-    assert.equal(2, lines)
-    assert.is_nil(s.text:find("\r", 1, true))
-    assert.matches("sending: 100/100 items", s.text)
   end)
 end)

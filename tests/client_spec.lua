@@ -102,14 +102,11 @@ describe("kiva.client", function()
   it("sends 600 repayments as 3 calls of at most 250, reporting each batch", function()
     local progress = {}
     local c = client_for(sb, { on_progress = function(ev) progress[#progress + 1] = ev end })
-    local seen = {}
-    local res, err = c:post_repayments(repayments(600), { on_batch = function(b) seen[#seen + 1] = b.index end })
+    local res, err = c:post_repayments(repayments(600))
     assert.is_nil(err)
     assert.equal(3, #res.batches)
     assert.equal(3, #progress)
     assert.same({ what = "repayments", done = 3, total = 3 }, progress[3])
-    table.sort(seen)
-    assert.same({ 1, 2, 3 }, seen)
     local per_upload = {}
     for _, r in ipairs(state(sb).repayments) do per_upload[r.upload_id] = (per_upload[r.upload_id] or 0) + 1 end
     for i, b in ipairs(res.batches) do
@@ -269,7 +266,42 @@ describe("kiva.client", function()
     end
   end)
 
-  it("calls before_send once per draft, before it leaves, and keeps a refused one unsent", function()
+  it("cuts a slow answer off at the total timeout, not at an earlier low-speed limit", function()
+    local Transport = require "kiva.transport"
+    local t = assert(Transport.new({ timeout = 45 }))
+    assert.equal(45, t.low_speed_time)
+    t:close()
+    t = assert(Transport.new({ timeout = 45, low_speed_time = 10 }))
+    assert.equal(10, t.low_speed_time)
+    t:close()
+    -- an answer that comes after 1.2 s, within a 3 s timeout, is read
+    local slow = helper.start_sandbox("--faults slow:1 --slow-ms 1200")
+    local c = client_for(slow, { timeout = 3 })
+    local res, err = c:post_repayments(repayments(1))
+    assert.is_nil(err)
+    assert.is_string(res.batches[1].upload_id)
+    c:close()
+    slow.stop()
+  end)
+
+  it("gives every request refused with one token one more try, after a single renewal", function()
+    local Auth = require "kiva.auth"
+    local issued = 0
+    local fake = { secrets = {}, request = function()
+      issued = issued + 1
+      return { status = 200, json = { access_token = "tok-" .. issued, expires_in = 3600, partnerId = "1" } }
+    end }
+    local a = Auth.new(fake, { client_id = "x", client_secret = "s", auth_url = "https://a", audience = "https://b" })
+    local t1 = assert(a:access_token())
+    -- four requests in flight with t1 meet a 401 one after the other: each is worth a resend
+    for _ = 1, 4 do assert.is_true(a:invalidate(t1)) end
+    local t2 = assert(a:access_token())
+    assert.not_equal(t1, t2)
+    assert.equal(t2, a:access_token())
+    assert.equal(2, issued)
+  end)
+
+  it("calls before_send before each attempt, on_retry between, and keeps a refused one unsent", function()
     local seed   -- the first POST refused with 503, the next four pass
     for n = 1, 10000 do
       local d = faults.new({ { kind = "503", p = 0.5 } }, n)
@@ -280,9 +312,12 @@ describe("kiva.client", function()
     end
     local fsb = helper.start_sandbox("--faults 503:0.5 --seed " .. assert(seed))
     local c = client_for(fsb, { concurrency = 1 })
-    local calls, there_already = {}, {}
-    local refused = { kind = "not_started", message = "kept back" }
+    local calls, there_already, retries = {}, {}, {}
+    local refused = { kind = "interrupted", message = "kept back" }
     local out = c:post_loan_drafts({ draft(31), draft(32), draft(33) }, {
+      on_retry = function(i, err)
+        retries[#retries + 1] = { i = i, kind = err.kind, calls = calls[i] }
+      end,
       before_send = function(i)
         calls[i] = (calls[i] or 0) + 1
         for _, d in ipairs(state(fsb).loan_drafts) do
@@ -292,8 +327,10 @@ describe("kiva.client", function()
         return true
       end,
     })
-    -- draft 1 met a 503 and was retried: still one call; each call came before its send
-    assert.same({ 1, 1, 1 }, calls)
+    -- draft 1 met a 503 and was retried: a call before each of its two attempts, the
+    -- retry announced between them; each call came before its send
+    assert.same({ 2, 1, 1 }, calls)
+    assert.same({ { i = 1, kind = "server", calls = 1 } }, retries)
     assert.same({}, there_already)
     assert.equal(1, c:stats().retries)
     assert.is_nil(out[1].err)

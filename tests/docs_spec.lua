@@ -12,8 +12,9 @@ local function documented(name)
 end
 
 -- Methods the client uses internally (shared with kiva.push), not part of the public surface.
+-- constructors and helpers of the module table, not methods of a client
 local CLIENT_INTERNAL = { new = true, progress = true, encode = true, partner_id = true, path = true,
-  request = true }
+  request = true, with_settings = true, id_text = true }
 
 describe("README.md", function()
   it("documents kiva.validate, kiva.encode, kiva.client and kiva.source", function()
@@ -53,5 +54,26 @@ describe("README.md", function()
       assert.is_true(documented("kiva " .. cmd), "kiva " .. cmd)
     end
     assert.is_true(n >= 8)
+  end)
+end)
+
+describe("the first hour and the monthly run (finding 9)", function()
+  local docs = {
+    README = readme,
+    guide = assert(helper.read(helper.root .. "/docs/guide.md")),
+    guide_fr = assert(helper.read(helper.root .. "/docs/guide.fr.md")),
+  }
+
+  it("are in the README and both guides: credentials, stage, PA2, production, cron, reconcile, unknowns", function()
+    for name, text in pairs(docs) do
+      for _, needed in ipairs({ "kiva inspect", "kiva init", "--credentials", "client_secret=", "PA2",
+          "--env production", "--yes", "0 6 2 * *", "kiva reconcile", "kiva ledger resolve", "--state unknown",
+          "WSL" }) do
+        assert.is_truthy(text:find(needed, 1, true), name .. " lacks " .. needed)
+      end
+      -- Linux only: Windows is WSL, never the task scheduler
+      local promise = text:find("for cron and the Windows task scheduler", 1, true)
+      assert.is_nil(promise, name)
+    end
   end)
 end)

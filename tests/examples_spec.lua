@@ -10,9 +10,16 @@ local function sandbox_ctx()
   return mapping.context{ fetch = function(name) return portfolio.config(name) end }
 end
 
+-- A repayment's payment date chooses the period and is not sent.
+local function without_date(p)
+  local copy = {}
+  for k, v in pairs(p) do if k ~= "date" then copy[k] = v end end
+  return copy
+end
+
 local BODY = {
   loans = function(p) return "loan_draft", p end,
-  repayments = function(p) return "repayments", { repayments = { p } } end,
+  repayments = function(p) return "repayments", { repayments = { without_date(p) } } end,
   journals = function(p) return "journals", { journals = { p } } end,
 }
 
@@ -67,7 +74,8 @@ describe("examples", function()
       "examples/francophone/remboursements.csv"), "repayments")
     assert.are.equal(4, #items)
     assert_all_valid(items)
-    assert.are.same({ loan_id = "BK-2023-101", client_id = "CL-0088", amount = 25000 }, items[1].payload)
+    assert.are.same({ loan_id = "BK-2023-101", client_id = "CL-0088", amount = 25000, date = "2024-02-28" },
+      items[1].payload)
     assert.is_true(items[4].skipped)
     local journals = run_kind(map_example("examples/francophone/journals.lua", "journals",
       "examples/francophone/journaux.csv"), "journals")
@@ -111,8 +119,8 @@ describe("examples", function()
       for _, job in ipairs({ { "loans", "loans", "prets" }, { "repayments", "repayments", "remboursements" },
           { "journals", "journals", "journaux" } }) do
         local r = helper.run(helper.kiva(string.format("push %s --ledger %s/ledger.sqlite3"
-          .. " --mapping examples/francophone/%s.lua --input examples/francophone/%s.csv",
-          job[1], dir, job[2], job[3])), { env = sb.env })
+          .. " --mapping examples/francophone/%s.lua --input examples/francophone/%s.csv%s",
+          job[1], dir, job[2], job[3], job[1] == "repayments" and " --period 2026-10" or "")), { env = sb.env })
         assert.are.equal(0, r.code, r.out .. r.err)
       end
       local state = helper.run("curl -s " .. sb.url .. "/__sandbox/state").out
@@ -124,5 +132,68 @@ describe("examples", function()
     end)
     sb.stop()
     assert(ok, err)
+  end)
+
+  it("make demo runs every step of every example, each exiting 0 (finding 1) #sandbox", function()
+    local r = helper.run(helper.lua .. " examples/demo.lua")
+    assert.are.equal(0, r.code, r.out .. r.err)
+    local loans, dirs = 0, 0
+    for _ in r.out:gmatch("\n== [^\n]-: kiva push loans") do loans = loans + 1 end
+    for name in io.popen("ls -1 examples"):lines() do
+      if name ~= "demo.lua" and name ~= "README.md" then dirs = dirs + 1 end
+    end
+    assert.are.equal(dirs, loans, r.out)
+    assert.matches("demo: all %d+ step%(s%) of " .. dirs .. " example%(s%) ran and exited 0", r.out)
+    assert.not_matches("duplicate%(s%)", r.out:match("Sandbox state:[^\n]*"):gsub(" 0 duplicate", ""))
+  end)
+
+  it("make demo fails when an example cannot run: no manifest, a mapping that does not load #sandbox", function()
+    local dir = helper.tmpdir()
+    assert(os.execute("mkdir -p " .. dir .. "/good " .. dir .. "/broken " .. dir .. "/bare"
+      .. " && cp examples/fineract/loans.lua examples/fineract/loans.csv examples/fineract/loan_schedule.csv "
+      .. "examples/fineract/portfolio.json "
+      .. dir .. "/good/ && cp examples/fineract/loans.csv " .. dir .. "/broken/"))
+    helper.write(dir .. "/good/demo.lua", 'return { loans = { mapping = "loans.lua", input = "loans.csv" } }')
+    helper.write(dir .. "/broken/demo.lua", 'return { loans = { mapping = "loans.lua", input = "loans.csv" } }')
+    helper.write(dir .. "/broken/loans.lua", 'local map = require "kiva.map"\nreturn { loan_draft = ')
+    local r = helper.run(helper.lua .. " examples/demo.lua", { env = { KIVA_DEMO_EXAMPLES = dir } })
+    assert.are.equal(1, r.code, r.out .. r.err)
+    assert.matches("== good: kiva push loans", r.out)
+    assert.matches("demo FAILED: 1 step%(s%) run, 2 problem%(s%)", r.out)
+    assert.matches("bare: not run: no demo.lua", r.out)
+    assert.matches("broken: not run: loans: .*loans.lua", r.out)
+  end)
+
+  it("excel-es: the Spanish workbooks map to valid drafts and one repayment per loan", function()
+    local dir = helper.spanish_workbooks()
+    local items = run_kind(map_example("examples/excel-es/loans.lua", "loans", dir .. "/prestamos.xlsx"), "loans")
+    assert.are.equal(2, #items)
+    assert_all_valid(items)
+    assert.are.equal(2, #items[2].payload.entreps)
+    assert.are.equal(2, #items[2].payload.schedule)
+    local reps = run_kind(map_example("examples/excel-es/repayments.lua", "repayments", dir .. "/pagos.xlsx"),
+      "repayments")
+    assert_all_valid(reps)
+    assert.are.same({ loan_id = "P-201", client_id = "C-801", amount = 200000.3, date = "2026-10-25" },
+      reps[2].payload)
+    assert.is_true(reps[3].skipped)
+    for _, file in ipairs({ "loans.lua", "repayments.lua" }) do
+      local n = 0
+      for _ in io.lines("examples/excel-es/" .. file) do n = n + 1 end
+      assert.is_true(n <= 40, file .. ": " .. n .. " lines")
+    end
+  end)
+
+  it("a dry run without credentials that needs Kiva's lists stops once, exit 2, saying how (finding 7)", function()
+    local dir = helper.spanish_workbooks()
+    local r = helper.run(helper.kiva("push loans --dry-run --out " .. helper.quote(dir .. "/out")
+      .. " --mapping examples/excel-es/loans.lua --input " .. helper.quote(dir .. "/prestamos.xlsx")),
+      { env = { XDG_CACHE_HOME = dir, XDG_STATE_HOME = dir } })
+    assert.are.equal(2, r.code, r.out .. r.err)
+    local text = r.out .. r.err
+    local _, count = text:gsub("needs credentials even for a dry run", "")
+    assert.is_true(count >= 1 and count <= 2, text)   -- the summary's "Stopped:" and the error line
+    assert.matches("KIVA_CLIENT_ID", text)
+    assert.is_nil(text:find("could not fetch", 1, true))
   end)
 end)

@@ -40,6 +40,15 @@ function M.tmpdir()
   return dir
 end
 
+--- The Spanish workbooks of examples/excel-es (prestamos.xlsx, pagos.xlsx), built in
+-- a fresh directory, which is returned.
+function M.spanish_workbooks()
+  local dir = M.tmpdir()
+  local _, _, code = os.execute(M.lua .. " examples/excel-es/build_xlsx.lua " .. shell_quote(dir))
+  assert(code == 0, "examples/excel-es/build_xlsx.lua failed")
+  return dir
+end
+
 function M.cleanup()
   for _, d in ipairs(M._tmpdirs or {}) do os.execute("rm -rf " .. shell_quote(d)) end
   M._tmpdirs = {}
@@ -57,6 +66,8 @@ function M.run(cmd, opts)
   for _, v in ipairs(KIVA_VARS) do parts[#parts + 1] = "-u " .. v end
   for k, v in pairs(opts.env or {}) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
   local dir = M.tmpdir()
+  -- a run's ledger and caches default to the state directory: never the tester's own
+  if not (opts.env and opts.env.XDG_STATE_HOME) then parts[#parts + 1] = "XDG_STATE_HOME=" .. shell_quote(dir) end
   local out, err = dir .. "/stdout", dir .. "/stderr"
   local line = table.concat(parts, " ") .. " sh -c " .. shell_quote(cmd)
     .. " >" .. out .. " 2>" .. err .. (opts.stdin and (" <" .. shell_quote(opts.stdin)) or " </dev/null")
@@ -140,6 +151,42 @@ function M.start_sandbox(args)
   end
   function sb.stderr() return M.read(dir .. "/sandbox.err") or "" end
   return sb
+end
+
+--- One HTTP request with LuaSocket (opts: headers, token (bearer), body, or json: a
+-- table sent as JSON). Returns status, decoded JSON (or nil), headers, raw body | nil, error.
+function M.http(method, url, opts)
+  local cjson = require "cjson.safe"
+  local ltn12 = require "ltn12"
+  opts = opts or {}
+  local headers = {}
+  for k, v in pairs(opts.headers or {}) do headers[k] = v end
+  if opts.token then headers["Authorization"] = "Bearer " .. opts.token end
+  local body = opts.body
+  if opts.json then
+    body = cjson.encode(opts.json)
+    headers["Content-Type"] = headers["Content-Type"] or "application/json"
+  end
+  if body then headers["Content-Length"] = tostring(#body) end
+  local sink = {}
+  local ok, status, resp_headers = require("socket.http").request {
+    method = method, url = url, headers = headers,
+    source = body and ltn12.source.string(body) or nil, sink = ltn12.sink.table(sink),
+  }
+  if not ok then return nil, status end
+  local text = table.concat(sink)
+  return status, cjson.decode(text), resp_headers, text
+end
+
+--- A form body (application/x-www-form-urlencoded) of the table t.
+function M.form(t)
+  local parts = {}
+  for k, v in pairs(t) do
+    parts[#parts + 1] = k .. "=" .. tostring(v):gsub("[^%w%-%._~]", function(c)
+      return string.format("%%%02X", c:byte())
+    end)
+  end
+  return table.concat(parts, "&")
 end
 
 package.loaded.helper = M

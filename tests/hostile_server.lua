@@ -153,6 +153,40 @@ function modes.html_502(conn)
   return answer(conn, 502, { "Content-Type: text/html" }, "<html><body>Bad gateway</body></html>")
 end
 
+-- A well-formed answer whose ids are numbers and whose names are camelCase: Kiva's
+-- docs fix no types, and one public client reads camelCase.
+function modes.numeric_ids(conn, rest)
+  local body
+  if rest:find("/oauth/token$") then body = ok_body(rest)
+  elseif rest:find("/repayments$") then
+    body = '{"code":"OK","uploadId":880001,"problems":[{"loanId":2,"code":"late","severity":"warning"}]}'
+  elseif rest:find("/loan_draft$") then body = '{"code":"OK","loanDraftUuid":12345}'
+  else body = '{"archiveId":77,"confirmUrl":"http://127.0.0.1/confirm/77"}' end
+  return answer(conn, 200, { JSON }, body)
+end
+
+-- Repayments: refuses one loan of the batch, by a numeric loan id, and warns about another.
+function modes.one_refused(conn, rest)
+  if not rest:find("/repayments$") then return modes.ok(conn, rest) end
+  return answer(conn, 200, { JSON }, '{"code":"OK","upload_id":"u-7","problems":['
+    .. '{"loan_id":1002,"code":"not_paying_back","details":"loan 1002 is not paying back","severity":"error"},'
+    .. '{"loan_id":"1003","code":"overpaid","severity":"warning"}]}')
+end
+
+-- Repayments: refuses something without naming any line of the batch.
+function modes.loose_problem(conn, rest)
+  if not rest:find("/repayments$") then return modes.ok(conn, rest) end
+  return answer(conn, 200, { JSON }, '{"upload_id":"u-8","problems":[{"code":"bad_batch","severity":"error"}]}')
+end
+
+-- A 400 with Kiva's field-level reasons.
+function modes.field_errors(conn, rest)
+  if rest:find("/oauth/token$") then return modes.ok(conn, rest) end
+  return answer(conn, 400, { JSON }, '{"code":"validation_failed","message":"loan draft is invalid","errors":['
+    .. '{"field":"activity_id","message":"unknown activity 999"},'
+    .. '{"field":"location","message":"not a location of this partner"}]}')
+end
+
 -- Reads the whole request, then hangs up without a word.
 function modes.close_no_answer() end
 

@@ -171,3 +171,40 @@ describe("kiva.map.image", function()
     assert.matches("not found", msg)
   end)
 end)
+
+describe("kiva.map for partners' exports (findings 4, 5)", function()
+  it("reads the format letters partners write in French, Spanish and Portuguese", function()
+    assert.are.equal("2026-10-05", map.date("05/10/2026", "jj/mm/aaaa"))
+    assert.are.equal("2026-10-05", map.date("05/10/2026", "dd/mm/aaaa"))
+    assert.are.equal("2026-10-05", map.date("05/10/26", "JJ/MM/AA"))
+    assert.are.equal("2026-10-05", map.date("2026-10-05", "dd/mm/aaaa"))   -- an xlsx date cell
+  end)
+
+  it("refuses an unknown format whatever the value, so xlsx and CSV exports fail alike", function()
+    assert.has_error(function() map.date("2026-10-05", "dd/mm/ccyy") end,
+      "kiva.map.date: unsupported format 'dd/mm/ccyy'")
+    assert.has_error(function() map.date("05/10/2026", "dd/mm/ccyy") end,
+      "kiva.map.date: unsupported format 'dd/mm/ccyy'")
+  end)
+
+  it("says why from_excel cannot read a value", function()
+    local v, msg = map.from_excel("2026-09-19")
+    assert.is_nil(v)
+    assert.are.equal("date '2026-09-19' is not an Excel serial date", msg)
+  end)
+
+  it("sums amounts exactly in minor units", function()
+    assert.are.equal(0.3, map.sum({ 0.1, 0.2 }))
+    assert.are_not.equal(0.3, 0.1 + 0.2)   -- what a plain Lua sum gives
+    assert.are.equal(200000.3, map.sum({ "150000.1", 50000.2 }))
+    assert.are.equal(1330.5, map.sum({ "1 250,50", "80", "", nil }, 2))
+    assert.are.equal(2, math.tointeger(map.sum({ 0.5, 1.5 })))
+    assert.are.equal("integer", math.type(map.sum({ 1000, 2000 }, 0)))
+    local v, msg = map.sum({ 0.125 }, 2)
+    assert.is_nil(v)
+    assert.matches("0.125 has more than 2 decimals", msg)
+    v, msg = map.sum({ "12,5" }, 0)
+    assert.is_nil(v)
+    assert.matches("more than 0 decimals", msg)
+  end)
+end)

@@ -94,7 +94,7 @@ describe("kiva.mapping.items", function()
 return {
   repayment = function(row)
     if row.Sexe == "Femme" then
-      return { loan_id = row.nothing.here }
+      return { loan_id = row.Sexe:nothing() }
     end
     return { loan_id = row["N° Prêt"] }
   end,
@@ -102,7 +102,7 @@ return {
     local items = collect(assert(mapping.load(path)), "repayments", DATA .. "fr_win1252.csv")
     assert.are.equal(4, #items)
     assert.are.equal(DATA .. "fr_win1252.csv:3", items[2].where)
-    assert.matches("mapping%.lua:4: attempt to index a nil value", items[2].errors[1].message)
+    assert.matches("mapping%.lua:4: attempt to call a nil value %(method 'nothing'%)", items[2].errors[1].message)
     assert.are.equal("P-003", items[3].payload.loan_id)
   end)
 
@@ -347,5 +347,122 @@ describe("kiva.mapping's box for scripts", function()
     end)
     script_env.MEMORY_CAP = cap
     assert(ok, err)
+  end)
+end)
+
+describe("kiva.mapping: what a new user gets wrong", function()
+  after_each(helper.cleanup)
+
+  local function csv(dir, text)
+    local path = dir .. "/pagos.csv"
+    helper.write(path, text)
+    return path
+  end
+
+  it("stops once on a misspelt column, naming the columns like it (finding 3)", function()
+    local dir = helper.tmpdir()
+    local input = csv(dir, "Préstamo,Monto Desembolsado,Fecha\nP-1,100,2026-10-01\nP-2,200,2026-10-02\n")
+    local path = script(dir, [[
+      local map = require "kiva.map"
+      return { loan_draft = function(row)
+        return { entreps = { { loan_id = row["Préstamo"], amount = map.amount(row["Monto Desembolsdo"]) } } }
+      end }]])
+    local items = collect(assert(mapping.load(path)), "loans", input)
+    assert.are.equal(1, #items)
+    assert.are.equal("input", items[1].fatal.kind)
+    assert.are.equal(input .. ":2", items[1].where)
+    assert.matches("no column 'Monto Desembolsdo'; columns like it: 'Monto Desembolsado'", items[1].fatal.message)
+    -- rawget reads a column that may be absent without stopping the run
+    path = script(dir, [[return { loan_draft = function(row) return { note = rawget(row, "Nota") } end }]])
+    assert.are.equal(2, #collect(assert(mapping.load(path)), "loans", input))
+  end)
+
+  it("says a group_by column is missing for a wrong delimiter or encoding; a reading problem first", function()
+    local dir = helper.tmpdir()
+    local path = script(dir, [[return { group_by = "N° Groupe", loan_draft = function() end }]])
+    local m = assert(mapping.load(path))
+    local input = csv(dir, "N° Prêt;N° Groupe\nP-1;G-1\n")
+    local it, err = mapping.items(m, "loans", input, { source = { delimiter = "," } })
+    assert.is_nil(it)
+    assert.matches("no column 'N° Groupe'; columns like it: 'N° Prêt;N° Groupe'; the header reads as one"
+      .. " column: the delimiter may be wrong %(try source = { delimiter = \";\" }%)", err.message)
+    it, err = mapping.items(m, "loans", DATA .. "fr_win1252.csv", { source = { encoding = "utf-8" } })
+    assert.is_nil(it)
+    assert.matches("fr_win1252.csv:1: invalid UTF%-8", err.message)
+    helper.write(dir .. "/mojibake.csv", "N\195\131\194\176 Groupe;Nom\nG-1;Awa\n")
+    it, err = mapping.items(m, "loans", dir .. "/mojibake.csv")
+    assert.is_nil(it)
+    assert.matches("the encoding may be wrong", err.message)
+  end)
+
+  it("records a helper's failure with its message and column (finding 4)", function()
+    local dir = helper.tmpdir()
+    local input = csv(dir, "loan,disbursed,paid\nP-1,2026-09-19,10\nP-2,46300,1\n")
+    local path = script(dir, [[
+      local map = require "kiva.map"
+      return { loan_draft = function(row)
+        return { disburse_time = map.from_excel(row.disbursed), loan_id = row.loan }
+      end }]])
+    local items = collect(assert(mapping.load(path)), "loans", input)
+    assert.are.same({ { path = "disbursed", message = "date '2026-09-19' is not an Excel serial date" } },
+      items[1].errors)
+    assert.are.equal("2026-10-05", items[2].payload.disburse_time)
+    -- the module's own helpers, outside a run, record nothing and keep no state
+    local map = require "kiva.map"
+    assert.is_nil(map.on_failure)
+    assert.is_nil(map.date("31/02/2026", "jj/mm/aaaa"))
+  end)
+
+  it("gives a repayment function one loan's rows with group_by, summed exactly; items count rows (5, 8)", function()
+    local dir = helper.tmpdir()
+    local input = csv(dir, "loan,client,paid\nP-1,C-1,0.1\nP-2,C-2,5\nP-1,C-1,0.2\nTOTAL,,5.3\n")
+    local path = script(dir, [[
+      local map = require "kiva.map"
+      return { group_by = { repayments = "loan" }, repayment = function(rows)
+        if rows[1].loan == "TOTAL" then return nil end
+        local paid = {}
+        for i, row in ipairs(rows) do paid[i] = row.paid end
+        return { loan_id = rows[1].loan, client_id = rows[1].client, amount = map.sum(paid) }
+      end }]])
+    local items = collect(assert(mapping.load(path)), "repayments", input)
+    assert.are.equal(3, #items)
+    assert.are.same({ loan_id = "P-2", client_id = "C-2", amount = 5 }, items[1].payload)
+    assert.are.same({ loan_id = "P-1", client_id = "C-1", amount = 0.3 }, items[2].payload)
+    assert.are.equal(input .. ":2", items[2].where)
+    assert.are.equal(2, items[2].rows)
+    assert.is_true(items[3].skipped)
+    assert.are.equal(1, items[3].rows)
+  end)
+
+  it("gives the mapping ctx.input and ctx.period (finding 6)", function()
+    local dir = helper.tmpdir()
+    local input = csv(dir, "loan\nP-1\n")
+    local path = script(dir, [[
+      return { repayment = function(row, ctx)
+        return { loan_id = row.loan, input = ctx.input, period = ctx.period }
+      end }]])
+    local items = collect(assert(mapping.load(path)), "repayments", input, { period = "2026-10" })
+    assert.are.same({ loan_id = "P-1", input = input, period = "2026-10" }, items[1].payload)
+  end)
+
+  it("stops once with a configuration error when Kiva's lists need missing credentials (finding 7)", function()
+    local dir = helper.tmpdir()
+    local input = csv(dir, "loan,sector\nP-1,Agriculture\nP-2,Retail\n")
+    local path = script(dir, [[
+      return { loan_draft = function(row, ctx) return { activity_id = ctx.activity(row.sector) } end }]])
+    local ctx = mapping.context{ fetch = function()
+      return nil, { kind = "config", message = "looking up activities needs Kiva's lists: set credentials" }
+    end }
+    local items = collect(assert(mapping.load(path)), "loans", input, { ctx = ctx })
+    assert.are.equal(1, #items)
+    assert.are.equal("config", items[1].fatal.kind)
+    assert.matches("needs credentials even for a dry run: set KIVA_CLIENT_ID and KIVA_CLIENT_SECRET",
+      items[1].fatal.message)
+    assert.matches("kiva sandbox", items[1].fatal.message)
+    -- the lists cached on disk are enough: no credentials needed
+    local cache = dir .. "/cache.json"
+    helper.write(cache, require("cjson").encode({ activities = { fetched_at = os.time(), list = ACTIVITIES } }))
+    items = collect(assert(mapping.load(path)), "loans", input, { ctx = mapping.context{ cache_file = cache } })
+    assert.are.same({ activity_id = 61 }, items[1].payload)
   end)
 end)

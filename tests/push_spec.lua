@@ -57,8 +57,8 @@ describe("kiva push", function()
     assert.matches("sent 8", r1.out)
     local report = cjson.decode(helper.read(dir .. "/report.json"))
     assert.equal("push", report.command)
-    assert.same({ read = 8, valid = 8, invalid = 0, sent = 8, skipped = 0, rejected = 0, unknown = 0,
-      changed = 0, pending = 0 }, report.counts)
+    assert.same({ read = 8, rows = 8, valid = 8, invalid = 0, sent = 8, skipped = 0, omitted = 0, rejected = 0,
+      unknown = 0, changed = 0, pending = 0, warned = 0 }, report.counts)
     assert.equal("repayment/" .. report.items[1].key:match("^repayment/(%d+)/") .. "/2026-01/L000001/C000001",
       report.items[1].key)
     assert.equal(DATA .. "repayments.csv:2", report.items[1].where)
@@ -117,7 +117,7 @@ describe("kiva push", function()
     assert.equal(1, report.counts.invalid)
     assert.is_true(report.counts.rejected >= 1)
     local csv = helper.read(dir .. "/p.csv")
-    assert.matches("^where,key,status,field,code,message", csv)
+    assert.matches("^\239\187\191where,key,status,field,code,message", csv)
     assert.is_nil(csv:find("\n=", 1, true))
     assert.is_nil(csv:find(",=", 1, true))
     no_secret_in(csv, "problems CSV")
@@ -302,13 +302,163 @@ describe("kiva push", function()
     local env = {}
     for k, v in pairs(sb.env) do env[k] = v end
     env.KIVA_LEDGER = dir .. "/ledger.sqlite3"
-    -- hold the lock from another process for 3 s
+    -- another process holds the ledger for 3 s; this run opens it through a symbolic link
+    env.KIVA_LEDGER = dir .. "/link.sqlite3"
+    assert(os.execute("ln -s " .. helper.quote(dir .. "/ledger.sqlite3") .. " " .. helper.quote(env.KIVA_LEDGER)))
     local holder = "lua5.4 -e " .. helper.quote("package.cpath='" .. helper.root .. "/build/?.so;'..package.cpath;"
-      .. "local l=require('kiva.core').lock('" .. dir .. "/ledger.sqlite3.lock', 0); os.execute('sleep 3')")
+      .. "local l=require('kiva.core').lock('" .. dir .. "/ledger.sqlite3', 0); os.execute('sleep 3')")
     local r = helper.run(holder .. " & sleep 0.5; " .. helper.kiva("push repayments --lock-wait 1 --mapping "
       .. DATA .. "repayments.lua --input " .. DATA .. "repayments.csv --period 2026-08") .. "; rc=$?; wait; exit $rc",
       { env = env, cwd = dir })
     assert.equal(2, r.code, r.out .. r.err)
     assert.matches("in use by another kiva run", r.err)
+  end)
+
+  local REPAY_MAP = "local map = require 'kiva.map'\nreturn { repayment = function(row) return { loan_id = row.Loan, "
+    .. "client_id = row.Client, amount = map.amount(row.Paid), date = row.Date } end }\n"
+
+  it("refuses one loan given twice with different clients, naming both lines, and sends neither", function()
+    local dir = helper.tmpdir()
+    helper.write(dir .. "/map.lua", REPAY_MAP)
+    helper.write(dir .. "/in.csv", "Loan,Client,Paid,Date\nL000001,C000001,10.00,2026-09-02\n"
+      .. "L000001,C999999,20.00,2026-09-20\nL000002,C000002,5,2026-09-03\n")
+    local before = state_of(sb)
+    for _ = 1, 3 do
+      local r = push(sb, dir, "repayments --mapping map.lua --input in.csv --report r.json --ledger l.sqlite3")
+      assert.equal(1, r.code, r.out .. r.err)
+      assert.matches("in%.csv:2 %(client C000001%), in%.csv:3 %(client C999999%)", r.out)
+    end
+    local report = cjson.decode(helper.read(dir .. "/r.json"))
+    assert.equal(2, report.counts.invalid)
+    assert.equal("2026-09", report.period)
+    local after = state_of(sb)
+    -- L000002 applied once over three runs; L000001 never
+    assert.equal(#before.repayments + 1, #after.repayments)
+    assert.equal(before.duplicates, after.duplicates)
+  end)
+
+  it("finds the ledger of the target from any working directory, and says when it makes a new one", function()
+    local state = helper.tmpdir()
+    local args = "repayments --mapping " .. DATA .. "repayments.lua --input " .. DATA .. "repayments.csv"
+      .. " --period 2025-12"
+    local env = {}
+    for k, v in pairs(sb.env) do env[k] = v end
+    env.XDG_STATE_HOME = state
+    local r1 = helper.run(helper.kiva("push " .. args), { env = env, cwd = helper.tmpdir() })
+    assert.equal(0, r1.code, r1.out .. r1.err)
+    assert.matches("sent 8", r1.out)
+    assert.matches("new ledger " .. state:gsub("%p", "%%%0") .. "/kiva/127%.0%.0%.1_%d+%-%d+%.sqlite3", r1.err)
+    -- cron runs elsewhere: the same ledger, nothing sent twice
+    local r2 = helper.run(helper.kiva("push " .. args), { env = env, cwd = helper.tmpdir() })
+    assert.equal(0, r2.code, r2.out .. r2.err)
+    assert.matches("sent 0, skipped 8", r2.out)
+    assert.is_nil(r2.err:find("new ledger", 1, true))
+  end)
+
+  it("takes the period from the payment dates, never from the clock", function()
+    local dir = helper.tmpdir()
+    helper.write(dir .. "/map.lua", REPAY_MAP)
+    helper.write(dir .. "/in.csv", "Loan,Client,Paid,Date\nL000003,C000003,10.00,2026-11-30\n"
+      .. "L000004,C000004,20.00,2026-11-01\n")
+    -- a run just before midnight at the end of the month and one just after, in two time zones
+    local function env_with(tz)
+      local env = { TZ = tz, KIVA_LEDGER = dir .. "/l.sqlite3" }
+      for k, v in pairs(sb.env) do env[k] = v end
+      return env
+    end
+    local r1 = helper.run(helper.kiva("push repayments --mapping map.lua --input in.csv"),
+      { env = env_with("Pacific/Kiritimati"), cwd = dir })
+    local r2 = helper.run(helper.kiva("push repayments --mapping map.lua --input in.csv"),
+      { env = env_with("Pacific/Pago_Pago"), cwd = dir })
+    assert.matches("push repayments for 2026%-11: read 2, valid 2, invalid 0, sent 2", r1.out)
+    assert.matches("push repayments for 2026%-11: read 2, valid 2, invalid 0, sent 0, skipped 2", r2.out)
+    -- dates over two months, or none: the operator says which period
+    helper.write(dir .. "/two.csv", "Loan,Client,Paid,Date\nL000005,C000005,1,2026-10-31\n"
+      .. "L000006,C000006,1,2026-11-01\n")
+    local r = push(sb, dir, "repayments --mapping map.lua --input two.csv")
+    assert.equal(2, r.code, r.out .. r.err)
+    assert.matches("span 2026%-10, 2026%-11: give the period", r.err)
+    r = push(sb, dir, "repayments --mapping " .. DATA .. "repayments.lua --input " .. DATA .. "repayments.csv")
+    assert.equal(2, r.code, r.out .. r.err)
+    assert.matches("%-%-period YYYY%-MM", r.err)
+  end)
+
+  it("keeps ids with slashes apart: A/B + C and A + B/C are two drafts", function()
+    local dir = helper.tmpdir()
+    local map = helper.read(DATA .. "loans.lua")
+    helper.write(dir .. "/map.lua", map)
+    helper.write(dir .. "/in.csv", "Loan,Client,Name,Amount\nZA/B,C,Ana,100\nZA,B/C,Eva,100\n")
+    local r = push(sb, dir, "loans --mapping map.lua --input in.csv --report r.json")
+    assert.equal(0, r.code, r.out .. r.err)
+    assert.matches("sent 2", r.out)
+    local report = cjson.decode(helper.read(dir .. "/r.json"))
+    assert.matches("/ZA%%2FB/C$", report.items[1].key)
+    assert.matches("/ZA/B%%2FC$", report.items[2].key)
+  end)
+
+  it("marks a sent item unsent only with --force, and settles unknowns per batch", function()
+    local dir = helper.tmpdir()
+    local args = "repayments --mapping " .. DATA .. "repayments.lua --input " .. DATA .. "repayments.csv"
+      .. " --period 2025-11 --report " .. dir .. "/r.json"
+    assert.equal(0, push(sb, dir, args).code)
+    local key = cjson.decode(helper.read(dir .. "/r.json")).items[1].key
+    local env = { KIVA_LEDGER = dir .. "/ledger.sqlite3" }
+    local r = helper.run(helper.kiva("ledger resolve " .. key .. " unsent"), { env = env })
+    assert.equal(2, r.code, r.out .. r.err)
+    assert.matches("%-%-force", r.err)
+    r = push(sb, dir, args)
+    assert.matches("sent 0, skipped 8", r.out)
+    r = helper.run(helper.kiva("ledger resolve " .. key .. " unsent --force"), { env = env })
+    assert.equal(0, r.code, r.out .. r.err)
+    assert.matches("will be sent by the next run", r.out)
+  end)
+
+  it("stops on SIGTERM and SIGINT: in-flight answers settled, a summary, 143/130; a re-run completes", function()
+    local slow = helper.start_sandbox("--loans 10 --faults slow:1 --slow-ms 150")
+    for _, sig in ipairs({ "TERM", "INT" }) do
+      local dir = helper.tmpdir()
+      local lines = { "Loan,Client,Name,Amount" }
+      for i = 1, 30 do lines[#lines + 1] = string.format("S%s%03d,K%03d,N%d,100", sig, i, i, i) end
+      helper.write(dir .. "/loans.csv", table.concat(lines, "\n") .. "\n")
+      local env = {}
+      for k, v in pairs(slow.env) do env[k] = v end
+      env.KIVA_LEDGER = dir .. "/ledger.sqlite3"
+      local prefix = { "env" }
+      for k, v in pairs(env) do prefix[#prefix + 1] = k .. "=" .. helper.quote(v) end
+      local args = "loans --concurrency 2 --mapping " .. DATA .. "loans.lua --input " .. dir .. "/loans.csv"
+      -- the inner shell writes its pid, then becomes the push (exec): pid.txt is the push's
+      local inner = "echo $$ >pid.txt; exec " .. helper.kiva("push " .. args)
+      os.execute("cd " .. helper.quote(dir) .. " && (" .. table.concat(prefix, " ") .. " sh -c "
+        .. helper.quote(inner) .. " >out.txt 2>err.txt; echo $? >rc.txt) &")
+      for _ = 1, 300 do
+        local db = ledger.open(env.KIVA_LEDGER, { create = false })
+        local sent = db and (db:counts().sent or 0) or 0
+        if db then db:close() end
+        if sent >= 4 then break end
+        os.execute("sleep 0.02")
+      end
+      os.execute("kill -" .. sig .. " " .. assert(tonumber(helper.read(dir .. "/pid.txt"))))
+      for _ = 1, 300 do
+        if helper.read(dir .. "/rc.txt") then break end
+        os.execute("sleep 0.05")
+      end
+      local out = helper.read(dir .. "/out.txt")
+      assert.equal(sig == "TERM" and 143 or 130, tonumber(helper.read(dir .. "/rc.txt")),
+        out .. helper.read(dir .. "/err.txt"))
+      assert.matches("Stopped: stopped by SIG" .. sig, out)
+      assert.matches("push loans: read 30", out)
+      -- answers in flight were awaited: nothing is left sending, so nothing is unknown
+      local db = assert(ledger.open(env.KIVA_LEDGER, { create = false }))
+      assert.is_nil(db:counts().sending)
+      assert.is_nil(db:counts().unknown)
+      db:close()
+      local r = helper.run(helper.kiva("push " .. args .. " --report r.json"), { env = env, cwd = dir })
+      assert.equal(0, r.code, r.out .. r.err)
+      local report = cjson.decode(helper.read(dir .. "/r.json"))
+      assert.equal(30, report.counts.sent + report.counts.skipped)
+      assert.is_true(report.counts.sent > 0)
+    end
+    assert.equal(0, state_of(slow).duplicates)
+    slow.stop()
   end)
 end)

@@ -220,11 +220,28 @@ describe("reliability: hostile server answers", function()
     assert.are.equal(1, delta["ok /v3/partner/1/loan_draft"])
   end)
 
-  -- A 2xx whose body is not Kiva's answer may come from a proxy or a half-dead server:
-  -- the draft may or may not exist, so it is an unknown outcome, sent exactly once.
-  for _, mode in ipairs { "truncated_json", "short_body", "huge_body", "huge_chunked", "html_200",
-      "wrong_content_type", "empty_200", "json_null", "json_array", "deep_json", "wrong_shape",
-      "html_500", "close_no_answer" } do
+  -- A 2xx means Kiva accepted the draft, whatever its body looks like: it is sent,
+  -- with a note saying what could not be read of the answer, and never sent again.
+  for _, mode in ipairs { "truncated_json", "html_200", "wrong_content_type", "empty_200", "json_null",
+      "json_array", "deep_json" } do
+    it("POST loan_draft answered 2xx with " .. mode .. " is sent, with a note, once", function()
+      local res, err, delta = call(mode, post_draft)
+      assert.is_nil(err, mode)
+      assert.is_string(res.note, mode .. ": no note")
+      assert.matches("accepted", res.note)
+      assert.are.equal(1, delta[mode .. " /v3/partner/1/loan_draft"], "POSTs: " .. cjson.encode(delta))
+    end)
+  end
+
+  it("POST loan_draft answered with a number for its uuid takes it as text", function()
+    local res, err = call("wrong_shape", post_draft)
+    assert.is_nil(err)
+    assert.equal("42", res.loan_draft_uuid)
+  end)
+
+  -- An answer cut in transit, too large to read, a 500 or none at all: the draft may or
+  -- may not exist, so it is an unknown outcome, sent exactly once.
+  for _, mode in ipairs { "short_body", "huge_body", "huge_chunked", "html_500", "close_no_answer" } do
     it("POST loan_draft answered with " .. mode .. " is an unknown outcome, sent once", function()
       local res, err, delta, secs = call(mode, post_draft)
       assert.is_nil(res, mode .. " taken as success")
@@ -293,6 +310,86 @@ describe("reliability: hostile server answers", function()
       assert.is_table(err)
     end)
   end
+
+  -- `kiva push` against a hostile mode, with a ledger of its own; returns the run,
+  -- its report and the ledger's rows by key.
+  local function push_to(mode, kind, csv, mapping, extra)
+    local dir = helper.tmpdir()
+    helper.write(dir .. "/in.csv", csv)
+    helper.write(dir .. "/map.lua", mapping)
+    local env = { KIVA_CLIENT_ID = "hostile", KIVA_CLIENT_SECRET = CANARY, KIVA_API_URL = base .. "/" .. mode,
+      KIVA_AUTH_URL = base .. "/ok/oauth/token", KIVA_LEDGER = dir .. "/ledger.sqlite3" }
+    local r = helper.run(helper.kiva("push " .. kind .. " --mapping map.lua --input in.csv --report report.json "
+      .. (extra or "")), { env = env, cwd = dir })
+    r.dir = dir
+    local rows = {}
+    local db = require("kiva.ledger").open(dir .. "/ledger.sqlite3", { create = false })
+    if db then
+      for _, row in ipairs(db:list()) do rows[row.key] = row end
+      db:close()
+    end
+    return r, cjson.decode(helper.read(dir .. "/report.json") or "null"), rows
+  end
+
+  local LOANS_CSV = "Loan,Client,Name,Amount\nL1,C1,Ana,100\n"
+  local LOANS_MAP = helper.read(helper.root .. "/tests/data/cli/loans.lua")
+  local REPAYMENTS = "Loan,Client,Paid,Date\n1001,C1,10.00,2026-10-03\n1002,C2,20.00,2026-10-04\n"
+    .. "1003,C3,30.00,2026-10-05\n1004,C4,5.50,2026-10-30\n"
+  local REPAYMENT_MAP = "local map = require 'kiva.map'\n"
+    .. "return { repayment = function(row) return { loan_id = row.Loan, "
+    .. "client_id = row.Client, amount = map.amount(row.Paid), date = row.Date } end }\n"
+
+  it("takes numeric and camelCase ids in a 2xx as applied: sent, ids kept as text", function()
+    local r, report, rows = push_to("numeric_ids", "repayments", REPAYMENTS, REPAYMENT_MAP)
+    assert.equal(0, r.code, r.out .. r.err)
+    assert.equal(4, report.counts.sent)
+    assert.equal(0, report.counts.unknown)
+    -- the period came from the payment dates
+    assert.equal("2026-10", report.period)
+    local row = rows["repayment/1/2026-10/1001/C1"]
+    assert.equal("sent", row.state)
+    assert.equal("880001", row.response.upload_id)
+    -- Kiva's warning about loan 2 matches no line: the lines stay sent
+    for _, item in ipairs(report.items) do assert.equal("sent", item.status) end
+    r, report = push_to("numeric_ids", "loans", LOANS_CSV, LOANS_MAP)
+    assert.equal(0, r.code, r.out .. r.err)
+    assert.equal("12345", report.items[1].response.loan_draft_uuid)
+  end)
+
+  it("matches a batch's problems to its lines exactly: the refused line alone is rejected", function()
+    local r, report, rows = push_to("one_refused", "repayments", REPAYMENTS, REPAYMENT_MAP)
+    assert.equal(1, r.code, r.out .. r.err)
+    assert.equal(3, report.counts.sent)
+    assert.equal(1, report.counts.rejected)
+    assert.equal("rejected", rows["repayment/1/2026-10/1002/C2"].state)
+    assert.equal("not_paying_back", rows["repayment/1/2026-10/1002/C2"].problems[1].code)
+    assert.equal("sent", rows["repayment/1/2026-10/1001/C1"].state)
+    -- a warning leaves its line sent, the warning kept
+    assert.equal("sent", rows["repayment/1/2026-10/1003/C3"].state)
+    assert.equal("overpaid", rows["repayment/1/2026-10/1003/C3"].problems[1].code)
+    assert.matches("not_paying_back", r.out)
+  end)
+
+  it("leaves a batch unknown, not rejected, when a refusal names none of its lines", function()
+    local r, report, rows = push_to("loose_problem", "repayments", REPAYMENTS, REPAYMENT_MAP)
+    assert.equal(1, r.code, r.out .. r.err)
+    assert.equal(4, report.counts.unknown)
+    assert.equal(0, report.counts.rejected)
+    assert.equal("unknown", rows["repayment/1/2026-10/1001/C1"].state)
+    assert.matches("resolve %-%-batch", r.out)
+  end)
+
+  it("keeps Kiva's field-level reasons whole: summary, report, ledger", function()
+    local r, report, rows = push_to("field_errors", "loans", LOANS_CSV, LOANS_MAP, "--problems p.csv")
+    assert.equal(1, r.code, r.out .. r.err)
+    assert.equal("rejected", report.items[1].status)
+    assert.equal("activity_id", report.items[1].errors[1].field)
+    assert.equal("location", report.items[1].errors[2].field)
+    assert.matches("unknown activity 999", r.out)
+    assert.matches("not a location of this partner", r.out)
+    assert.equal("activity_id", rows["loan_draft/1/L1/C1"].problems[1].field)
+    assert.matches("activity_id,,unknown activity 999", helper.read(r.dir .. "/p.csv"), 1, true)
+  end)
 
   it("repayments answered with the wrong shape do not raise", function()
     local res, err = call("wrong_shape", function(c)

@@ -234,8 +234,8 @@ describe("validation", function()
     local currency = d.currency
     d.currency = nil
     setmetatable(d, { __index = { currency = currency } })
-    local _, errs = kiva.validate("loan_draft", d)
-    assert.is_truthy(find(errs, "currency", "required"))
+    local _, _, warnings = kiva.validate("loan_draft", d)
+    assert.is_truthy(find(warnings, "currency", "publish"))
   end)
 end)
 
@@ -327,5 +327,119 @@ describe("schema compiler", function()
     ]]))(core)
     assert.has_error(function() closed:validate("x") end)
     collectgarbage()
+  end)
+end)
+
+describe("errors and warnings", function()
+  local minimal = { entreps = { { client_id = "CL-5502", loan_id = "PR-2024-0102", first_name = "François",
+    last_name = "Ndiaye", gender = "male", amount = 75000 } } }
+  local function paths(findings)
+    local out = {}
+    for _, e in ipairs(findings) do out[#out + 1] = e.path end
+    return out
+  end
+
+  it("a partial draft is valid: what PA2 needs to publish comes back as warnings", function()
+    local ok, errs, warnings = kiva.validate("loan_draft", minimal)
+    assert.is_true(ok)
+    assert.is_nil(errs)
+    assert.are.same({ "activity_id", "currency", "description", "disburse_time", "image_encoded", "loanuse",
+      "location", "schedule" }, paths(warnings))
+    assert.matches("^publish: PA2 needs schedule", find(warnings, "schedule", "publish").message)
+    assert.are.equal('{"entreps":[{"amount":75000,"client_id":"CL-5502","first_name":"François",'
+      .. '"gender":"male","last_name":"Ndiaye","loan_id":"PR-2024-0102"}]}', kiva.encode("loan_draft", minimal))
+  end)
+
+  it("strict makes warnings errors, in validate and encode", function()
+    local ok, errs, warnings = kiva.validate("loan_draft", minimal, { strict = true })
+    assert.is_nil(ok)
+    assert.are.equal(8, #errs)
+    assert.are.same({}, warnings)
+    local json, err = kiva.encode("loan_draft", minimal, { strict = true })
+    assert.is_nil(json)
+    assert.are.equal("validation", err.kind)
+  end)
+
+  it("a complete draft has no warnings; a valid one returns an empty list", function()
+    local ok, errs, warnings = kiva.validate("loan_draft", draft(), { today = "2024-01-20" })
+    assert.is_true(ok)
+    assert.is_nil(errs)
+    assert.are.same({}, warnings)
+  end)
+
+  it("warns about a disbursal far in the future or long past, not a near one", function()
+    local d = draft()
+    d.disburse_time = "2029-10-14"
+    d.schedule = nil
+    local ok, _, warnings = kiva.validate("loan_draft", d, { today = "2026-10-14" })
+    assert.is_true(ok)
+    assert.matches("^date: disbursal 1096 days in the future", find(warnings, "disburse_time", "date").message)
+    d.disburse_time = "2024-01-10"
+    ok, _, warnings = kiva.validate("loan_draft", d, { today = "2025-06-01" })
+    assert.is_true(ok)
+    assert.matches("^date: disbursal 508 days ago", find(warnings, "disburse_time", "date").message)
+    _, _, warnings = kiva.validate("loan_draft", d, { today = "2024-01-25" })
+    assert.is_nil(find(warnings, "disburse_time", "date"))
+  end)
+
+  it("warns about a very large amount for the currency", function()
+    local d = draft()   -- PHP
+    d.entreps[1].amount = 1500000
+    local _, errs, warnings = kiva.validate("loan_draft", d, { today = "2024-01-20" })
+    assert.is_truthy(find(errs, "schedule", "sum"))   -- still an error: the schedule no longer totals
+    assert.matches("^large: 1500000 PHP is about 26785 USD", find(warnings, "entreps[1].amount", "large").message)
+  end)
+
+  it("what is sent must be right: errors stay errors without currency or schedule", function()
+    local d = { entreps = { { client_id = "C", loan_id = "L", first_name = "A", last_name = "B", gender = "male",
+      amount = -5 } }, disburse_time = "2024-02-30", group_name = "G" }
+    local ok, errs = kiva.validate("loan_draft", d)
+    assert.is_nil(ok)
+    assert.are.same({ "disburse_time", "entreps[1].amount", "group_name" }, paths(errs))
+  end)
+
+  it("a group loan without group_name is warned about", function()
+    local d = cjson.decode(read(corpus .. "/loan_draft/valid/group.json"))
+    d.group_name = nil
+    local ok, _, warnings = kiva.validate("loan_draft", d, { today = "2024-01-20" })
+    assert.is_true(ok)
+    assert.is_truthy(find(warnings, "group_name", "publish"))
+  end)
+
+  it("orders errors by path in document order: keys as encoded, indexes by number", function()
+    local d = { entreps = {}, zz = 1, aa = 2 }
+    for i = 1, 12 do
+      d.entreps[i] = { client_id = "C" .. i, loan_id = "L" .. i, first_name = "A", last_name = "B",
+        gender = "male", amount = 0, ["x" .. i] = true }
+    end
+    local _, errs = kiva.validate("loan_draft", d)
+    local p = paths(errs)
+    assert.are.equal("aa", p[1])
+    assert.are.equal("entreps[1].amount", p[2])
+    assert.are.equal("entreps[1].x1", p[3])
+    assert.are.equal("entreps[2].amount", p[4])
+    assert.are.equal("entreps[12].x12", p[#p - 1])
+    assert.are.equal("zz", p[#p])
+  end)
+
+  it("gives the same bytes every run, whatever the hash order of the process", function()
+    local script = [[
+      local kiva = require "kiva"
+      local d = { entreps = { { client_id = "", loan_id = 5, first_name = "=x", gender = "m", amount = 1.5,
+        q = 1, r = 2, s = 3, t = 4 } }, currency = "xof", a = 1, b = 2, c = 3, d = 4, e = 5, schedule = {} }
+      local _, errs, warns = kiva.validate("loan_draft", d)
+      for _, e in ipairs(errs) do io.write("E ", e.path, " ", e.message, "\n") end
+      for _, e in ipairs(warns) do io.write("W ", e.path, " ", e.message, "\n") end
+    ]]
+    local helper = require "helper"
+    local file = helper.write(helper.tmpdir() .. "/order.lua", script)
+    local cmd = ("lua5.4 -e 'package.path=\"lua/?.lua;lua/?/init.lua;\"..package.path "
+      .. "package.cpath=\"%s/?.so;\"..package.cpath' %s"):format(helper.build, file)
+    local first = helper.run(cmd)
+    assert.are.equal(0, first.code, first.err)
+    assert.matches("E a additionalProperties", first.out)
+    for _ = 1, 4 do
+      assert.are.equal(first.out, helper.run(cmd).out)
+    end
   end)
 end)

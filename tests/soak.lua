@@ -194,8 +194,9 @@ M.KINDS = KINDS
 --- The shell command of one push of `kind` (stdout/stderr to files under the plan dir).
 function M.push_command(plan, kind)
   local k = plan.kinds[kind]
-  return helper.kiva(string.format("push %s --mapping %s --input %s --report %s", kind, helper.quote(k.mapping),
-    helper.quote(k.input), helper.quote(plan.dir .. "/report-" .. kind .. ".json")))
+  return helper.kiva(string.format("push %s --mapping %s --input %s --report %s%s", kind, helper.quote(k.mapping),
+    helper.quote(k.input), helper.quote(plan.dir .. "/report-" .. kind .. ".json"),
+    kind == "repayments" and " --period 2026-10" or ""))
 end
 
 --- Environment of a push: the sandbox's variables plus the ledger.

@@ -421,3 +421,57 @@ describe("kiva.source.rows caps what one record or file part may hold", function
     assert.is_true(peak < 100 * MiB, string.format("peak RSS %.0f MiB", peak / MiB))
   end)
 end)
+
+describe("kiva.source.rows finds the header (finding 2)", function()
+  after_each(helper.cleanup)
+
+  it("skips a title and a blank row above an xlsx header, says 'header on row 3', reads the TOTAL row", function()
+    local dir = helper.spanish_workbooks()
+    local rows, warnings = read_all(dir .. "/pagos.xlsx")
+    assert.are.equal(4, #rows)
+    assert.are.same({ dir .. "/pagos.xlsx:3: header on row 3 (the rows above it were skipped)" }, warnings)
+    assert.are.equal(dir .. "/pagos.xlsx:4", rows[1].where)
+    assert.are.same({ ["N° Préstamo"] = "P-201", ["N° Cliente"] = "C-801", Cliente = "Carmen Díaz",
+      ["Fecha de pago"] = "2026-10-10", ["Monto pagado"] = "150000.1" }, rows[1].row)
+    assert.are.equal("TOTAL", rows[4].row["N° Préstamo"])
+    -- a second sheet without a title: its header is its first row, and nothing is said
+    local schedule, notes = read_all(dir .. "/prestamos.xlsx", { sheet = "Cronograma" })
+    assert.are.equal(4, #schedule)
+    assert.are.equal(0, #notes)
+    assert.are.equal("G-12", schedule[1].row["N° Préstamo"])
+  end)
+
+  it("skips title and blank lines above a CSV header, with a ';' delimiter sniffed below the title", function()
+    local path = helper.tmpdir() .. "/pagos.csv"
+    helper.write(path, "Reporte de pagos - octubre 2026\n\n;;;\nPréstamo;Cliente;Fecha;Monto\n"
+      .. "P-1;C-1;10/10/2026;1 250,50\n;;;\nP-2;C-2;12/10/2026;80\nTOTAL;;;1 330,50\n")
+    local rows, warnings = read_all(path)
+    assert.are.equal(3, #rows)
+    assert.are.same({ path .. ":4: header on row 4 (the rows above it were skipped)" }, warnings)
+    assert.are.same({ ["Préstamo"] = "P-1", Cliente = "C-1", Fecha = "10/10/2026", Monto = "1 250,50" }, rows[1].row)
+    assert.are.equal(path .. ":5", rows[1].where)
+    assert.are.equal(path .. ":7", rows[2].where)
+    assert.are.equal("TOTAL", rows[3].row["Préstamo"])
+  end)
+
+  it("takes header_row when given, and refuses one that is not a row it read", function()
+    local path = helper.tmpdir() .. "/odd.csv"
+    helper.write(path, "Export 2026;v2\nloan,amount\nid,value\nL1,10\n")
+    local rows = read_all(path, { header_row = 3, delimiter = "," })
+    assert.are.same({ id = "L1", value = "10" }, rows[1].row)
+    local guessed = read_all(path, { delimiter = "," })
+    assert.are.same({ loan = "id", amount = "value" }, guessed[1].row)
+    local none, err = read_all(path, { header_row = 9, delimiter = "," })
+    assert.is_nil(none)
+    assert.matches("header_row 9 is not one of the first non%-blank rows", err.message)
+    local dir = helper.spanish_workbooks()
+    local sheet = read_all(dir .. "/pagos.xlsx", { header_row = 1 })
+    assert.matches("a value in column 2 where the header has 1 columns", sheet[2].err.message)
+  end)
+
+  it("keeps a plain CSV as it was: header on line 1, nothing said", function()
+    local rows, warnings = read_all("fr_win1252.csv", { encoding = "windows-1252" })
+    assert.are.equal(4, #rows)
+    assert.are.equal(0, #warnings)
+  end)
+end)

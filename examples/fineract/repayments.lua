@@ -10,6 +10,7 @@ return {
       loan_id = row["Loan Account No"],
       client_id = row["Client Account No"],
       amount = map.amount(row["Total Repaid In Period"]),
+      date = map.date(row["Transaction Date"], "yyyy-mm-dd"),
     }
   end,
 }

@@ -8,6 +8,7 @@ return {
   repayment = function(row)
     local amount = map.amount(row["Montant payé"])
     if amount == 0 then return nil end
-    return { loan_id = row["N° Prêt"], client_id = row["N° Client"], amount = amount }
+    return { loan_id = row["N° Prêt"], client_id = row["N° Client"], amount = amount,
+      date = map.date(row["Date paiement"], "jj/mm/aaaa") }
   end,
 }

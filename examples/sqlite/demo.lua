@@ -2,5 +2,5 @@
 return {
   prepare = "build_db.lua",
   loans = { mapping = "loans.lua", input = "mis.sqlite3" },
-  repayments = { mapping = "repayments.lua", input = "mis.sqlite3" },
+  repayments = { mapping = "repayments.lua", input = "mis.sqlite3", period = "2024-02" },
 }

@@ -261,15 +261,17 @@ function Auth:access_token()
   return self.token
 end
 
---- Forgets `token` after a 401 so that the next call asks for a new one.
--- @return true when it was the current token (worth one renewal)
+--- Forgets `token` after a 401 so that the next call asks for a new one. Every
+-- request refused with `token` is worth one more try: the first to report it drops
+-- the token, and the others, in flight with the same token at the time, find it
+-- dropped or already renewed (the transport resends each at most once).
+-- @return true
 function Auth:invalidate(token)
   if token == self.token then
     self.token, self.expires_at = nil, nil
     self.skip_cache = true   -- the cache holds the refused token
-    return true
   end
-  return self.token ~= nil   -- another request already renewed it
+  return true
 end
 
 --- partner_id, scopes (array), expires_at: never the token.

@@ -112,6 +112,16 @@ function Client.new(opts)
   opts = check_options(opts)
   local settings, err = config.resolve_for_calls(opts)
   if not settings then return nil, err end
+  return Client.with_settings(settings, opts)
+end
+
+--- A client over settings already resolved by kiva.config (the CLI resolves them
+-- once per command); `opts` as for Client.new, without the settings' own names.
+-- @return client | nil, err (kind "config")
+function Client.with_settings(settings, opts)
+  opts = check_options(opts)
+  local ok, cerr = config.require_credentials(settings)
+  if not ok then return nil, cerr end
   local self = setmetatable({ settings = settings, opts = opts, cache = {} }, Client)
   for k, v in pairs(DEFAULTS) do
     if opts[k] == nil then opts[k] = v end
@@ -203,10 +213,9 @@ end
 local function prepare_api(req)
   local token, err = req.client.auth:access_token()
   if not token then return nil, err end
-  if req.before_send and not req.announced then
+  if req.before_send then
     local ok, why = req.before_send(req.item)
     if not ok then return nil, why end
-    req.announced = true
   end
   req.token = token
   return api_headers(req.client, token, req.body ~= nil)
@@ -243,19 +252,21 @@ local function pick(tbl, a, b, c)
   return nil
 end
 
--- Why field `a` (or its camelCase `b`) of an answer object is unusable, or nil.
-local function bad_string(j, a, b)
-  local v = pick(j, a, b)
-  if v == nil then return "the answer has no " .. a end
-  if type(v) ~= "string" or v == "" then return "the answer's " .. a .. " is a " .. type(v) .. ", not a string id" end
+--- An id from an answer as text: Kiva's docs fix no types, so a string, a number
+-- (880001 -> "880001") or a boolean is read alike; nil for anything else.
+local function id_text(v)
+  local t = type(v)
+  if t == "string" then return v ~= "" and v or nil end
+  if t == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then return nil end
+    local i = math.tointeger(v)
+    if i then return tostring(i) end
+    return string.format("%.17g", v)
+  end
+  if t == "boolean" then return tostring(v) end
   return nil
 end
-
-local function bad_problems(j)
-  local p = pick(j, "problems")
-  if p ~= nil and type(p) ~= "table" then return "the answer's problems is a " .. type(p) .. ", not a list" end
-  return nil
-end
+Client.id_text = id_text
 
 -- The list a config answer carries for `name`, or nil.
 local function config_list(j, name)
@@ -270,16 +281,11 @@ local function config_list(j, name)
   return list
 end
 
---- Checks of 2xx answers: a body that is not what the contract describes is an
--- error (unknown_outcome for a POST, a retryable server error for a GET), never a
--- success with holes in it.
+--- Checks of 2xx answers to GETs: a body that is not what the contract describes is
+-- a retryable server error, never a success with holes in it. A 2xx to a POST is
+-- never an error: Kiva accepted the request, whatever its body looks like; what
+-- cannot be read of it becomes a note (see `answer_note`).
 local CHECK = {
-  loan_draft = function(res)
-    return errors.not_an_object(res) or bad_string(res.json, "loan_draft_uuid", "loanDraftUuid")
-  end,
-  repayments = function(res)
-    return errors.not_an_object(res) or bad_string(res.json, "upload_id", "uploadId") or bad_problems(res.json)
-  end,
   loans = function(res)
     local why = errors.not_an_object(res)
     if why then return why end
@@ -290,75 +296,162 @@ local CHECK = {
   end,
 }
 
--- A journals answer: one object, or per-journal entries (a bare array, or under
--- "journals"/"data"); at least one must carry a confirm_url or an archive_id.
-function CHECK.journals(res)
-  local why = errors.not_an_object(res, true)
-  if why then return why end
-  local function usable(t)
-    return type(t) == "table" and (type(pick(t, "confirm_url", "confirmUrl")) == "string"
-      or type(pick(t, "archive_id", "archiveId")) == "string")
-  end
-  local j = res.json
-  if usable(j) then return nil end
-  local entries = pick(j, "journals", "data")
-  for _, t in ipairs(type(entries) == "table" and entries or j) do
-    if usable(t) then return nil end
-  end
-  return "the answer has no confirm_url nor archive_id"
+-- A note on a 2xx answer to a POST whose body is not the object Kiva describes.
+local function answer_note(res, array_ok)
+  local why = errors.not_an_object(res, array_ok)
+  if why then return "Kiva accepted the request (HTTP " .. tostring(res.status) .. ") but " .. why end
+  return nil
+end
+
+local function text_field(j, a, b)
+  local v = pick(j, a, b)
+  return type(v) == "string" and v or (v ~= nil and id_text(v)) or nil
 end
 
 local function draft_result(res)
-  local j = res.json
-  return {
-    loan_draft_uuid = pick(j, "loan_draft_uuid", "loanDraftUuid", "uuid"),
-    code = pick(j, "code"), message = pick(j, "message"), status = res.status, body = j,
+  local j = type(res.json) == "table" and res.json or nil
+  local out = {
+    loan_draft_uuid = id_text(pick(j, "loan_draft_uuid", "loanDraftUuid", "uuid")),
+    code = text_field(j, "code"), message = text_field(j, "message"), status = res.status, body = j,
+    note = answer_note(res),
   }
+  if not out.note and not out.loan_draft_uuid then
+    out.note = "Kiva accepted the draft but its answer has no loan_draft_uuid"
+  end
+  -- what PA2 will need before publishing, as Kiva (or the sandbox) says it
+  local warnings = pick(j, "warnings")
+  if type(warnings) == "table" and #warnings > 0 then out.warnings = warnings end
+  return out
 end
 
---- Sends one loan draft.
--- @return { loan_draft_uuid, code, message, status, body } | nil, err
+-- Kiva's problems of a repayment answer, each with its loan id as text.
+local function problems_of(j)
+  local out = {}
+  local list = pick(j, "problems")
+  if type(list) ~= "table" then return out end
+  for _, p in ipairs(list) do
+    if type(p) == "table" then
+      local q = {}
+      for k, v in pairs(p) do q[k] = v end
+      q.loan_id = id_text(pick(p, "loan_id", "loanId", "internal_loan_id"))
+      q.severity = text_field(p, "severity")
+      out[#out + 1] = q
+    end
+  end
+  return out
+end
+
+local function batch_result(res)
+  local j = type(res.json) == "table" and res.json or nil
+  local out = {
+    upload_id = id_text(pick(j, "upload_id", "uploadId")), code = text_field(j, "code"),
+    message = text_field(j, "message"), status = res.status, problems = problems_of(j), note = answer_note(res),
+  }
+  if not out.note and not out.upload_id then out.note = "Kiva accepted the report but its answer has no upload_id" end
+  local list = pick(j, "problems")
+  if list ~= nil and type(list) ~= "table" then
+    out.note = "Kiva accepted the report but its answer's problems is a " .. type(list) .. ", not a list"
+  end
+  return out
+end
+
+local function journal_result(res)
+  local j = res.json
+  local out = { status = res.status, body = j, confirm_urls = {}, archive_ids = {}, note = answer_note(res, true) }
+  local function collect(t)
+    if type(t) ~= "table" then return end
+    local url, id = pick(t, "confirm_url", "confirmUrl"), id_text(pick(t, "archive_id", "archiveId"))
+    if type(url) == "string" then out.confirm_urls[#out.confirm_urls + 1] = url end
+    if id then out.archive_ids[#out.archive_ids + 1] = id end
+  end
+  collect(j)
+  for _, e in ipairs(type(j) == "table" and (pick(j, "journals", "data") or j) or {}) do collect(e) end
+  out.confirm_url, out.archive_id = out.confirm_urls[1], out.archive_ids[1]
+  if not out.note and not out.confirm_url and not out.archive_id then
+    out.note = "Kiva accepted the journal but its answer has no confirm_url nor archive_id"
+  end
+  return out
+end
+
+local RESULT_OF = { loan_draft = draft_result, repayments = batch_result, journals = journal_result }
+
+--- Sends request bodies of one kind ("loan_draft", "repayments", "journals"), each
+-- a JSON string sent as given (the caller encoded it, and hashed those very bytes),
+-- at most `concurrency` at once. `bodies` is an array, or a function returning the
+-- next body (nil at the end) so a caller can stream them; each body may also be a
+-- table { body = json, item = anything } whose `item` comes back in the callbacks.
+-- Results come through callbacks only:
+--   opts.before_send(item) -> true | nil, err: right before each attempt leaves (the
+--     token in hand), retries included; an err keeps it unsent and becomes its result.
+--   opts.on_retry(item, err, delay): a surely-unapplied failure will be retried.
+--   opts.on_result(item, res, err): once per body; res as post_loan_draft,
+--     a repayment batch { upload_id, problems, code, message, status, note } or
+--     post_journals' answer.
+--   opts.should_stop() -> err|nil: see kiva.transport's run.
+-- `item` is the position of the body when the bodies are plain strings.
+function Client:send(kind, bodies, opts)
+  local make = RESULT_OF[kind]
+  if not make then error("send: kind must be loan_draft, repayments or journals", 2) end
+  local path, perr = self:path(kind)
+  local pull, total
+  if type(bodies) == "function" then pull = bodies else
+    total = #bodies
+    local i = 0
+    pull = function() i = i + 1; return bodies[i] end
+  end
+  local n = 0
+  local function next_request()
+    local b = pull()
+    if b == nil then return nil end
+    n = n + 1
+    local body, item = b, n
+    if type(b) == "table" then body, item = b.body, b.item end
+    local req = self:request("POST", path or "", body)
+    req.item, req.before_send, req.on_retry = item, opts.before_send, opts.on_retry and function(r, err, delay)
+      opts.on_retry(r.item, err, delay)
+    end
+    if not path then req.prepare = function() return nil, perr end end
+    return req
+  end
+  local done = 0
+  self.api:run(next_request, {
+    should_stop = opts.should_stop, grace = opts.grace,
+    on_result = function(_, res, err, req)
+      done = done + 1
+      if opts.on_result then opts.on_result(req.item, res and make(res) or nil, err) end
+      self:progress(kind, done, total)
+    end,
+  })
+end
+
+--- Sends one loan draft (a table, validated and encoded here, or a JSON string sent as given).
+-- @return { loan_draft_uuid, code, message, status, body, note, warnings } | nil, err
 function Client:post_loan_draft(draft)
-  local body, err = self:encode("loan_draft", draft)
-  if not body then return nil, err end
-  local path, perr = self:path("loan_draft")
-  if not path then return nil, perr end
-  local res, rerr = self.api:request(self:request("POST", path, body, CHECK.loan_draft))
-  if not res then return nil, rerr end
-  return draft_result(res)
+  local out = self:post_loan_drafts({ draft })[1]
+  return out.res, out.err
 end
 
 --- Sends many drafts in parallel (at most `concurrency` at once).
--- opts.on_result(i, res, err) as each finishes. opts.before_send(i) -> true | nil, err
--- is called once per draft, right before its first attempt leaves (the token in
--- hand): a caller records there that the draft is being sent; an err keeps it unsent
--- and becomes its result.
+-- opts.on_result(i, res, err) as each finishes; opts.before_send(i) -> true | nil,
+-- err right before each attempt of draft i leaves; opts.on_retry(i, err, delay).
 -- @return array of { res =, err = } in input order
 function Client:post_loan_drafts(list, opts)
   opts = opts or {}
-  local out, reqs, where = {}, {}, {}
-  local path, perr = self:path("loan_draft")
+  local out, bodies = {}, {}
   for i, draft in ipairs(list) do
     local body, err = self:encode("loan_draft", draft)
-    if not path then err = perr end
-    if body and path then
-      local req = self:request("POST", path, body, CHECK.loan_draft)
-      if opts.before_send then req.before_send, req.item = opts.before_send, i end
-      reqs[#reqs + 1] = req
-      where[#reqs] = i
+    if body then
+      bodies[#bodies + 1] = { body = body, item = i }
     else
       out[i] = { err = err }
       if opts.on_result then opts.on_result(i, nil, err) end
     end
   end
-  local done = 0
-  self.api:run(reqs, {
-    on_result = function(k, res, err)
-      done = done + 1
-      local r = res and draft_result(res) or nil
-      out[where[k]] = { res = r, err = err }   -- built once, not again after the run
-      if opts.on_result then opts.on_result(where[k], r, err) end
-      self:progress("loan_drafts", done, #reqs)
+  self:send("loan_draft", bodies, {
+    before_send = opts.before_send, on_retry = opts.on_retry, should_stop = opts.should_stop,
+    on_result = function(i, res, err)
+      out[i] = { res = res, err = err }
+      if opts.on_result then opts.on_result(i, res, err) end
     end,
   })
   return out
@@ -377,10 +470,10 @@ local function without(items, field)
 end
 
 --- Reports repayments, split into batches of at most opts.batch_size (default
--- 250, never above 300) sent in parallel. opts.on_batch(batch) as each batch
--- finishes, batch = { index, first, last, upload_id, problems, err }.
--- @return { batches = {...}, problems = {...}, upload_ids = {...} }, err of the
--- first failed batch (nil when all went through) | nil, err when nothing was sent
+-- 250, never above 300) sent in parallel.
+-- @return { batches = { {index, first, last, upload_id, problems, note, err}, ... },
+-- problems = {...} (each with its batch index), upload_ids = {...} }, err of the first
+-- failed batch (nil when all went through) | nil, err when nothing was sent
 function Client:post_repayments(list, opts)
   opts = opts or {}
   local items = type(list) == "table" and list.repayments or list
@@ -390,44 +483,31 @@ function Client:post_repayments(list, opts)
     error("post_repayments: batch_size must be an integer from 1 to 300", 2)
   end
   if self.settings.csv_format == "two" then items = without(items, "client_id") end
-  local path, perr = self:path("repayments")
-  if not path then return nil, perr end
-  local batches, reqs = {}, {}
+  local _, perr = self:path("repayments")
+  if perr then return nil, perr end
+  local batches, bodies = {}, {}
   for first = 1, #items, size do
     local last = math.min(first + size - 1, #items)
-    local slice = table.move(items, first, last, 1, {})
-    local body, err = self:encode("repayments", { repayments = slice })
+    local body, err = self:encode("repayments", { repayments = table.move(items, first, last, 1, {}) })
     if not body then
       err.message = string.format("repayments %d-%d: %s", first, last, err.message)
       return nil, err
     end
     batches[#batches + 1] = { index = #batches + 1, first = first, last = last }
-    reqs[#reqs + 1] = self:request("POST", path, body, CHECK.repayments)
+    bodies[#bodies + 1] = body
   end
   local result = { batches = batches, problems = {}, upload_ids = {} }
-  local done, first_err = 0, nil
-  self.api:run(reqs, {
+  local first_err
+  self:send("repayments", bodies, {
     on_result = function(k, res, err)
       local b = batches[k]
       if res then
-        local j = res.json
-        b.upload_id = pick(j, "upload_id", "uploadId")
-        b.code, b.message, b.status = pick(j, "code"), pick(j, "message"), res.status
-        b.problems = {}
-        for _, p in ipairs(type(pick(j, "problems")) == "table" and pick(j, "problems") or {}) do
-          if type(p) == "table" then
-            p.loan_id = p.loan_id or p.loanId
-            p.batch = k
-            b.problems[#b.problems + 1] = p
-          end
-        end
+        for key, v in pairs(res) do b[key] = v end
+        for _, p in ipairs(b.problems) do p.batch = k end
       else
         err.batch = k
         b.err = err
       end
-      done = done + 1
-      if opts.on_batch then opts.on_batch(b) end
-      self:progress("repayments", done, #batches)
     end,
   })
   for _, b in ipairs(batches) do
@@ -442,29 +522,16 @@ function Client:post_repayments(list, opts)
 end
 
 --- Sends borrower journals in one call.
--- @return { archive_id, confirm_url, confirm_urls, status, body } | nil, err
+-- @return { archive_id, confirm_url, confirm_urls, archive_ids, status, body, note } | nil, err
 function Client:post_journals(list)
   local items = type(list) == "table" and list.journals or list
   if type(items) ~= "table" then error("post_journals: expected an array of journals", 2) end
   if self.settings.csv_format == "two" then items = without(items, "internal_client_id") end
   local body, err = self:encode("journals", { journals = items })
   if not body then return nil, err end
-  local path, perr = self:path("journals")
-  if not path then return nil, perr end
-  local res, rerr = self.api:request(self:request("POST", path, body, CHECK.journals))
-  if not res then return nil, rerr end
-  local j = res.json
-  local out = { status = res.status, body = j, confirm_urls = {}, archive_ids = {} }
-  local function collect(t)
-    if type(t) ~= "table" then return end
-    local url, id = pick(t, "confirm_url", "confirmUrl"), pick(t, "archive_id", "archiveId")
-    if type(url) == "string" then out.confirm_urls[#out.confirm_urls + 1] = url end
-    if type(id) == "string" then out.archive_ids[#out.archive_ids + 1] = id end
-  end
-  collect(j)
-  for _, e in ipairs(type(j) == "table" and (pick(j, "journals", "data") or j) or {}) do collect(e) end
-  out.confirm_url, out.archive_id = out.confirm_urls[1], out.archive_ids[1]
-  return out
+  local res, rerr
+  self:send("journals", { body }, { on_result = function(_, r, e) res, rerr = r, e end })
+  return res, rerr
 end
 
 local function query_string(q)

@@ -84,6 +84,29 @@ function M.is_loopback(host)
   return false
 end
 
+-- The hosts of Kiva's production (kiva-partner-api.md): anything under k1.kiva.org.
+local function production_host(host)
+  return host == "k1.kiva.org" or host:sub(-#".k1.kiva.org") == ".k1.kiva.org"
+end
+
+--- Whether `url` is on one of Kiva's production hosts.
+function M.is_production_url(url)
+  local u = M.parse_url(tostring(url))
+  return u ~= nil and production_host(u.host)
+end
+
+--- Whether `url` belongs to environment `env`: production hosts for production,
+-- anything else (stage, the sandbox, a proxy) for stage.
+function M.belongs(url, env)
+  return M.is_production_url(url) == (env == "production")
+end
+
+--- A one-line description of where requests go: "production https://... (partner 123)".
+function M.target_line(s)
+  return string.format("%s %s (token %s%s)", s.production and "PRODUCTION" or s.env, s.api_url, s.auth_url,
+    s.partner_id and (", partner " .. s.partner_id) or "")
+end
+
 --- Checks that `url` may carry credentials: https, or http to a loopback host.
 -- @return true | nil, err (kind "config")
 function M.check_url(name, url)
@@ -126,6 +149,21 @@ function M.resolve(opts, getenv)
   if not envdef then
     return nil, errors.config("env must be \"stage\" or \"production\", got " .. tostring(s.env))
   end
+  -- The caller's options beat the environment variables: when the caller names the
+  -- environment, a URL left in the environment does not take its requests elsewhere
+  -- (the environment's own URL is used), and one of the other environment (a
+  -- production URL for stage, anything else for production) is refused.
+  if opts.env ~= nil then
+    for _, name in ipairs({ "api_url", "auth_url" }) do
+      if opts[name] == nil and s[name] ~= nil and M.belongs(s[name], s.env) then
+        s[name] = nil
+      elseif opts[name] == nil and s[name] ~= nil then
+        return nil, errors.config(string.format("%s is %s but the %s environment was asked for: unset %s, "
+          .. "or give the URL explicitly (--%s)", M.env_vars[name], s[name], s.env, M.env_vars[name],
+          name:gsub("_", "-")))
+      end
+    end
+  end
   s.auth_url = s.auth_url or envdef.auth_url
   s.api_url = (s.api_url or envdef.api_url):gsub("/+$", "")
   s.audience = s.audience or s.api_url
@@ -133,6 +171,17 @@ function M.resolve(opts, getenv)
   if not ok then return nil, err end
   ok, err = M.check_url("API URL", s.api_url)
   if not ok then return nil, err end
+  -- production is where Kiva's production hosts are, whatever `env` says
+  s.production = M.is_production_url(s.api_url) or M.is_production_url(s.auth_url)
+  if s.env == "production" then
+    for _, name in ipairs({ "api_url", "auth_url" }) do
+      if not M.is_production_url(s[name]) then
+        return nil, errors.config(string.format("the production environment was asked for, but the %s %s is not "
+          .. "one of Kiva's production hosts: refusing a mixed target", name == "api_url" and "API URL" or "token URL",
+          s[name]))
+      end
+    end
+  end
 
   if s.partner_id ~= nil then
     s.partner_id = tostring(math.type(s.partner_id) == "float" and math.tointeger(s.partner_id)
@@ -159,13 +208,21 @@ end
 function M.resolve_for_calls(opts, getenv)
   local s, err = M.resolve(opts, getenv)
   if not s then return nil, err end
+  local ok, cerr = M.require_credentials(s)
+  if not ok then return nil, cerr end
+  return s
+end
+
+--- Whether resolved settings `s` carry a client id and secret.
+-- @return true | nil, err (kind "config")
+function M.require_credentials(s)
   if not s.client_id or s.client_id == "" then
     return nil, errors.config("no client id: set KIVA_CLIENT_ID, a credentials file or client_id")
   end
   if not s.client_secret or s.client_secret == "" then
     return nil, errors.config("no client secret: set KIVA_CLIENT_SECRET, a credentials file or client_secret")
   end
-  return s
+  return true
 end
 
 return M

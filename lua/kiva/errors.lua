@@ -6,11 +6,29 @@ local cjson = require "cjson.safe"
 
 local M = {}
 
---- Every kind an err table may carry.
-M.kinds = {
-  auth = true, forbidden = true, validation = true, rejected = true, rate_limited = true,
-  network = true, unknown_outcome = true, server = true, config = true, input = true,
+--- Every kind an err table may carry, with the exit status of a run it stops
+-- (interface.md: 1 items invalid/rejected/unknown, 2 usage or configuration,
+-- 3 authentication, 4 network gave up; 130/143 a run stopped by SIGINT/SIGTERM).
+-- The one table: push, reconcile and the CLI all ask `M.exit_code`.
+M.EXIT = {
+  validation = 1, rejected = 1, unknown_outcome = 4,
+  usage = 2, config = 2, input = 2, ledger = 2, locked = 2,
+  auth = 3, forbidden = 3,
+  network = 4, server = 4, rate_limited = 4,
+  interrupted = 130,
 }
+M.kinds = {}
+for kind in pairs(M.EXIT) do M.kinds[kind] = true end
+
+-- the exit status of a signal: 128 + its number
+local SIGNAL_EXIT = { INT = 130, TERM = 143, HUP = 129, QUIT = 131 }
+
+--- The exit status for an err table that stopped a run (2 for anything unknown).
+function M.exit_code(err)
+  if type(err) ~= "table" then return 2 end
+  if err.kind == "interrupted" then return SIGNAL_EXIT[err.signal] or 130 end
+  return M.EXIT[err.kind] or 2
+end
 
 -- Codes meaning the request never left: no connection was made.
 local CONNECT_PHASE = {
@@ -312,5 +330,7 @@ end
 -- "file:line" (or the file), as the readers and the mapping runner report it.
 function M.config(message) return M.new("config", message) end
 function M.input(where, message) return M.new("input", message, { where = where }) end
+function M.usage(message) return M.new("usage", message) end
+function M.ledger(message) return M.new("ledger", message) end
 
 return M

@@ -12,7 +12,10 @@ local lazy = {
 }
 
 --- Validates a request body of `kind` ("loan_draft", "repayments", "journals").
--- @return true | nil, { {path=, message=}, ... }
+-- Errors: what Kiva refuses or what would be wrong if sent. Warnings: what PA2 needs
+-- before publishing, and what looks wrong but may be right; a partial draft is valid.
+-- `opts.strict` makes warnings errors. Both lists are in path order, the same every run.
+-- @return true, nil, warnings | nil, errors, warnings  (each { {path=, message=}, ... })
 function M.validate(kind, value, opts)
   return require("kiva.schema").validate(kind, value, opts)
 end

@@ -5,7 +5,14 @@
 -- and one transaction per change of state, so a row says `sending` on disk before
 -- its request leaves, and a run killed at any point leaves nothing ambiguous unsaid.
 -- The ledger never holds secrets or tokens: only Kiva's answers and our payload hashes.
+--
+-- Where it lives: one ledger per target (API host, partner id) under
+-- $XDG_STATE_HOME/kiva/ (M.default_path), whatever the working directory. The run
+-- lock is an flock on the ledger file itself, so another path to the same file (a
+-- symlink, a hard link) meets the same lock, and no separate lock file can be lost.
 local cjson = require "cjson.safe"
+local core = require "kiva.core"
+local errors = require "kiva.errors"
 
 local M = {}
 
@@ -38,7 +45,44 @@ local function now_iso()
 end
 
 local function fail(kind, message)
-  return nil, { kind = kind, message = message, retryable = false }
+  return nil, errors.new(kind, message)
+end
+
+--- The directory ledgers live in by default: $XDG_STATE_HOME/kiva, else
+-- ~/.local/state/kiva (the XDG base directory specification's state home).
+function M.state_dir(getenv)
+  getenv = getenv or os.getenv
+  local xdg = getenv("XDG_STATE_HOME")
+  if xdg and xdg:sub(1, 1) == "/" then return xdg .. "/kiva" end
+  local home = getenv("HOME")
+  if not home or home == "" then return nil end
+  return home .. "/.local/state/kiva"
+end
+
+--- The file name part of a target: "partner-api.k1.kiva.org-123" ("host_port" with a port).
+function M.target_name(api_url, partner_id)
+  local host, port = tostring(api_url):match("^%a[%w+.-]*://%[?([^/%]:]+)%]?:?(%d*)")
+  local name = (host or "unknown"):lower()
+  if port and port ~= "" then name = name .. "_" .. port end
+  return (name .. "-" .. tostring(partner_id or "any")):gsub("[^%w%.%-_]", "_")
+end
+
+--- The default ledger of a target. @return path | nil, err (kind "config")
+function M.default_path(api_url, partner_id, getenv)
+  local dir = M.state_dir(getenv)
+  if not dir then
+    return nil, errors.config("no HOME nor XDG_STATE_HOME to keep the ledger in: set KIVA_LEDGER or --ledger")
+  end
+  return dir .. "/" .. M.target_name(api_url, partner_id) .. ".sqlite3"
+end
+
+-- Size of the file at `path`: nil when absent.
+local function file_size(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local size = f:seek("end")
+  f:close()
+  return size
 end
 
 -- Runs one statement; a cursor is drained into rows and closed, because an open
@@ -93,19 +137,40 @@ local function decode_row(row)
 end
 
 --- Opens (creating if needed) the ledger at `path`.
--- `opts.lock_wait` (seconds): when given, takes `path .. ".lock"` (flock) for the
--- ledger's lifetime, waiting at most that long; a second writer is refused, not queued.
+-- `opts.lock_wait` (seconds): when given, takes an flock on the ledger file itself
+-- for the ledger's lifetime, waiting at most that long; a second writer is refused,
+-- not queued. `opts.create == false`: a missing ledger is an error, not made.
+-- The ledger's `created` field says "new" when this call made the file, "empty" when
+-- it was there with nothing in it: a caller tells the operator (a lost ledger would
+-- otherwise resend everything in silence).
 -- @return ledger | nil, err (`kind` "locked" or "ledger")
 function M.open(path, opts)
   opts = opts or {}
   local self = setmetatable({ path = path }, Ledger)
+  local size = file_size(path)
+  if size == nil and opts.create == false then return fail("ledger", "no ledger at " .. path) end
+  if size == nil then
+    self.created = "new"
+    local dir = path:match("^(.*)/[^/]*$")
+    if dir and dir ~= "" then
+      local made, merr = core.mkdir(dir, tonumber("700", 8), true)
+      if not made then
+        return fail("ledger", "cannot create the ledger's directory " .. dir .. ": " .. tostring(merr))
+      end
+    end
+  elseif size == 0 then
+    self.created = "empty"
+  end
   if opts.lock_wait then
-    local core = require "kiva.core"
-    local lock, msg = core.lock(path .. ".lock", opts.lock_wait)
+    -- the lock is on the ledger file's inode: links and other paths share it
+    local lock, msg, code = core.lock(path, opts.lock_wait)
     if not lock then
-      return fail("locked", string.format(
-        "ledger %s is in use by another kiva run (waited %gs): %s; try again when it has finished",
-        path, opts.lock_wait, tostring(msg)))
+      if code == "LOCKED" then
+        return fail("locked", string.format(
+          "ledger %s is in use by another kiva run (waited %gs); try again when it has finished",
+          path, opts.lock_wait))
+      end
+      return fail("ledger", "cannot open ledger " .. path .. ": " .. tostring(msg))
     end
     self.lock = lock
   end
@@ -135,6 +200,8 @@ end
 
 --- Closes the database and releases the lock; idempotent.
 function Ledger:close()
+  -- SQLite first: closing the lock's descriptor while SQLite holds the file would
+  -- drop SQLite's own POSIX locks on it (they belong to the process, per file)
   if self.conn then self.conn:close(); self.conn = nil end
   if self.env then self.env:close(); self.env = nil end
   if self.lock then self.lock:unlock(); self.lock = nil end
@@ -165,6 +232,20 @@ end
 function Ledger:get(key)
   local rows = self:_exec("SELECT * FROM items WHERE key=" .. self:_q(key))
   return rows and decode_row(rows[1]) or nil
+end
+
+--- The rows of `keys` (an array), as a table key -> row; absent keys are missing.
+-- @return rows | nil, err (a ledger that cannot be read must stop a run: nothing
+-- could prove what was sent)
+function Ledger:get_many(keys)
+  local out = {}
+  if #keys == 0 then return out end
+  local quoted = {}
+  for i, k in ipairs(keys) do quoted[i] = self:_q(k) end
+  local rows, err = self:_exec("SELECT * FROM items WHERE key IN (" .. table.concat(quoted, ",") .. ")")
+  if not rows then return fail("ledger", "ledger " .. self.path .. ": cannot read: " .. tostring(err)) end
+  for _, row in ipairs(rows) do out[row.key] = decode_row(row) end
+  return out
 end
 
 --- All rows, optionally only those in `state`, ordered by key.
@@ -229,21 +310,79 @@ function Ledger:mark_unknown(changes) return self:_settle("unknown", changes) en
 function Ledger:mark_pending(changes) return self:_settle("pending", changes) end
 
 --- The operator's verdict on an item (usually `unknown`) after checking PA2:
--- "sent" records it as sent with its current hash; "unsent" returns it to `pending`.
+-- "sent" records it as sent with its current hash; "unsent" returns it to `pending`,
+-- so the next run sends it. Turning a `sent` item into `unsent` makes the next run
+-- send it again: it needs `opts.force`.
 -- @return row (as it was before) | nil, err
-function Ledger:resolve(key, verdict)
+function Ledger:resolve(key, verdict, opts)
   local row = self:get(key)
   if not row then return fail("input", "no item with key " .. key .. " in the ledger " .. self.path) end
-  local ok, err
-  if verdict == "sent" then
-    ok, err = self:mark_sent({ { key = key, response = row.response or { resolved_by = "operator" } } })
-  elseif verdict == "unsent" then
-    ok, err = self:mark_pending({ { key = key } })
-  else
-    return fail("input", "resolve takes 'sent' or 'unsent', not " .. tostring(verdict))
-  end
+  local ok, err = self:_resolve_rows({ row }, verdict, opts)
   if not ok then return nil, err end
   return row
+end
+
+function Ledger:_resolve_rows(rows, verdict, opts)
+  if verdict ~= "sent" and verdict ~= "unsent" then
+    return fail("usage", "resolve takes 'sent' or 'unsent', not " .. tostring(verdict))
+  end
+  if verdict == "unsent" and not (opts and opts.force) then
+    for _, row in ipairs(rows) do
+      if row.state == "sent" then
+        return fail("usage", row.key .. " is recorded as sent (" .. tostring(row.sent_at) .. "); marking it unsent "
+          .. "makes the next run send it again, so a repayment could be reported twice. If PA2 really does not "
+          .. "have it, repeat with --force")
+      end
+    end
+  end
+  local changes = {}
+  for i, row in ipairs(rows) do
+    local response = verdict == "sent" and (row.response or { resolved_by = "operator" }) or nil
+    changes[i] = { key = row.key, response = response }
+  end
+  if verdict == "sent" then return self:mark_sent(changes) end
+  return self:mark_pending(changes)
+end
+
+--- Settles every `unknown` item of one batch (the batch label a run reported,
+-- such as "20261205T104500-003", or a repayment upload id).
+-- @return rows (as they were before) | nil, err
+function Ledger:resolve_batch(batch, verdict, opts)
+  local rows, err = self:_exec("SELECT * FROM items WHERE state IN ('unknown','sending') AND (batch="
+    .. self:_q(batch) .. " OR json_extract(response, '$.upload_id')=" .. self:_q(batch) .. ") ORDER BY key")
+  if not rows then return fail("ledger", tostring(err)) end
+  if #rows == 0 then
+    return fail("input", "no unknown item in batch " .. tostring(batch) .. " in the ledger " .. self.path)
+  end
+  for _, r in ipairs(rows) do decode_row(r) end
+  local ok, rerr = self:_resolve_rows(rows, verdict, opts)
+  if not ok then return nil, rerr end
+  return rows
+end
+
+--- Settles the `unknown` items among `keys` (all unknowns of one run, from its report).
+-- @return rows settled | nil, err
+function Ledger:resolve_keys(keys, verdict, opts)
+  local rows = {}
+  for _, key in ipairs(keys) do
+    local row = self:get(key)
+    if row and (row.state == "unknown" or row.state == "sending") then rows[#rows + 1] = row end
+  end
+  if #rows == 0 then return fail("input", "none of those items is of unknown outcome in the ledger " .. self.path) end
+  local ok, err = self:_resolve_rows(rows, verdict, opts)
+  if not ok then return nil, err end
+  return rows
+end
+
+--- A consistent copy of the ledger at `dest` (SQLite's VACUUM INTO: a snapshot
+-- taken inside a read transaction, WAL included). Copying the .sqlite3 file alone
+-- is no backup: the latest changes may still sit in its -wal file.
+-- @return true | nil, err
+function Ledger:backup(dest)
+  if file_size(dest) then return fail("usage", dest .. " exists: give the backup a new file name") end
+  local ok, err = self:_exec("VACUUM INTO " .. self:_q(dest))
+  if not ok then return fail("ledger", "cannot back up the ledger to " .. dest .. ": " .. tostring(err)) end
+  return true
 end
 
 return M

@@ -4,17 +4,17 @@
 -- gives plain `nil` (no message): absence is for the validator to judge.
 --
 -- While kiva.mapping runs a row, a helper's failure is also recorded against the
--- row (through map.on_failure, set by the runner), so the row is reported and not
--- sent even when the script wrote `map.amount(x) or 0`.
+-- row, so the row is reported and not sent even when the script wrote
+-- `map.amount(x) or 0`: kiva.mapping gives each script its own set of helpers,
+-- map.for_run(run), whose failures go to run.on_failure(helper, value, message)
+-- and whose relative image paths resolve against run.image_base. The module's
+-- own functions record nothing.
 local core = require "kiva.core"
 
 local M = {}
 
---- Set by kiva.mapping around each row: function(helper, value, message).
-M.on_failure = nil
-
-local function fail(helper, value, message)
-  if M.on_failure then M.on_failure(helper, value, message) end
+-- A helper's failure: the message. for_run's wrappers record it against the row.
+local function fail(_, _, message)
   return nil, message
 end
 
@@ -64,8 +64,11 @@ end
 -- the 1900 system (Excel's fictitious 1900-02-29) reads as 1900-02-28.
 -- @return string | nil, message
 function M.from_excel(serial, opts)
-  serial = tonumber(serial)
-  if not serial or serial < 0 or serial > 2958465 then return nil, "not an Excel serial date" end
+  local n = tonumber(serial)
+  if not n or n < 0 or n > 2958465 then
+    return fail("from_excel", serial, "date " .. quote(serial) .. " is not an Excel serial date")
+  end
+  serial = n
   local days = math.floor(serial)
   local seconds = math.floor((serial - days) * 86400 + 0.5)
   if seconds >= 86400 then days, seconds = days + 1, seconds - 86400 end
@@ -88,14 +91,21 @@ end
 
 local format_cache = {}
 
+-- Format letters as partners write them: French jj/aaaa (jour, année), Spanish
+-- and Portuguese dd/aaaa (día, año, ano), in either case.
+local function canonical_format(fmt)
+  return (fmt:lower():gsub("j", "d"):gsub("a", "y"))
+end
+
 -- Compiles "dd/mm/yyyy" into a Lua pattern and the order of its captures.
 local function compile_format(fmt)
   local cached = format_cache[fmt]
   if cached then return cached end
+  local canonical = canonical_format(fmt)
   local pattern, order, i = { "^" }, {}, 1
-  while i <= #fmt do
-    local tok = fmt:match("^yyyy", i) or fmt:match("^yy", i) or fmt:match("^mm", i) or fmt:match("^m", i)
-      or fmt:match("^dd", i) or fmt:match("^d", i)
+  while i <= #canonical do
+    local tok = canonical:match("^yyyy", i) or canonical:match("^yy", i) or canonical:match("^mm", i)
+      or canonical:match("^m", i) or canonical:match("^dd", i) or canonical:match("^d", i)
     if tok then
       local kind = tok:sub(1, 1)
       order[#order + 1] = { kind = kind, width = #tok }
@@ -104,7 +114,7 @@ local function compile_format(fmt)
       else pattern[#pattern + 1] = "(%d%d?)" end
       i = i + #tok
     else
-      local c = fmt:sub(i, i)
+      local c = canonical:sub(i, i)
       if c:find("%a") then return nil end
       pattern[#pattern + 1] = c:find("%p") and ("%" .. c) or c
       i = i + 1
@@ -134,7 +144,9 @@ local function check_date(y, m, d, s, fmt)
 end
 
 --- A date as "YYYY-MM-DD". fmt: "dd/mm/yyyy", "mm/dd/yyyy", "yyyy-mm-dd", "d.m.yy"
--- ... (tokens yyyy yy mm m dd d, any separators), or "excel" for a serial number
+-- ... (tokens yyyy yy mm m dd d, any separators; also jj and aaaa as French,
+-- Spanish and Portuguese partners write them: "jj/mm/aaaa", "dd/mm/aaaa";
+-- letters in either case), or "excel" for a serial number
 -- (opts.date1904 for the 1904 system). A value already in ISO form (as .xlsx date
 -- cells are read) is accepted whatever fmt says; a time after the date (" 00:00")
 -- is ignored. Two-digit years are 2000-2069 or 1970-1999; years outside 1900-2999
@@ -150,10 +162,12 @@ function M.date(s, fmt, opts)
     if not iso then return fail("date", s, "date " .. quote(s) .. " is not an Excel serial number") end
     return (iso:sub(1, 10))
   end
-  local y, m, d = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ]?[%d:%.]*Z?$")
-  if y then return check_date(tonumber(y), tonumber(m), tonumber(d), s, fmt) end
+  -- the format is checked first, so a mapping that reads xlsx dates (ISO already)
+  -- fails the same way on the CSV export of the same sheet
   local compiled = compile_format(fmt)
   if not compiled then error("kiva.map.date: unsupported format '" .. tostring(fmt) .. "'", 2) end
+  local y, m, d = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ]?[%d:%.]*Z?$")
+  if y then return check_date(tonumber(y), tonumber(m), tonumber(d), s, fmt) end
   local date_part = s:match("^(%S+)%s+%d%d?:%d%d[:%d%.]*%s*[AaPp]?[Mm]?$") or s
   local caps = { date_part:match(compiled.pattern) }
   if #caps == 0 then
@@ -253,7 +267,6 @@ end
 
 ---------------------------------------------------------------- images
 
-M.image_base = nil   -- set by kiva.mapping: the input file's directory
 M.max_image_bytes = 10 * 1024 * 1024
 
 local MAGIC = {
@@ -264,13 +277,13 @@ local MAGIC = {
 
 --- An image file as a data URI "data:image/jpeg;base64,..." (JPEG, PNG or GIF,
 -- told by the file's bytes, not its name). A relative path is looked up next to
--- the input file first, then from the working directory.
+-- the input file first (in a mapping run), then from the working directory.
 -- @return string | nil, message
-function M.image(path)
+local function read_image(path, base)
   path = M.trim(path)
   if path == nil then return nil end
   local f
-  if M.image_base and not path:find("^/") then f = io.open(M.image_base .. "/" .. path, "rb") end
+  if base and not path:find("^/") then f = io.open(base .. "/" .. path, "rb") end
   f = f or io.open(path, "rb")
   if not f then return fail("image", path, "image " .. quote(path) .. " not found") end
   local data = f:read(M.max_image_bytes + 1) or ""
@@ -284,6 +297,71 @@ function M.image(path)
     end
   end
   return fail("image", path, "image " .. quote(path) .. " is not a JPEG, PNG or GIF file")
+end
+
+function M.image(path) return read_image(path, nil) end
+
+---------------------------------------------------------------- sums
+
+--- The exact sum of amounts (numbers, or strings read by map.amount), added in
+-- minor units: `decimals` digits after the mark (default 2; 0 for XOF, 3 for
+-- TND), so 0.1 + 0.2 is 0.3 and never 0.30000000000000004. Empty values (nil,
+-- "") count as nothing; a value with more decimals than `decimals` fails.
+-- @return number (an integer when whole) | nil, message
+function M.sum(values, decimals)
+  decimals = decimals or 2
+  local scale, total = 10 ^ decimals, 0
+  for i = 1, #values do
+    local v = values[i]
+    if type(v) == "string" then
+      local amount, err = M.amount(v, { decimals = decimals })
+      if amount == nil and err then return fail("sum", v, err) end
+      v = amount
+    end
+    if v ~= nil then
+      if type(v) ~= "number" then
+        return fail("sum", v, "sum: value " .. i .. " is a " .. type(v) .. ", not an amount")
+      end
+      local minor = v * scale
+      local whole = math.floor(minor + 0.5)
+      if math.abs(minor - whole) > 1e-6 * math.max(1, math.abs(minor)) then
+        return fail("sum", v, "sum: " .. string.format("%.15g", v) .. " has more than " .. decimals .. " decimals")
+      end
+      total = total + math.tointeger(whole)
+    end
+  end
+  if total % math.tointeger(scale) == 0 then return total // math.tointeger(scale) end
+  return total / scale
+end
+
+---------------------------------------------------------------- per run
+
+-- The helpers whose failures a mapping run records against the row.
+local RECORDED = { "date", "amount", "gender", "from_excel", "sum" }
+
+--- The helpers a mapping script gets in a run: the module's, except that a
+-- failure is also given to run.on_failure(helper, value, message) (value: the
+-- helper's first argument, which names the column it came from) and map.image
+-- resolves a relative path against run.image_base first.
+function M.for_run(run)
+  -- copied, not inherited through __index: helpers are read on every row
+  local helpers = {}
+  for k, v in pairs(M) do helpers[k] = v end
+  -- every recorded helper takes at most three arguments: no varargs on the hot path
+  for _, name in ipairs(RECORDED) do
+    local helper = M[name]
+    helpers[name] = function(value, a, b)
+      local v, message = helper(value, a, b)
+      if v == nil and message ~= nil and run.on_failure then run.on_failure(name, value, message) end
+      return v, message
+    end
+  end
+  helpers.image = function(path)
+    local v, message = read_image(path, run.image_base)
+    if v == nil and message ~= nil and run.on_failure then run.on_failure("image", path, message) end
+    return v, message
+  end
+  return helpers
 end
 
 return M

@@ -6,8 +6,13 @@
 --   { where = "loans.csv:12", payload = {...} }            mapped, not yet validated
 --   { where = ..., errors = { {path=, message=}, ... } }    a helper failed, the script raised, or the row was bad
 --   { where = ..., skipped = true }                          the script returned nil on purpose
+--   { where = ..., fatal = err }                             the run must stop: a missing column
+--                                                            (kind "input"), Kiva's lists needed and
+--                                                            no credentials (kind "config"); the last item
 --
--- Group loans (group_by) are read in two passes over the input: the first counts
+-- Each item also has rows = how many input rows it was mapped from.
+--
+-- Groups (group_by: loans, and repayments paid in several rows) are read in two passes over the input: the first counts
 -- the rows of each group value, the second holds a group's rows until its last
 -- one is read and then maps them together. Memory: one counter per group plus the
 -- rows of groups still open, never the whole file. A group is yielded at its last
@@ -17,16 +22,21 @@ local map = require "kiva.map"
 local script_env = require "kiva.script_env"
 local source = require "kiva.source"
 
+local getmetatable, setmetatable = getmetatable, setmetatable   -- called on every row
+
 local M = {}
 
 local KIND_FUNCTION = { loans = "loan_draft", repayments = "repayment", journals = "journal" }
 
-local input_error = require("kiva.errors").input
+local errors = require "kiva.errors"
+local input_error = errors.input
 
-M.ROW_TIME_LIMIT = 5   -- CPU seconds a script may spend on one row (or group)
-
+-- The per-run slot of each loaded script: its own kiva.map helpers report to it.
+local runs = setmetatable({}, { __mode = "k" })
 -- The box each loaded script runs in (kiva.script_env), by the script's table.
 local boxes = setmetatable({}, { __mode = "k" })
+
+M.ROW_TIME_LIMIT = 5   -- CPU seconds a script may spend on one row (or group)
 
 -- The message for a failed limited call (why: "time", "memory" or "error").
 local function limit_message(why, seconds, message)
@@ -47,7 +57,10 @@ end
 -- CPU and memory limited (its top level too, with the default limits).
 -- @return table (with .path) | nil, err (kind "input", where = the script's file:line)
 function M.load(path)
-  local box = script_env.new()
+  -- the script gets its own kiva.map (map.for_run): a helper's failure is recorded
+  -- against the row this script is mapping, with no state in the shared module
+  local run = {}
+  local box = script_env.new { modules = { ["kiva.map"] = map.for_run(run) } }
   local chunk, err = loadfile(path, "t", box.env)
   if not chunk then
     return nil, input_error(err:match("^(.-:%d+):") or path, err)
@@ -66,13 +79,18 @@ function M.load(path)
       return nil, input_error(path, path .. ": '" .. name .. "' must be a function")
     end
   end
-  if m.group_by ~= nil and type(m.group_by) ~= "string" then
-    return nil, input_error(path, path .. ": 'group_by' must be a column name (a string)")
+  local g = m.group_by
+  if g ~= nil and type(g) ~= "string"
+      and not (type(g) == "table" and (g.loans == nil or type(g.loans) == "string")
+        and (g.repayments == nil or type(g.repayments) == "string")) then
+    return nil, input_error(path, path .. ": 'group_by' must be a column name (a string), or"
+      .. " { loans = column, repayments = column }")
   end
   if m.source ~= nil and type(m.source) ~= "table" then
     return nil, input_error(path, path .. ": 'source' must be a table of options")
   end
   m.path = path
+  runs[m] = run
   boxes[m] = box
   return m
 end
@@ -184,11 +202,16 @@ end
 -- ctx.activity(name), ctx.theme(name), ctx.language(code_or_name) -> integer id;
 -- ctx.location(name) -> full_name; each | nil, message naming the nearest names.
 -- ctx.join(path, key_column [, source opts]) -> function(key) -> array of rows | nil, message.
+-- ctx.input: opts.input (else the input items() maps); ctx.period: opts.period
+-- ("YYYY-MM", the run's period, or nil).
+-- A lookup that needs a list while the run has no credentials (no opts.fetch, or
+-- fetch fails with kind "config") stops the run once (an item with fatal).
 -- @return ctx
 function M.context(opts)
   opts = opts or {}
   local max_age = opts.max_age or 86400
-  local ctx = { _base = nil }
+  -- _run: the mapping run using this ctx (set by items), where lookups report
+  local ctx = { _base = nil, _run = nil, input = opts.input, period = opts.period }
   local lists, indexes, list_errors = {}, {}, {}
   local cache = nil
 
@@ -202,13 +225,19 @@ function M.context(opts)
       lists[name] = cached.list
       return cached.list
     end
-    if not opts.fetch then
-      list_errors[name] = "the " .. name .. " list is not available (no connection to Kiva in this run)"
-      return nil, list_errors[name]
-    end
-    local list, err = opts.fetch(name)
+    local list, err
+    if opts.fetch then list, err = opts.fetch(name) end
     if type(list) == "table" and type(list[name]) == "table" then list = list[name] end
     if type(list) ~= "table" then
+      if not opts.fetch or (type(err) == "table" and err.kind == "config") then
+        -- no credentials: the same for every row, so the run stops once with it
+        list_errors[name] = errors.config("the mapping looks up names in Kiva's " .. name .. " list, which"
+          .. " needs credentials even for a dry run: set KIVA_CLIENT_ID and KIVA_CLIENT_SECRET (or"
+          .. " --credentials FILE, a file of client_id= and client_secret= lines, mode 0600) with the stage"
+          .. " credentials Kiva's partner team gives you; to try without them, run against the sandbox:"
+          .. " eval \"$(kiva sandbox --port 0)\"")
+        return nil, list_errors[name]
+      end
       local msg = type(err) == "table" and (err.message or err.kind) or tostring(err or "no list")
       list_errors[name] = "could not fetch the " .. name .. " list: " .. msg
       return nil, list_errors[name]
@@ -243,7 +272,12 @@ function M.context(opts)
   end
 
   local function failure(helper, value, msg)
-    if map.on_failure then map.on_failure(helper, value, msg) end
+    local run = ctx._run
+    if type(msg) == "table" then
+      if run and run.on_fatal then run.on_fatal(msg) end
+      return nil, msg.message
+    end
+    if run and run.on_failure then run.on_failure(helper, value, msg) end
     return nil, msg
   end
 
@@ -325,14 +359,66 @@ local function column_of(rows, value)
   return nil
 end
 
+-- What a header that does not hold the wanted column says about how the file was
+-- read: one column holding delimiters, or letters decoded in the wrong encoding.
+local function reading_hint(columns)
+  if #columns == 1 then
+    local d = columns[1]:match("[;,\t|]")
+    if d then
+      return "; the header reads as one column: the delimiter may be wrong (try source = { delimiter = "
+        .. string.format("%q", d) .. " })"
+    end
+  end
+  for _, c in ipairs(columns) do
+    -- "Ã©": UTF-8 read as Windows-1252; U+FFFD: bytes that were not UTF-8
+    if c:find("\195\131", 1, true) or c:find("\239\191\189", 1, true) then
+      return "; the column names look wrongly decoded: the encoding may be wrong"
+        .. " (try source = { encoding = \"windows-1252\" } or \"utf-8\")"
+    end
+  end
+  return ""
+end
+
+--- The message for a column the mapping wants and the input lacks, naming the
+-- nearest columns it has.
+function M.missing_column(wanted, columns)
+  local entries = {}
+  for _, c in ipairs(columns) do entries[#entries + 1] = { key = M.normalize(c), label = c } end
+  return "no column '" .. tostring(wanted) .. "'; columns like it: " .. nearest(wanted, entries, 3)
+    .. reading_hint(columns)
+end
+
+-- The columns of a keyed row, sorted.
+local function columns_of(row)
+  local list = {}
+  for k in pairs(row) do if type(k) == "string" then list[#list + 1] = k end end
+  table.sort(list)
+  return list
+end
+
 -- A runner calls fn(arg, ctx) for one row or group at a time in the script's box
 -- (a CPU limit per call, a memory cap for the run: kiva.core.limits), collecting
 -- kiva.map's failures and the script's output; run(arg, rows, where) returns an item.
-local function runner(fn, ctx, limit, image_base, box, on_output)
-  local errors, current_rows, current_where
+-- `run` is the script's slot (see load): its helpers report there during a call.
+-- check_columns: rows are of a format with a fixed header (CSV, TSV, xlsx), where
+-- reading a column the header lacks is a mistake in the mapping, not an empty cell.
+local function runner(fn, ctx, limit, run, check_columns, box, on_output)
+  local errors_list, current_rows, current_where, fatal
   local function on_failure(helper, value, message)
-    errors = errors or {}
-    errors[#errors + 1] = { path = column_of(current_rows, value) or helper, message = message }
+    errors_list = errors_list or {}
+    errors_list[#errors_list + 1] = { path = column_of(current_rows, value) or helper, message = message }
+  end
+  local function on_fatal(err) fatal = fatal or err end
+  local row_meta
+  if check_columns then
+    local columns
+    row_meta = { __index = function(row, key)
+      if type(key) == "string" and not fatal then
+        columns = columns or columns_of(row)
+        fatal = input_error(nil, M.missing_column(key, columns))
+      end
+      return nil
+    end }
   end
   box.limits = core.limits { cpu = limit, memory = script_env.MEMORY_CAP }
   -- each printed line on its own, control characters escaped: a script cannot
@@ -345,38 +431,66 @@ local function runner(fn, ctx, limit, image_base, box, on_output)
     end
   end
   return function(arg, rows, where)
-    errors, current_rows, current_where = nil, rows, where
-    local previous_failure, previous_base = map.on_failure, map.image_base
-    map.on_failure, map.image_base = on_failure, image_base
+    errors_list, current_rows, current_where = nil, rows, where
+    if row_meta then
+      for i = 1, #rows do
+        local row = rows[i]
+        if getmetatable(row) == nil then setmetatable(row, row_meta) end
+      end
+    end
+    -- the script's helpers and ctx report to this runner (another items() over the
+    -- same script or ctx, interleaved, takes them back on its own next row)
+    if run.on_failure ~= on_failure or ctx._run ~= run then
+      run.on_failure, run.on_fatal, ctx._run = on_failure, on_fatal, run
+    end
     local ok, result, why = box:call(fn, arg, ctx)
-    map.on_failure, map.image_base = previous_failure, previous_base
-    local errs = errors
-    errors, current_rows = nil, nil
+    local errs = errors_list
+    errors_list, current_rows = nil, nil
+    local n = #rows
+    if fatal then
+      fatal.where = fatal.where or where
+      if not fatal.message:find(where, 1, true) then fatal.message = where .. ": " .. fatal.message end
+      return { where = where, fatal = fatal, rows = n }
+    end
     if not ok then
       errs = errs or {}
       local message = limit_message(why, limit, result)
       errs[#errs + 1] = { path = "", message = why == "error" and ("mapping error: " .. message) or message }
-      return { where = where, errors = errs }
+      return { where = where, errors = errs, rows = n }
     end
-    if errs then return { where = where, errors = errs } end
-    if result == nil then return { where = where, skipped = true } end
+    if errs then return { where = where, errors = errs, rows = n } end
+    if result == nil then return { where = where, skipped = true, rows = n } end
     if type(result) ~= "table" then
-      return { where = where, errors = { { path = "", message = "the mapping returned a " .. type(result)
+      return { where = where, rows = n, errors = { { path = "", message = "the mapping returned a " .. type(result)
         .. " where a table (or nil to skip the row) was expected" } } }
     end
-    return { where = where, payload = result }
+    return { where = where, payload = result, rows = n }
   end
 end
 
 local function bad_item(err)
-  return { where = err.where, errors = { { path = "", message = err.message } } }
+  return { where = err.where, errors = { { path = "", message = err.message } }, rows = 1 }
 end
 
---- Maps the rows of `input` with the script `m` for `kind` ("loans", "repayments", "journals").
+-- The group_by column for kind: a string applies to loans and repayments; a table
+-- names one per kind. Journals are one per row.
+local function group_column(m, kind)
+  local g = m.group_by
+  if type(g) == "table" then return g[kind] end
+  if kind == "journals" then return nil end
+  return g
+end
+
+
+--- Maps the rows of `input` with the script `m` (from M.load: its helpers report to
+-- the run) for `kind` ("loans", "repayments", "journals").
 -- opts: ctx (from M.context; default: one without a connection), source (rows
 -- options, over the script's own `source`), row_time_limit (s of CPU, default 5),
--- on_warning(message), on_output(text, where) (what the script printed with print or
--- io.write; default: on_warning("mapping output at <where>: <text>")).
+-- on_warning(message), input (ctx.input; default `input`), period (ctx.period),
+-- on_output(text, where) (what the script printed with print or io.write, a line at
+-- a time; default: on_warning("mapping output at <where>: <text>")).
+-- With group_by (loans and repayments), the function receives the array of rows
+-- sharing the column's value (one-row arrays for rows whose value is empty).
 -- @return iterator over items | nil, err (kind "input")
 function M.items(m, kind, input, opts)
   opts = opts or {}
@@ -389,44 +503,67 @@ function M.items(m, kind, input, opts)
   end
   local ctx = opts.ctx or M.context({})
   ctx._base = dirname(input)
+  ctx.input = opts.input or ctx.input or input
+  ctx.period = opts.period or ctx.period
   local limit = opts.row_time_limit or M.ROW_TIME_LIMIT
   local rows_opts = {}
   for k, v in pairs(m.source or {}) do rows_opts[k] = v end
   for k, v in pairs(opts.source or {}) do rows_opts[k] = v end
   rows_opts.on_warning = rows_opts.on_warning or opts.on_warning
+  local run = runs[m] or {}
+  run.image_base = ctx._base
+  local fmt = source.format_of(input, rows_opts)
+  local check_columns = fmt == "csv" or fmt == "tsv" or fmt == "xlsx"
   local on_output = opts.on_output
   if not on_output and opts.on_warning then
     on_output = function(text, where)
       opts.on_warning(string.format("mapping output at %s: %s", tostring(where), text))
     end
   end
-  local box = boxes[m] or script_env.new()
-  local run = runner(fn, ctx, limit, ctx._base, box, on_output)
+  local run_one = runner(fn, ctx, limit, run, check_columns, boxes[m] or script_env.new(), on_output)
+  -- an item with fatal is the run's last
+  local stopped = false
+  local function map_rows(arg, rows, where)
+    local item = run_one(arg, rows, where)
+    if item.fatal then stopped = true end
+    return item
+  end
 
   local it, err = source.rows(input, rows_opts)
   if not it then return nil, err end
-  local group_by = kind == "loans" and m.group_by or nil
+  local group_by = group_column(m, kind)
 
   if not group_by then
     return function()
+      if stopped then return nil end
       local row, where = it()
       if row == nil then return nil end
       if row == false then return bad_item(where) end
-      return run(row, { row }, where)
+      return map_rows(row, { row }, where)
     end
   end
 
   -- pass 1: how many rows each group has; the warnings were already given
-  local counts, seen_column = {}, false
-  for row in it do
+  local counts, columns, first_bad = {}, nil, nil
+  for row, where in it do
     if row then
-      if row[group_by] ~= nil then seen_column = true end
-      local g = map.trim(row[group_by])
-      if g then counts[g] = (counts[g] or 0) + 1 end
+      if row[group_by] == nil then
+        columns = columns or columns_of(row)
+      else
+        columns = false
+        local g = map.trim(row[group_by])
+        if g then counts[g] = (counts[g] or 0) + 1 end
+      end
+    else
+      first_bad = first_bad or where
     end
   end
-  if not seen_column then
-    return nil, input_error(input, input .. ": no column '" .. group_by .. "' (the mapping's group_by)")
+  if columns ~= false then
+    -- a file that cannot be read is said first: its header is then no guide
+    if first_bad and not columns then return nil, first_bad end
+    local msg = input .. ": " .. M.missing_column(group_by, columns or {}) .. " (the mapping's group_by)"
+    if first_bad then msg = msg .. "; and " .. first_bad.message end
+    return nil, input_error(input, msg)
   end
   rows_opts.on_warning = nil
   it, err = source.rows(input, rows_opts)
@@ -434,6 +571,7 @@ function M.items(m, kind, input, opts)
   local open, done, seq = {}, false, 0
   local leftovers
   return function()
+    if stopped then return nil end
     while true do
       if done then
         if not leftovers then
@@ -443,7 +581,7 @@ function M.items(m, kind, input, opts)
         end
         local g = table.remove(leftovers, 1)
         if not g then return nil end
-        return run(g.rows, g.rows, g.where)
+        return map_rows(g.rows, g.rows, g.where)
       end
       local row, where = it()
       if row == nil then
@@ -453,7 +591,7 @@ function M.items(m, kind, input, opts)
       else
         local g = map.trim(row[group_by])
         if not g then
-          return run({ row }, { row }, where)
+          return map_rows({ row }, { row }, where)
         end
         local group = open[g]
         if not group then
@@ -464,7 +602,7 @@ function M.items(m, kind, input, opts)
         group.rows[#group.rows + 1] = row
         if #group.rows >= (counts[g] or 0) then
           open[g] = nil
-          return run(group.rows, group.rows, group.where)
+          return map_rows(group.rows, group.rows, group.where)
         end
       end
     end

@@ -96,9 +96,10 @@ end
 --- The findings as an aligned text table.
 function M.table(result)
   local rows = { { "problem", "loan_id", "client_id", "where", "amount", "detail" } }
+  local printable = require("kiva.text").printable
   for _, f in ipairs(result.findings or {}) do
-    rows[#rows + 1] = { f.problem, f.loan_id or "", f.client_id or "", f.where or "",
-      f.amount and tostring(f.amount) or "", f.message or "" }
+    rows[#rows + 1] = { f.problem, printable(f.loan_id), printable(f.client_id), printable(f.where),
+      f.amount and tostring(f.amount) or "", printable(f.message) }
   end
   local widths = {}
   for _, r in ipairs(rows) do

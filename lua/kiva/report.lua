@@ -1,6 +1,7 @@
 --- kiva.report: what a run did, for the operator (text), for machines (JSON) and for
 -- Excel (a problems CSV). Builds strings and writes files; printing is the CLI's job.
 local cjson = require "cjson"
+local printable = require("kiva.text").printable
 
 local M = {}
 
@@ -13,17 +14,20 @@ M.COUNT_NAMES = COUNT_NAMES
 local function message_of(e)
   if type(e) ~= "table" then return tostring(e) end
   local parts = {}
-  if e.path and e.path ~= "" then parts[#parts + 1] = e.path .. ":" end
+  local field = e.path ~= "" and e.path or e.field   -- ours name a path, Kiva's a field
+  if type(field) == "string" and field ~= "" then parts[#parts + 1] = field .. ":" end
   if e.code then parts[#parts + 1] = "[" .. tostring(e.code) .. "]" end
   parts[#parts + 1] = tostring(e.message or e.details or e.detail or "")
-  return (table.concat(parts, " "):gsub("%s+$", ""))
+  return printable((table.concat(parts, " "):gsub("%s+$", "")))
 end
 M.message_of = message_of
 
 --- The JSON report of interface.md: { command, counts, items = [ {key, where, status, errors|response} ] },
 -- plus `kind`, `period`, `recovered` (keys a killed run left unknown), `notes` and
 -- `warnings` ([ {where, message} ]: what the readers warned about, such as a file read
--- as Windows-1252).
+-- as Windows-1252), and, when known, `version`, `target` ({env, api_url, auth_url,
+-- partner_id, ledger}), `started_at`/`finished_at` (UTC, ISO 8601), `duration` (s) and
+-- `batches` (repayments: {index, count, upload_id, status, message}).
 function M.to_table(result)
   local counts = {}
   for _, k in ipairs(COUNT_NAMES) do counts[k] = result.counts[k] or 0 end
@@ -50,40 +54,59 @@ function M.to_table(result)
   end
   if result.fatal then t.error = { kind = result.fatal.kind, message = result.fatal.message } end
   if result.findings then t.findings = result.findings end
+  -- the run itself, as the run log tells it (each when known)
+  t.version = require("kiva")._VERSION
+  t.target = result.target
+  if result.started_at then t.started_at = os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(result.started_at)) end
+  if result.finished_at then t.finished_at = os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(result.finished_at)) end
+  t.duration = result.duration
+  if type(result.batches) == "table" and #result.batches > 0 then t.batches = result.batches end
   return t
 end
 
 local function write(path, data)
   local f, err = io.open(path, "wb")
-  if not f then return nil, { kind = "config", message = "cannot write " .. path .. ": " .. tostring(err) } end
+  if not f then return nil, require("kiva.errors").config("cannot write " .. path .. ": " .. tostring(err)) end
   f:write(data)
   f:close()
   return true
 end
 
+--- `v` as JSON, with "/" left as it is (lua-cjson writes "\/", which is valid JSON but
+-- garbles paths and URLs for a person reading it; "\/" can only be that escape, since
+-- cjson escapes every "/" and writes a backslash as "\\").
+function M.json_text(v)
+  return (cjson.encode(v):gsub("\\/", "/"))
+end
+
 --- Writes the JSON report to `path`. @return true | nil, err
 function M.write_json(path, result)
-  return write(path, cjson.encode(M.to_table(result)) .. "\n")
+  return write(path, M.json_text(M.to_table(result)) .. "\n")
 end
 
 --- A cell Excel will not evaluate: a leading = + - @ (or tab/CR, which Excel strips
--- before looking) is prefixed with a quote, then RFC 4180 quoting.
-function M.csv_cell(v)
+-- before looking) is prefixed with a quote, then RFC 4180 quoting for `delimiter`
+-- (default ",").
+function M.csv_cell(v, delimiter)
   local s = v == nil and "" or tostring(v)
   if s:match("^[=+%-@\t\r]") then s = "'" .. s end
-  if s:find('[",\r\n]') then s = '"' .. s:gsub('"', '""') .. '"' end
+  if s:find('[",\r\n]') or (delimiter and s:find(delimiter, 1, true)) then s = '"' .. s:gsub('"', '""') .. '"' end
   return s
 end
 
---- Writes one CSV line per problem: where, key, status, field, code, message.
-function M.write_problems(path, result)
-  local lines = { "where,key,status,field,code,message" }
+M.PROBLEM_COLUMNS = { "where", "key", "status", "field", "code", "message" }
+
+--- One row per problem of a result (where, key, status, field, code, message), as
+-- printable text: an invalid item's errors, a rejected or unknown item's answer,
+-- a changed or pending item's note, and every item's warnings.
+function M.problem_rows(result)
+  local rows = {}
   local function add(e, p)
-    local row = { e.where, e.key, e.status, type(p) == "table" and p.path or nil,
-      type(p) == "table" and (p.code or p.kind) or nil,
-      type(p) == "table" and (p.message or p.details or p.detail) or tostring(p) }
-    for i = 1, 6 do row[i] = M.csv_cell(row[i]) end
-    lines[#lines + 1] = table.concat(row, ",")
+    local t = type(p) == "table"
+    local row = { e.where, e.key, e.status, t and (p.path or p.field) or nil, t and (p.code or p.kind) or nil,
+      t and (p.message or p.details or p.detail) or p }
+    for i = 1, 6 do row[i] = printable(row[i]) end
+    rows[#rows + 1] = row
   end
   for _, e in ipairs(result.items or {}) do
     if e.errors and #e.errors > 0 then
@@ -93,7 +116,72 @@ function M.write_problems(path, result)
     end
     for _, w in ipairs(e.warnings or {}) do add(e, w) end
   end
-  return write(path, table.concat(lines, "\r\n") .. "\r\n")
+  return rows
+end
+
+--- Writes the problems of a result for Excel: a workbook when `path` ends in .xlsx
+-- (opens alike in every Excel locale), else CSV in UTF-8 with a byte order mark (so
+-- Excel reads accents right), `opts.delimiter` between cells (default ","; ";" is
+-- what French- and Spanish-locale Excel splits on).
+-- @return true | nil, err (kind "config")
+function M.write_problems(path, result, opts)
+  opts = opts or {}
+  local rows = M.problem_rows(result)
+  if path:lower():match("%.xlsx$") then
+    table.insert(rows, 1, M.PROBLEM_COLUMNS)
+    local ok, err = require("kiva.workbook").write(path, rows, { sheet = "problems" })
+    if not ok then return nil, { kind = "config", message = err } end
+    return true
+  end
+  local d = opts.delimiter or ","
+  local lines = { table.concat(M.PROBLEM_COLUMNS, d) }
+  for _, row in ipairs(rows) do
+    for i = 1, 6 do row[i] = M.csv_cell(row[i], d) end
+    lines[#lines + 1] = table.concat(row, d)
+  end
+  return write(path, "\239\187\191" .. table.concat(lines, "\r\n") .. "\r\n")
+end
+
+local LEDGER_FIELDS = { "key", "kind", "state", "source", "batch", "sent_at", "updated_at", "hash", "sent_hash" }
+
+local function nested_lines(out, v, indent)
+  if type(v) ~= "table" then
+    out[#out + 1] = indent .. printable(v)
+    return
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(keys) do
+    local x = v[k]
+    if type(x) == "table" then
+      out[#out + 1] = indent .. printable(k) .. ":"
+      nested_lines(out, x, indent .. "  ")
+    elseif x ~= cjson.null then
+      if math.type(x) == "float" and math.tointeger(x) then x = math.tointeger(x) end
+      out[#out + 1] = indent .. printable(k) .. ": " .. printable(x)
+    end
+  end
+end
+
+--- One ledger item (a row of kiva.ledger) as readable text: its fields one a line,
+-- then Kiva's answer and the problems, nested tables indented.
+function M.ledger_item_text(row)
+  local out = {}
+  for _, f in ipairs(LEDGER_FIELDS) do
+    if row[f] ~= nil and row[f] ~= "" and row[f] ~= cjson.null then
+      out[#out + 1] = string.format("%-11s %s", f .. ":", printable(row[f]))
+    end
+  end
+  for _, f in ipairs({ "response", "problems" }) do
+    if type(row[f]) == "table" and next(row[f]) ~= nil then
+      out[#out + 1] = f .. ":"
+      nested_lines(out, row[f], "  ")
+    elseif type(row[f]) == "string" and row[f] ~= "" then
+      out[#out + 1] = string.format("%-11s %s", f .. ":", printable(row[f]))
+    end
+  end
+  return table.concat(out, "\n") .. "\n"
 end
 
 local NEXT = {
@@ -102,70 +190,108 @@ local NEXT = {
   journals = "Open each confirm_url above to publish the journal.",
 }
 
---- The human summary printed at the end of a run.
-function M.summary(result)
+local TITLES = {
+  { "invalid", "Invalid (fix the export or the mapping):" },
+  { "rejected", "Rejected by Kiva:" },
+  { "unknown", "Outcome unknown (check PA2, then `kiva ledger resolve KEY sent|unsent`):" },
+  { "changed", "Changed since sent:" },
+  { "pending", "Not sent:" },
+}
+
+--- "Next: ..." after a push that sent something, or nil.
+function M.next_step(result, tr)
+  tr = tr or require("kiva.i18n").translator("en")
+  local sent = (result.counts or {}).sent or 0
+  if result.command == "push" and not result.dry_run and sent > 0 and NEXT[result.kind] then
+    return tr("Next: %s", tr(NEXT[result.kind]))
+  end
+end
+
+-- The messages above, for kiva.i18n's catalogue check.
+M.MESSAGES = {}
+for _, v in pairs(NEXT) do M.MESSAGES[#M.MESSAGES + 1] = v end
+for _, t in ipairs(TITLES) do M.MESSAGES[#M.MESSAGES + 1] = t[2] end
+
+-- Where the rest of a cut list is: the files this run wrote, or how to get them.
+local function rest_of_list(n, opts, tr)
+  local files = {}
+  for _, f in ipairs({ opts.problems, opts.report }) do
+    if f and f ~= "-" then files[#files + 1] = f end
+  end
+  if opts.report == "-" or opts.json then files[#files + 1] = "the JSON on stdout" end
+  if #files > 0 then return tr("  ... and %d more (all of them in %s)", n, table.concat(files, ", ")) end
+  return tr("  ... and %d more (run again with --problems FILE.xlsx to list them all)", n)
+end
+
+--- The human summary printed at the end of a run. `opts` (all optional): `tr` (a
+-- kiva.i18n translator; English without), `report`/`problems` (the files this run
+-- wrote, named where a list is cut), `json` (the report went to stdout).
+function M.summary(result, opts)
+  opts = opts or {}
+  local tr = opts.tr or require("kiva.i18n").translator("en")
   local out = {}
-  local function say(fmt, ...) out[#out + 1] = string.format(fmt, ...) end
+  local function say(line) out[#out + 1] = line end
   local c = result.counts
   local label = result.command .. (result.kind and (" " .. result.kind) or "")
-    .. (result.dry_run and " (dry run)" or "") .. (result.period and (" for " .. result.period) or "")
-  say("%s: read %d, valid %d, invalid %d, sent %d, skipped %d, rejected %d, unknown %d", label,
-    c.read or 0, c.valid or 0, c.invalid or 0, c.sent or 0, c.skipped or 0, c.rejected or 0, c.unknown or 0)
+    .. (result.dry_run and tr(" (dry run)") or "") .. (result.period and tr(" for %s", result.period) or "")
+  say(tr("%s: read %d, valid %d, invalid %d, sent %d, skipped %d, rejected %d, unknown %d", label,
+    c.read or 0, c.valid or 0, c.invalid or 0, c.sent or 0, c.skipped or 0, c.rejected or 0, c.unknown or 0))
+  if (c.omitted or 0) > 0 then say(tr("  %d row(s) left out by the mapping (it returned nil)", c.omitted)) end
+  if (c.warned or 0) > 0 then say(tr("  %d valid item(s) carry warnings (see the report)", c.warned)) end
   for _, w in ipairs(result.warnings or {}) do
-    say("Warning: %s", type(w) == "table" and tostring(w.message) or tostring(w))
+    say(tr("Warning: %s", printable(type(w) == "table" and w.message or w)))
   end
-  if (c.changed or 0) > 0 then say("  %d changed since sent (not resent; --resend-changed resends them)", c.changed) end
-  if (c.pending or 0) > 0 then say("  %d not sent this run (they will be sent by the next run)", c.pending) end
+  if (c.changed or 0) > 0 then
+    say(tr("  %d changed since sent (not resent; --resend-changed resends them)", c.changed))
+  end
+  if (c.pending or 0) > 0 then say(tr("  %d not sent this run (they will be sent by the next run)", c.pending)) end
   local groups = { invalid = {}, rejected = {}, unknown = {}, changed = {}, pending = {} }
   local journals = {}
   for _, e in ipairs(result.items or {}) do
     if groups[e.status] then table.insert(groups[e.status], e) end
     if e.status == "sent" and e.response and e.response.confirm_url then journals[#journals + 1] = e end
   end
-  local titles = {
-    { "invalid", "Invalid (fix the export or the mapping):" },
-    { "rejected", "Rejected by Kiva:" },
-    { "unknown", "Outcome unknown (check PA2, then `kiva ledger resolve KEY sent|unsent`):" },
-    { "changed", "Changed since sent:" },
-    { "pending", "Not sent:" },
-  }
-  for _, t in ipairs(titles) do
+  for _, t in ipairs(TITLES) do
     local list = groups[t[1]]
     if #list > 0 then
-      say("%s", t[2])
+      say(tr(t[2]))
       for n, e in ipairs(list) do
         if n > M.LIST_LIMIT then
-          say("  ... and %d more (all of them in --report / --problems)", #list - M.LIST_LIMIT)
+          say(rest_of_list(#list - M.LIST_LIMIT, opts, tr))
           break
         end
         local msgs = {}
-        local prefix = e.where and (e.where .. ": ")
+        local where = printable(e.where or "?")
+        local prefix = e.where and (where .. ": ")
         for _, p in ipairs(e.errors or {}) do
           local m = message_of(p)
           -- readers put the file:line in their messages too: say it once
           if prefix and m:sub(1, #prefix) == prefix then m = m:sub(#prefix + 1) end
           msgs[#msgs + 1] = m
         end
-        if #msgs == 0 and e.note then msgs[1] = e.note end
-        say("  %s%s: %s", e.where or "?", e.key and (" " .. e.key) or "", table.concat(msgs, "; "))
+        if #msgs == 0 and e.note then msgs[1] = printable(e.note) end
+        say(string.format("  %s%s: %s", where, e.key and (" " .. printable(e.key)) or "", table.concat(msgs, "; ")))
       end
     end
   end
   if result.recovered and #result.recovered > 0 then
-    say("A previous run was interrupted; %d item(s) are now of unknown outcome.", #result.recovered)
+    say(tr("A previous run was interrupted; %d item(s) are now of unknown outcome.", #result.recovered))
   end
   if #journals > 0 then
-    say("Journals to confirm:")
-    for _, e in ipairs(journals) do say("  %s %s", e.key, e.response.confirm_url) end
+    say(tr("Journals to confirm:"))
+    for _, e in ipairs(journals) do
+      say(string.format("  %s %s", printable(e.key), printable(e.response.confirm_url)))
+    end
   end
   if result.files and #result.files > 0 then
-    say("Payloads written: %d file(s) under %s", #result.files, result.files[1]:match("^(.*)/") or ".")
+    say(tr("Payloads written: %d file(s) under %s", #result.files, result.files[1]:match("^(.*)/") or "."))
   end
   if result.fatal then
-    say("Stopped: %s", message_of(result.fatal))
+    say(tr("Stopped: %s", message_of(result.fatal)))
   end
-  if result.command == "push" and not result.dry_run and (c.sent or 0) > 0 and NEXT[result.kind] then
-    say("Next: %s", NEXT[result.kind])
+  if opts.next ~= false then
+    local next_step = M.next_step(result, tr)
+    if next_step then say(next_step) end
   end
   return table.concat(out, "\n") .. "\n"
 end

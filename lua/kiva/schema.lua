@@ -43,20 +43,27 @@ end
 
 local function core_opts(kind, opts)
   opts = opts or {}
-  return { kind = kind, csv_format = opts.csv_format or "three", currency = opts.currency }
+  return { kind = kind, csv_format = opts.csv_format or "three", currency = opts.currency,
+    strict = opts.strict, today = opts.today }
 end
 
 --- Validates a request body of `kind` against its schema and Kiva's rules.
+-- Errors are what Kiva refuses or what would be wrong if sent; warnings are what PA2
+-- needs before publishing (a draft may leave it out) and what looks wrong but may be
+-- right (a disbursal far from today, a very large amount). Both are sorted by path in
+-- document order (keys as encoded, indexes by number), then message: the same every run.
 -- `opts.csv_format` "two"|"three" (default "three": client ids required in repayments
--- and journals); `opts.currency` the loans' ISO 4217 code for repayment decimals.
--- @return true | nil, errors  every violation: array of { path = "entreps[2].amount", message = "..." }
+-- and journals); `opts.currency` the loans' ISO 4217 code for repayment decimals;
+-- `opts.strict` makes warnings errors; `opts.today` "YYYY-MM-DD" (default: today, UTC).
+-- @return true, nil, warnings | nil, errors, warnings  arrays of { path = "entreps[2].amount", message = "..." }
 function M.validate(kind, value, opts)
   return M.compiled(kind):validate(value, core_opts(kind, opts))
 end
 
 --- The exact JSON sent for a value of `kind`: keys in byte order, arrays stay arrays
 -- even when empty, integers as integers, amounts as their shortest exact decimal.
--- The value is validated first unless `opts.validate == false`.
+-- The value is validated first unless `opts.validate == false`; warnings do not stop
+-- it (a partial draft is sent), errors do (with `opts.strict`, warnings too).
 -- @return string | nil, err  err = { kind = "validation", message, errors } or { kind = "input", message, code }
 function M.encode(kind, value, opts)
   local schema = M.compiled(kind)

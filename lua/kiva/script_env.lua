@@ -87,9 +87,11 @@ local function guarded_table()
 end
 
 --- A new box. box.output(text) receives what the script prints (set it per run);
--- box.limits is set by the runner (core.limits).
+-- box.limits is set by the runner (core.limits). opts.modules: what `require` gives
+-- for a name instead of the shared module (the script's own kiva.map helpers).
 -- @return box with .env (the script's _ENV)
-function M.new()
+function M.new(opts)
+  local modules = opts and opts.modules or {}
   local box = { output = function() end }
   local env = {}
   local function out(...)
@@ -171,6 +173,7 @@ function M.new()
     return chunk()
   end
   env.require = function(name)
+    if modules[name] then return modules[name] end
     if libs[name] then return libs[name] end
     if REQUIRABLE[name] then return require(name) end
     error("require: a mapping script may require kiva.map, cjson and the standard libraries, not '"

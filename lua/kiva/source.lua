@@ -47,12 +47,149 @@ function M.format_of(path, opts)
   return fmt
 end
 
+---------------------------------------------------------------- the header row
+
+-- How many non-blank rows are read ahead to find the header.
+M.HEADER_SCAN = 30
+
+local function is_blank_cell(v) return v == nil or v == "" end
+
+-- A cell a header has: text, not a number, an amount or a date.
+local function is_label(v)
+  return type(v) == "string" and v:find("%a") ~= nil and not v:find("^%s*[%d%p%s]+%s*$")
+end
+
+--- Which of `rows` (arrays of cells, each with .line, blank ones left out) is the
+-- header: opts.header_row (a row number as the readers report it) when given, else
+-- the first row whose cells are mostly filled with text labels (at least two, all
+-- non-empty cells text), at least half as wide as the rows below it and at least
+-- twice as wide as every row above it. Title lines ("Reporte de pagos - octubre"),
+-- a date or a blank line above the header are thereby skipped. Falls back to the
+-- first row.
+-- @return index into rows | nil, message (header_row names no row read)
+function M.find_header(rows, header_row)
+  if header_row ~= nil then
+    local wanted = math.tointeger(tonumber(header_row))
+    for i, r in ipairs(rows) do
+      if r.line == wanted then return i end
+    end
+    return nil, "header_row " .. tostring(header_row) .. " is not one of the first non-blank rows ("
+      .. (rows[1] and (rows[1].line .. "-" .. rows[#rows].line) or "none") .. ")"
+  end
+  local filled = {}
+  for i, r in ipairs(rows) do
+    local n, labels = 0, 0
+    for c = 1, r.n or #r do
+      if not is_blank_cell(r[c]) then
+        n = n + 1
+        if is_label(r[c]) then labels = labels + 1 end
+      end
+    end
+    filled[i] = { n = n, labels = labels }
+  end
+  -- rows above a header are titles: each at most half as filled as it
+  local widest_above = 0
+  for i, f in ipairs(filled) do
+    local below = 0
+    for j = i + 1, math.min(i + 3, #filled) do below = math.max(below, filled[j].n) end
+    if f.n >= 2 and f.labels == f.n and f.n * 2 >= below and widest_above * 2 <= f.n then return i end
+    widest_above = math.max(widest_above, f.n)
+  end
+  return 1
+end
+
+--- Header cells as column names: trimmed, an empty one named column_<i>, repeats
+-- made unique ("Monto", "Monto_2"), as the CSV reader names them.
+function M.header_names(cells, n)
+  local header, seen = {}, {}
+  for i = 1, n or #cells do
+    local name = tostring(cells[i] or ""):gsub("^%s+", ""):gsub("%s+$", "")
+    if name == "" then name = "column_" .. i end
+    local base, k = name, 1
+    while seen[name] do k = k + 1 name = base .. "_" .. k end
+    seen[name] = true
+    header[i] = name
+  end
+  return header
+end
+
+--- The info a reader gives when rows above the header were skipped.
+function M.header_note(path, line)
+  return string.format("%s:%d: header on row %d (the rows above it were skipped)", path, line, line)
+end
+
+-- A row of empty cells (";;;;" or an Excel row of blanks) is no record.
+local function is_blank_row(row)
+  for _, v in pairs(row) do
+    if v ~= "" then return false end
+  end
+  return true
+end
+
+---------------------------------------------------------------- CSV and TSV
+
+-- The delimiter the most frequent of , ; TAB | over the first lines (outside
+-- quotes), for a file whose first line is a title without any.
+local function sniff_delimiter(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read(65536) or ""
+  f:close()
+  local best, best_count = nil, 0
+  for _, d in ipairs({ ",", ";", "\t", "|" }) do
+    local count = select(2, text:gsub('"[^"]*"', ""):gsub(d == "|" and "%|" or d, ""))
+    if count > best_count then best, best_count = d, count end
+  end
+  return best
+end
+
+-- The first non-blank records of a CSV file as arrays (each with .line and .n),
+-- read by a reader without a header; and the delimiter it used.
+local function scan_records(path, opts, delimiter)
+  local reader = core.csv_open(path, { delimiter = delimiter, encoding = opts.encoding, header = false,
+    keyed = false, max_record = opts.max_record })
+  if not reader then return nil end
+  local records = {}
+  while #records < M.HEADER_SCAN do
+    local cells, line = reader:next()
+    if not cells then break end
+    cells.line, cells.n = line, #cells
+    if not is_blank_row(cells) then records[#records + 1] = cells end
+  end
+  local used = reader:delimiter()
+  reader:close()
+  return records, used
+end
+
+-- Where a CSV file's header is: nil when it is the first record (the C reader's
+-- own keyed mode then reads the file), else the header's line and the delimiter.
+local function csv_header_line(path, opts, delimiter)
+  local records, used = scan_records(path, opts, delimiter)
+  if not records or #records == 0 then return nil, nil, delimiter end
+  if not delimiter and records[1].n == 1 then
+    -- a one-cell first line is a title: the delimiter is sniffed again on the lines below
+    local sniffed = sniff_delimiter(path)
+    if sniffed and sniffed ~= used then
+      delimiter = sniffed
+      records = scan_records(path, opts, delimiter) or records
+    end
+  end
+  local i, err = M.find_header(records, opts.header_row)
+  if not i then return nil, err, delimiter end
+  if i == 1 and records[1].line == 1 then return nil, nil, delimiter end
+  return records[i].line, nil, delimiter or used
+end
+
 local function csv_rows(path, opts, fmt)
   local delimiter = opts.delimiter
   if fmt == "tsv" and not delimiter then delimiter = "\t" end
+  local header_line, herr0
+  header_line, herr0, delimiter = csv_header_line(path, opts, delimiter)
+  if herr0 then return nil, input_error(path, path .. ": " .. herr0) end
   local warned = 0
   local reader, msg = core.csv_open(path, {
-    delimiter = delimiter, encoding = opts.encoding, keyed = true, max_record = opts.max_record,
+    delimiter = delimiter, encoding = opts.encoding, keyed = header_line == nil, max_record = opts.max_record,
+    header = header_line == nil,
   })
   if not reader then return nil, input_error(path, msg) end
   local function forward_warnings()
@@ -62,10 +199,25 @@ local function csv_rows(path, opts, fmt)
       if opts.on_warning then opts.on_warning(list[warned]) end
     end
   end
-  local header, herr = reader:header()
-  forward_warnings()
+  local header, herr
+  if header_line then
+    -- rows above the header are read and dropped; the header is named here
+    repeat
+      local cells, line = reader:next()
+      if cells and line == header_line then header = M.header_names(cells) end
+    until header or cells == nil
+    forward_warnings()
+    if opts.on_warning then opts.on_warning(M.header_note(path, header_line)) end
+  else
+    header, herr = reader:header()
+    forward_warnings()
+  end
+  if header and opts.on_header then
+    opts.on_header(header, header_line or 1, { delimiter = reader:delimiter(), encoding = reader:encoding() })
+  end
   local pending_err
-  if not header then pending_err = input_error(where_of(herr), herr) end
+  if not header then pending_err = input_error(where_of(herr or path), herr or (path .. ": no header row")) end
+  local width = header and #header or 0
   local closed = false
   return function()
     if closed then return nil end
@@ -76,17 +228,33 @@ local function csv_rows(path, opts, fmt)
       reader:close()
       return false, e
     end
-    local row, line = reader:next()
-    forward_warnings()
-    if row == nil then
-      closed = true
-      reader:close()
-      return nil
+    while true do
+      local row, line = reader:next()
+      forward_warnings()
+      if row == nil then
+        closed = true
+        reader:close()
+        return nil
+      end
+      if row == false then
+        return false, input_error(where_of(line), line)
+      end
+      if header_line then
+        -- the C reader's keyed mode, for a header it did not read itself
+        local n = #row
+        while n > width and row[n] == "" do n = n - 1 end
+        if n ~= width and not is_blank_row(row) then
+          local where = path .. ":" .. line
+          return false, input_error(where, string.format("%s: %d cells where the header has %d"
+            .. " (a missing or extra delimiter?)", where, #row, width))
+        end
+        local keyed = {}
+        for c = 1, width do keyed[header[c]] = row[c] or "" end
+        row = keyed
+      end
+      -- the first column is nearly always filled: one lookup, not a scan, per row
+      if (width > 0 and row[header[1]] ~= "") or not is_blank_row(row) then return row, path .. ":" .. line end
     end
-    if row == false then
-      return false, input_error(where_of(line), line)
-    end
-    return row, path .. ":" .. line
   end, reader
 end
 
@@ -312,7 +480,12 @@ end
 
 --- Rows of an export. Formats by opts.format or the extension: csv, tsv, xlsx,
 -- json (array of objects), jsonl, sql (opts.driver, opts.query; the path is the
--- database). Options: delimiter, encoding, format, sheet, on_warning(message).
+-- database). Options: delimiter, encoding, format, sheet, header_row (the header's
+-- row number, when the reader's guess is wrong), on_warning(message),
+-- on_header(columns, row, info) (CSV, TSV, xlsx: the column names in order, the
+-- header's row number, info = { delimiter, encoding } or { sheet }).
+-- Title and blank lines above the header are skipped (said through on_warning as
+-- "header on row N"); rows whose cells are all empty are skipped.
 -- @return iterator yielding row, where | false, err  — or nil, err when the input cannot be opened
 function M.rows(path, opts)
   opts = opts or {}

@@ -10,6 +10,7 @@
 local core = require "kiva.core"
 local lxp = require "lxp"
 local map = require "kiva.map"
+local source = require "kiva.source"
 
 local M = {}
 
@@ -235,17 +236,17 @@ local function pick_sheet(sheets, wanted, path)
     .. table.concat(names, ", ") .. ")")
 end
 
-local function make_unique(header)
-  local seen = {}
-  for i, h in ipairs(header) do
-    local name = (h or ""):gsub("^%s+", ""):gsub("%s+$", "")
-    if name == "" then name = "column_" .. i end
-    local base, n = name, 1
-    while seen[name] do n = n + 1 name = base .. "_" .. n end
-    seen[name] = true
-    header[i] = name
-  end
-  return header
+--- The names of a workbook's sheets, in order.
+-- @return array of names | nil, err (kind "input")
+function M.sheets(path)
+  local archive, zerr = core.zip_open(path)
+  if not archive then return nil, input_error(path, zerr) end
+  local sheets, err = read_workbook(archive)
+  archive:close()
+  if not sheets then return nil, input_error(path, path .. ": " .. tostring(err)) end
+  local names = {}
+  for i, s in ipairs(sheets) do names[i] = s.name end
+  return names
 end
 
 --- Rows of the first sheet of an .xlsx workbook, or of opts.sheet (name or 1-based index).
@@ -413,36 +414,77 @@ function M.rows(path, opts)
     end
     return true
   end
-  return function()
-    while true do
+  -- Rows read ahead to find the header (source.find_header), given back after it.
+  local ahead, ahead_head = {}, 1
+  local function find_header()
+    local good = {}
+    while #ahead < source.HEADER_SCAN do
       local r, err = next_raw()
-      if not r then return r, err end
-      if r.err then
+      if r == nil then break end
+      ahead[#ahead + 1] = r or { failure = err }
+      if not r or r.err then break end
+      if not is_empty(r) then good[#good + 1] = r end
+    end
+    if #good == 0 then
+      -- no readable row before the first bad one: it was meant as the header
+      local r = ahead[1]
+      if r and r.err then
+        close()
         local where = path .. ":" .. r.line
-        if not header then
-          -- without its header no row can be read
-          close()
-          return false, input_error(where, where .. ": the header row: " .. r.err)
-        end
-        return false, input_error(where, where .. ": " .. r.err)
+        return nil, input_error(where, where .. ": the header row: " .. r.err)
       end
+      return nil
+    end
+    local i, herr = source.find_header(good, opts.header_row)
+    if not i then
+      close()
+      return nil, input_error(path, path .. ": " .. herr)
+    end
+    local h = good[i]
+    header = source.header_names(h, h.n)
+    while ahead[ahead_head] ~= h do
+      ahead[ahead_head] = nil
+      ahead_head = ahead_head + 1
+    end
+    ahead[ahead_head] = nil
+    ahead_head = ahead_head + 1
+    if h.line > 1 and opts.on_warning then opts.on_warning(source.header_note(path, h.line)) end
+    if opts.on_header then opts.on_header(header, h.line, { sheet = sheet.name }) end
+    return true
+  end
+  local function next_row()
+    if ahead_head <= #ahead then
+      local r = ahead[ahead_head]
+      ahead[ahead_head] = nil
+      ahead_head = ahead_head + 1
+      if r.failure then return false, r.failure end
+      return r
+    end
+    return next_raw()
+  end
+  return function()
+    if not header then
+      local ok, herr = find_header()
+      if not ok then
+        if herr then return false, herr end
+        return next_row()
+      end
+    end
+    while true do
+      local r, err = next_row()
+      if not r then return r, err end
+      local where = path .. ":" .. r.line
+      if r.err then return false, input_error(where, where .. ": " .. r.err) end
       if not is_empty(r) then
-        local where = path .. ":" .. r.line
-        if not header then
-          local h = {}
-          for i = 1, r.n do h[i] = r[i] or "" end
-          header = make_unique(h)
-        else
-          local out = {}
-          for i = 1, #header do out[header[i]] = r[i] or "" end
-          for i = #header + 1, r.n do
-            if r[i] ~= nil and r[i] ~= "" then
-              return false, input_error(where, where .. ": a value in column " .. i
-                .. " where the header has " .. #header .. " columns")
-            end
+        local out = {}
+        for i = 1, #header do out[header[i]] = r[i] or "" end
+        for i = #header + 1, r.n do
+          if r[i] ~= nil and r[i] ~= "" then
+            return false, input_error(where, where .. ": a value in column " .. i
+              .. " where the header has " .. #header .. " columns")
           end
-          return out, where
         end
+        return out, where
       end
     end
   end

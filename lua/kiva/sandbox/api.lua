@@ -3,6 +3,7 @@
 -- sandbox's own /__sandbox/ endpoints. `M.new(cfg)` returns the server handler.
 local json = require "kiva.sandbox.json"
 local mime = require "mime"
+local judge = require "kiva.sandbox.judge"
 local portfolio = require "kiva.sandbox.portfolio"
 
 local M = {}
@@ -63,22 +64,12 @@ local function is_loopback(peer)
   return peer ~= nil and (peer:match("^127%.") ~= nil or peer == "::1" or peer:match("^::ffff:127%.") ~= nil)
 end
 
-local function is_list(t)
-  if type(t) ~= "table" then return false end
-  local n = #t
-  for k in pairs(t) do
-    if math.type(k) ~= "integer" or k < 1 or k > n then return false end
-  end
-  return true
-end
-
-local function nonempty_string(v)
-  return type(v) == "string" and v:match("%S") ~= nil
-end
+local is_list, nonempty_string = judge.is_list, judge.text
 
 --- The handler for cfg: { client_id, client_secret, partner_id (string), scopes (list),
 -- token_ttl, api_url, auth_url, csv_format, slow_ms, faults (decider), state, portfolio,
--- validate (function or nil), clock, random (n → bytes), log, verbose, on_shutdown }.
+-- clock, random (n → bytes), log, verbose, on_shutdown }. Drafts are judged by
+-- kiva.sandbox.judge, never by kiva.validate.
 function M.new(cfg)
   local tokens = {}       -- access token → { exp, scopes = set, partner_id }
   local archives = {}     -- archive_id → true
@@ -207,45 +198,39 @@ function M.new(cfg)
     return keys
   end
 
-  local function publication_warnings(draft)
-    local w = json.array()
-    if not nonempty_string(draft.description) then
-      w[#w + 1] = { code = "missing_description", path = "description",
-        message = "PA2 needs a borrower description before publishing" }
+  -- What a loan made from this draft looks like in the partner's loans list.
+  local function draft_summary(draft, key)
+    local first = is_list(draft.entreps) and type(draft.entreps[1]) == "table" and draft.entreps[1] or {}
+    local amount = 0
+    for _, e in ipairs(is_list(draft.entreps) and draft.entreps or {}) do
+      if type(e) == "table" and type(e.amount) == "number" then amount = amount + e.amount end
     end
-    if draft.activity_id == nil or draft.activity_id == json.null then
-      w[#w + 1] = { code = "missing_activity", path = "activity_id",
-        message = "PA2 needs an activity (and so a sector) before publishing" }
+    local name = draft.group_name
+    if type(name) ~= "string" then
+      name = table.concat({ type(first.first_name) == "string" and first.first_name or nil,
+        type(first.last_name) == "string" and first.last_name or nil }, " ")
     end
-    if not nonempty_string(draft.image_encoded) and not nonempty_string(draft.image_url) then
-      w[#w + 1] = { code = "missing_image", path = "image_encoded",
-        message = "PA2 needs a borrower image before publishing" }
-    end
-    return w
+    local client = type(draft.internal_client_id) == "string" and draft.internal_client_id or first.client_id
+    return { internal_loan_id = key, internal_client_id = type(client) == "string" and client or nil,
+      name = name, borrower_count = is_list(draft.entreps) and #draft.entreps or 1,
+      location = type(draft.location) == "string" and draft.location or nil,
+      loan_currency = type(draft.currency) == "string" and draft.currency or nil,
+      loan_local_price = amount }
   end
 
   local function post_loan_draft(req)
     local draft, bad = json_body(req)
     if not draft then return bad end
-    if cfg.validate then
-      local ok, errs = cfg.validate("loan_draft", draft)
-      if not ok then
-        local list = json.array()
-        for i, e in ipairs(errs or {}) do
-          list[i] = { path = tostring(e.path or ""), message = tostring(e.message or e) }
-        end
-        return api_error(400, "validation_failed", "the loan draft is invalid", { errors = list })
-      end
-    elseif not is_list(draft.entreps) or #draft.entreps == 0 then
-      return api_error(400, "validation_failed", "the loan draft is invalid",
-        { errors = json.array { { path = "entreps", message = "at least one borrower is required" } } })
+    local errors, warnings = judge.loan_draft(draft, judge.today(cfg.clock()))
+    if #errors > 0 then
+      return api_error(400, "validation_failed", "the loan draft is invalid", { errors = json.array(errors) })
     end
     local id = uuid()
     local key = draft_key(draft) or ("?" .. id)
-    state:add_draft(id, key)
+    state:add_draft(id, key, draft_summary(draft, key))
     state:changed()
     return reply(200, { code = "OK", message = "loan draft created", loan_draft_uuid = id,
-      warnings = publication_warnings(draft) }), true, { key }
+      warnings = json.array(warnings) }), true, { key }
   end
 
   -- The items list of a batch body | nil, 400 answer.
@@ -392,8 +377,9 @@ function M.new(cfg)
     local ep = ENDPOINTS[rest]
     local config_name = rest:match("^config/(%w+)$")
     if config_name then
-      if not cfg.portfolio.config(config_name) then return api_error(404, "not_found", "no such config list") end
-      ep = { method = "GET", run = function() return reply(200, cfg.portfolio.config(config_name)) end }
+      local answer = cfg.portfolio:partner_config(config_name)
+      if not answer then return api_error(404, "not_found", "no such config list") end
+      ep = { method = "GET", run = function() return reply(200, answer) end }
     end
     if not ep then return api_error(404, "not_found", "no such endpoint") end
     if req.method ~= ep.method then
@@ -449,6 +435,36 @@ function M.new(cfg)
   end
 
   ---------------------------------------------------------------- sandbox endpoints
+  -- POST /__sandbox/loans/{internal_loan_id}/status {"status": S}: a posted draft
+  -- becomes a loan of status S (or a loan of the portfolio changes status), so that
+  -- repayments and journals can be tried on one's own drafts. Kept in the state.
+  local function set_loan_status(loan_id, req)
+    local body, bad = json_body(req)
+    if not body then return bad end
+    if not portfolio.STATUSES[body.status] then
+      return api_error(400, "invalid_request", 'body must be {"status": S} with S a loan status, e.g. "payingBack"')
+    end
+    local loan = cfg.portfolio:find(loan_id)
+    if loan then
+      local copy = {}
+      for k, v in pairs(loan) do copy[k] = v end
+      loan = copy
+    else
+      local draft = state:draft(loan_id)
+      if not draft or type(draft.loan) ~= "table" then
+        return api_error(404, "not_found", "no loan and no posted draft " .. loan_id)
+      end
+      loan = {}
+      for k, v in pairs(draft.loan) do loan[k] = v end
+      loan.uuid = draft.uuid
+    end
+    loan.status = body.status
+    loan = cfg.portfolio:put(loan)
+    state:put_loan(loan)
+    state:changed()
+    return reply(200, loan)
+  end
+
   local function sandbox(req)
     if not is_loopback(req.peer) then
       return api_error(403, "forbidden", "sandbox endpoints answer loopback clients only")
@@ -467,6 +483,8 @@ function M.new(cfg)
       res.after = cfg.on_shutdown
       return res
     end
+    local loan_id = req.path:match("^/__sandbox/loans/([^/]+)/status$")
+    if loan_id and req.method == "POST" then return set_loan_status(url_decode(loan_id), req) end
     local archive = req.path:match("^/__sandbox/journals/([%x-]+)/confirm$")
     if archive and req.method == "GET" then
       if not archives[archive] then return api_error(404, "not_found", "no such journal archive") end

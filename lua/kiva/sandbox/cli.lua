@@ -17,7 +17,7 @@ local function parser()
   p:option("--cert", "Server certificate (PEM) for --tls.")
   p:option("--key", "Server private key (PEM) for --tls.")
   p:option("--ca", "CA file to print as KIVA_CA_FILE with --cert (default: the certificate).")
-  p:option("--state", "Write the state (what was applied) to this JSON file.")
+  p:option("--state", "Keep the state (what was applied) in this JSON file: read back at start, rewritten on change.")
   p:option("--faults", "Faults to inject into POST API calls, e.g. 503:0.1,429:0.05,drop_after:0.05.")
   p:option("--seed", "Seed for the fault decisions (default: random, printed on stderr).")
     :convert(math.tointeger)
@@ -27,8 +27,10 @@ local function parser()
   p:option("--partner-id", "Partner id of the tokens.", "1"):convert(math.tointeger)
   p:option("--scopes", "Scopes the partner holds (space-separated).",
     table.concat(require("kiva.sandbox.api").ALL_SCOPES, " "))
-  p:option("--loans", "Number of loans in the generated portfolio.", "1000"):convert(math.tointeger)
+  p:option("--loans", "Number of loans in the generated portfolio (default 1000; 0 with --portfolio or --state).")
+    :convert(math.tointeger)
   p:option("--portfolio", "JSON file: an array of extra loans (internal_loan_id, internal_client_id, status, ...).")
+  p:option("--config", "JSON file: the partner's own config lists (activities, locales, themes, locations).")
   p:option("--csv-format", "Repayment upload format of the partner.", "three"):choices { "two", "three" }
   p:option("--slow-ms", "Delay of the `slow` fault, in milliseconds.", "1500"):convert(math.tointeger)
   p:flag("-v --verbose", "Log each request and fault on stderr.")
@@ -48,12 +50,13 @@ local function read_file(path)
   return s
 end
 
--- The loan draft validator of kiva.validate, or nil and why it is missing.
-local function load_validator()
-  local ok, err = pcall(require, "kiva.schema")
-  if not ok then return nil, tostring(err):match("^[^\n]*") end
-  local kiva = require "kiva"
-  return function(kind, value) return kiva.validate(kind, value) end
+-- The decoded JSON of a file named by an option | nil, message.
+local function read_json(option, path)
+  local text, err = read_file(path)
+  if not text then return nil, option .. ": " .. tostring(err) end
+  local decoded, derr = require("kiva.sandbox.json").decode(text)
+  if type(decoded) ~= "table" then return nil, option .. ": not JSON: " .. tostring(derr) end
+  return decoded
 end
 
 --- Runs `kiva sandbox` with the arguments after `sandbox`; returns the exit code.
@@ -61,6 +64,7 @@ function M.main(argv)
   local ok, args = parser():pparse(argv)
   if not ok then return fail(args .. "\n" .. parser():get_usage()) end
   if not args.port or args.port < 0 or args.port > 65535 then return fail("--port must be 0..65535") end
+  if args.loans == nil then args.loans = (args.portfolio or args.state) and 0 or 1000 end
   for _, name in ipairs { "token_ttl", "partner_id", "loans", "slow_ms" } do
     if not args[name] or args[name] < 0 then
       return fail("--" .. name:gsub("_", "-") .. " must be a non-negative integer")
@@ -79,16 +83,24 @@ function M.main(argv)
   if not fault_list then return fail("--faults: " .. ferr) end
   local seed = args.seed or (string.unpack("<I4", random(4)))
 
-  local extra
+  local extra, lists, jerr
   if args.portfolio then
-    local text, rerr = read_file(args.portfolio)
-    if not text then return fail("--portfolio: " .. tostring(rerr)) end
-    local decoded, derr = require("kiva.sandbox.json").decode(text)
-    if type(decoded) ~= "table" then return fail("--portfolio: not a JSON array: " .. tostring(derr)) end
-    extra = decoded
+    extra, jerr = read_json("--portfolio", args.portfolio)
+    if not extra then return fail(jerr) end
   end
-  local portfolio, perr = require("kiva.sandbox.portfolio").new(args.loans, extra)
+  if args.config then
+    local doc
+    doc, jerr = read_json("--config", args.config)
+    if not doc then return fail(jerr) end
+    lists, jerr = require("kiva.sandbox.portfolio").read_config(doc)
+    if not lists then return fail("--config: " .. jerr) end
+  end
+  local portfolio, perr = require("kiva.sandbox.portfolio").new(args.loans, extra, lists)
   if not portfolio then return fail("--portfolio: " .. perr) end
+  local state = require("kiva.sandbox.state").new(args.state, socket.gettime)
+  local loaded, lerr = state:load()
+  if not loaded then return fail("--state: " .. lerr) end
+  for _, loan in ipairs(state.loans) do portfolio:put(loan) end
 
   local scopes = {}
   for s in args.scopes:gmatch("%S+") do scopes[#scopes + 1] = s end
@@ -112,7 +124,6 @@ function M.main(argv)
     tls_ctx = ctx
   end
 
-  local state = require("kiva.sandbox.state").new(args.state, socket.gettime)
   local log = function(msg) io.stderr:write("kiva sandbox: ", msg, "\n") end
   local srv
   local handler_ref = {}
@@ -138,14 +149,11 @@ function M.main(argv)
   local base = (args.tls and "https://" or "http://") .. host .. ":" .. srv:port()
   local secret = args.client_secret or (random(20):gsub(".", function(c) return string.format("%02x", c:byte()) end))
 
-  local validate, why = load_validator()
-  if not validate then log("loan drafts are not validated (kiva.schema unavailable: " .. why .. ")") end
-
   handler_ref.fn = require("kiva.sandbox.api").new {
     client_id = args.client_id, client_secret = secret, partner_id = tostring(args.partner_id),
     scopes = scopes, token_ttl = args.token_ttl, api_url = base, auth_url = base .. "/oauth/token",
     csv_format = args.csv_format, slow_ms = args.slow_ms, faults = faults.new(fault_list, seed),
-    state = state, portfolio = portfolio, validate = validate, clock = socket.gettime, random = random,
+    state = state, portfolio = portfolio, clock = socket.gettime, random = random,
     log = log, verbose = args.verbose, on_shutdown = function() srv:stop() end,
   }
   local wrote, werr = state:write()

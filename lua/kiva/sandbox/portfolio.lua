@@ -65,6 +65,11 @@ M.OTHER_STATUSES = { "refunded", "inactive", "inactive_expired", "fundRaising", 
 --- Statuses that still receive repayments.
 M.REPAYABLE = { payingBack = true, defaulted = true }
 
+--- Every loan status of the contract (what POST /__sandbox/loans/{id}/status takes).
+M.STATUSES = { payingBack = true, defaulted = true, ended = true, deleted = true, issue_revising = true,
+  issue_approving = true }
+for _, s in ipairs(M.OTHER_STATUSES) do M.STATUSES[s] = true end
+
 local function status_of(i)
   local r = i % 10
   if r >= 1 and r <= 7 then return "payingBack" end
@@ -116,9 +121,10 @@ end
 
 --- Builds the portfolio: `n` generated loans then the loans of `extra` (a decoded
 -- JSON array); an added loan with the internal_loan_id of a generated one replaces it.
+-- `lists` (optional): the partner's config lists by name (see M.read_config).
 -- Returns portfolio | nil, message.
-function M.new(n, extra)
-  local self = { list = {}, by_id = {}, cache = {} }
+function M.new(n, extra, lists)
+  local self = { list = {}, by_id = {}, cache = {}, lists = lists or {} }
   for i = 1, n do
     local loan = M.generated_loan(i)
     self.list[i] = loan
@@ -137,6 +143,16 @@ function M.new(n, extra)
     self.by_id[loan.internal_loan_id] = at
   end
   return setmetatable(self, { __index = M })
+end
+
+--- Adds a loan, or replaces the one of the same internal_loan_id; fields it lacks
+-- are generated as for a --portfolio loan. Returns the loan as listed.
+function M:put(loan)
+  local at = self.by_id[loan.internal_loan_id] or #self.list + 1
+  self.list[at] = fill_defaults(loan, at)
+  self.by_id[loan.internal_loan_id] = at
+  self.cache = {}
+  return self.list[at]
 end
 
 --- The loan with this internal_loan_id, or nil.
@@ -179,8 +195,9 @@ function M:page(query, status, offset, limit)
   return { total_records = #hits, data = data }
 end
 
---- The config list `name` ("activities", "locales", "themes", "locations") or nil.
-function M.config(name)
+M.LIST_NAMES = { "activities", "locales", "themes", "locations" }
+
+local function sample_list(name)
   local list = json.array()
   if name == "activities" then
     for _, a in ipairs(M.ACTIVITIES) do list[#list + 1] = { activity_id = a[1], activity = a[2], sector = a[3] } end
@@ -197,7 +214,54 @@ function M.config(name)
   else
     return nil
   end
-  return { as_of_date_time = AS_OF, [name] = list }
+  return list
+end
+
+--- The sample config answer for `name` ("activities", "locales", "themes",
+-- "locations"), or nil for another name.
+function M.config(name)
+  local list = sample_list(name)
+  return list and { as_of_date_time = AS_OF, [name] = list }
+end
+
+--- This partner's config answer for `name`: its own list when --config gave one,
+-- else the sample; nil for another name.
+function M:partner_config(name)
+  local list = self.lists[name] or sample_list(name)
+  if not list then return nil end
+  return { as_of_date_time = self.lists.as_of_date_time or AS_OF, [name] = list }
+end
+
+--- Reads a --config document: an object with any of the lists "activities",
+-- "locales", "themes", "locations", each either the array of items as Kiva answers
+-- them or Kiva's whole answer ({ "as_of_date_time", "<name>": [...] }). Lists left
+-- out keep the sample. Returns lists by name | nil, message.
+function M.read_config(doc)
+  if type(doc) ~= "table" then return nil, "not a JSON object" end
+  local lists = {}
+  for key in pairs(doc) do
+    local known = key == "as_of_date_time"
+    for _, name in ipairs(M.LIST_NAMES) do known = known or key == name end
+    if not known then
+      return nil, string.format("unknown list %q (expected %s)", tostring(key), table.concat(M.LIST_NAMES, ", "))
+    end
+  end
+  if type(doc.as_of_date_time) == "string" then lists.as_of_date_time = doc.as_of_date_time end
+  for _, name in ipairs(M.LIST_NAMES) do
+    local v = doc[name]
+    if type(v) == "table" and type(v[name]) == "table" then
+      if type(v.as_of_date_time) == "string" then lists.as_of_date_time = v.as_of_date_time end
+      v = v[name]
+    end
+    if v ~= nil then
+      if type(v) ~= "table" then return nil, name .. ": not an array" end
+      for i, item in ipairs(v) do
+        if type(item) ~= "table" then return nil, string.format("%s[%d]: not an object", name, i) end
+      end
+      lists[name] = json.array(v)
+    end
+  end
+  return lists
 end
 
 return M

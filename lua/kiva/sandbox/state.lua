@@ -31,7 +31,9 @@ function M.new(file, clock)
     repayments = json.array(),
     journals = json.array(),
     faults = json.array(),
+    loans = json.array(),     -- loans made or changed by POST /__sandbox/loans/{id}/status
     draft_by_key = {},
+    loan_by_id = {},
     repayment_by_key = {},
     journal_by_key = {},
     dirty = false,
@@ -55,18 +57,45 @@ local function bump(self, index, key, make)
   return entry, false
 end
 
---- Records one applied draft; returns true when it duplicates an earlier one.
-function M:add_draft(uuid, key)
-  local _, dup = bump(self, self.draft_by_key, key, function()
+--- Records one applied draft; `loan` (optional) is the loan it would become
+-- (kept so that POST /__sandbox/loans/{key}/status can make it one). Returns true
+-- when it duplicates an earlier one.
+function M:add_draft(uuid, key, loan)
+  local entry, dup = bump(self, self.draft_by_key, key, function()
     local e = { uuid = uuid, key = key }
     self.loan_drafts[#self.loan_drafts + 1] = e
     return e
   end)
+  entry.loan = loan or entry.loan
   return dup
 end
 
+--- The draft entry of this key, or nil.
+function M:draft(key)
+  return self.draft_by_key[key]
+end
+
+--- Records a loan made or changed through the sandbox (replacing one of the same id).
+function M:put_loan(loan)
+  local at = self.loan_by_id[loan.internal_loan_id]
+  if not at then
+    at = #self.loans + 1
+    self.loan_by_id[loan.internal_loan_id] = at
+  end
+  self.loans[at] = loan
+end
+
+-- What makes two repayments or two journals the same item (a duplicate).
+local function repayment_key(loan_id, client_id, amount)
+  return string.format("%s\0%s\0%.17g", loan_id, client_id or "", amount)
+end
+
+local function journal_key(loan_id, subject)
+  return loan_id .. "\0" .. subject
+end
+
 function M:add_repayment(upload_id, loan_id, client_id, amount)
-  local key = string.format("%s\0%s\0%.17g", loan_id, client_id or "", amount)
+  local key = repayment_key(loan_id, client_id, amount)
   local _, dup = bump(self, self.repayment_by_key, key, function()
     local e = { upload_id = upload_id, loan_id = loan_id, client_id = client_id, amount = amount }
     self.repayments[#self.repayments + 1] = e
@@ -76,7 +105,7 @@ function M:add_repayment(upload_id, loan_id, client_id, amount)
 end
 
 function M:add_journal(archive_id, loan_id, subject)
-  local key = loan_id .. "\0" .. subject
+  local key = journal_key(loan_id, subject)
   local _, dup = bump(self, self.journal_by_key, key, function()
     local e = { archive_id = archive_id, internal_loan_id = loan_id, subject = subject }
     self.journals[#self.journals + 1] = e
@@ -99,7 +128,52 @@ function M:encode()
     repayments = self.repayments,
     journals = self.journals,
     faults = self.faults,
+    loans = self.loans,
   })
+end
+
+--- Reads back a state file written by M:write (a sandbox restarted with the same
+-- --state keeps what it was sent): true, or true when there is no such file yet,
+-- or nil, message when it is not a state document.
+function M:load()
+  if not self.file then return true end
+  local f = io.open(self.file, "rb")
+  if not f then return true end
+  local text = f:read("a")
+  f:close()
+  local doc, err = json.decode(text)
+  if type(doc) ~= "table" then return nil, self.file .. ": not a sandbox state file: " .. tostring(err) end
+  for _, name in ipairs { "token_requests", "requests", "duplicates" } do
+    if math.type(doc[name]) == "integer" then self[name] = doc[name] end
+  end
+  for _, e in ipairs(type(doc.loan_drafts) == "table" and doc.loan_drafts or {}) do
+    if type(e) == "table" and type(e.key) == "string" and self.draft_by_key[e.key] == nil then
+      self.loan_drafts[#self.loan_drafts + 1] = e
+      self.draft_by_key[e.key] = e
+    end
+  end
+  for _, e in ipairs(type(doc.repayments) == "table" and doc.repayments or {}) do
+    if type(e) == "table" and type(e.loan_id) == "string" and type(e.amount) == "number" then
+      self.repayments[#self.repayments + 1] = e
+      self.repayment_by_key[repayment_key(e.loan_id, e.client_id, e.amount)] = e
+    end
+  end
+  for _, e in ipairs(type(doc.journals) == "table" and doc.journals or {}) do
+    if type(e) == "table" and type(e.internal_loan_id) == "string" and type(e.subject) == "string" then
+      self.journals[#self.journals + 1] = e
+      self.journal_by_key[journal_key(e.internal_loan_id, e.subject)] = e
+    end
+  end
+  for _, e in ipairs(type(doc.faults) == "table" and doc.faults or {}) do
+    if type(e) == "table" then
+      e.keys = json.array(type(e.keys) == "table" and e.keys or {})
+      self.faults[#self.faults + 1] = e
+    end
+  end
+  for _, loan in ipairs(type(doc.loans) == "table" and doc.loans or {}) do
+    if type(loan) == "table" and type(loan.internal_loan_id) == "string" then self:put_loan(loan) end
+  end
+  return true
 end
 
 --- Writes the state file now (if there is one), from `text` when the caller
