@@ -101,5 +101,5 @@ build = {
       lib = { ["kiva.core"] = "build/kiva/core.so" },
       bin = { kiva = "kiva" },
    },
-   copy_directories = { "docs", "examples" },
+   copy_directories = { "docs", "examples", "ops" },
 }

@@ -1,8 +1,8 @@
--- examples/ops: the crontab, the systemd service and timer, and the script they run,
+-- ops: the crontab, the systemd service and timer, and the script they run,
 -- checked to parse (systemd-analyze verify) and to run kiva as a monthly cron job should.
 local helper = require "helper"
 
-local OPS = helper.root .. "/examples/ops/"
+local OPS = helper.root .. "/ops/"
 
 local function have(cmd) return os.execute("command -v " .. cmd .. " >/dev/null 2>&1") end
 
@@ -21,7 +21,7 @@ local function cron_field_ok(field, lo, hi)
   return true
 end
 
-describe("examples/ops", function()
+describe("ops", function()
   after_each(helper.cleanup)
 
   it("has a crontab of variables and entries with five valid time fields, % escaped", function()

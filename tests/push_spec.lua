@@ -413,6 +413,69 @@ describe("kiva push", function()
     assert.matches("will be sent by the next run", r.out)
   end)
 
+  it("keeps a draft waiting out a backoff pending, not sending: a kill then leaves nothing unknown", function()
+    local down = helper.start_sandbox("--loans 10 --faults 503:1")
+    local dir = helper.tmpdir()
+    local env = {}
+    for k, v in pairs(down.env) do env[k] = v end
+    env.KIVA_LEDGER = dir .. "/ledger.sqlite3"
+    local prefix = { "env" }
+    for k, v in pairs(env) do prefix[#prefix + 1] = k .. "=" .. helper.quote(v) end
+    local inner = "echo $$ >pid.txt; exec " .. helper.kiva("push loans --concurrency 1 --mapping " .. DATA
+      .. "loans.lua --input " .. DATA .. "loans.csv")
+    os.execute("cd " .. helper.quote(dir) .. " && (" .. table.concat(prefix, " ") .. " sh -c "
+      .. helper.quote(inner) .. " >out.txt 2>&1 &)")
+    local pending
+    for _ = 1, 300 do
+      local db = ledger.open(env.KIVA_LEDGER, { create = false })
+      pending = db and db:counts().pending
+      if db then db:close() end
+      if pending then break end
+      os.execute("sleep 0.02")
+    end
+    assert.is_truthy(pending, "no draft went back to pending after a 503")
+    os.execute("kill -9 " .. assert(tonumber(helper.read(dir .. "/pid.txt"))) .. "; sleep 0.1")
+    down.stop()
+    local db = assert(ledger.open(env.KIVA_LEDGER, { create = false }))
+    local counts = db:counts()
+    db:close()
+    -- the one request in flight at the kill (if any) is the only one that can be sending
+    assert.is_true((counts.sending or 0) <= 1, require("cjson").encode(counts))
+    assert.is_nil(counts.unknown)
+  end)
+
+  it("never says more was sent than the ledger recorded (a full disk)", function()
+    local push = require "kiva.push"
+    local calls = 0
+    local full = setmetatable({
+      recover = function() return {} end,
+      get_many = function() return {} end,
+      mark_sending = function() return true end,
+      mark_pending = function() return true end,
+      mark_sent = function() calls = calls + 1; return nil, require("kiva.errors").ledger("disk I/O error") end,
+    }, { __index = function(_, k) error("unexpected ledger call " .. k) end })
+    local fake_client = { send = function(_, _, bodies, cb)
+      while true do
+        local b = bodies()
+        if not b then break end
+        if cb.before_send(b.item) then cb.on_result(b.item, { loan_draft_uuid = "u" }, nil) end
+      end
+    end }
+    local items = {}
+    for i = 1, 3 do
+      items[i] = { where = "x:" .. i, payload = { entreps = { { loan_id = "F" .. i, client_id = "C" .. i,
+        first_name = "A", last_name = "B", gender = "female", amount = 100 } } } }
+    end
+    local result = push.run({ kind = "loans", items = items, client = fake_client, ledger = full, partner_id = "1" })
+    assert.equal(0, result.counts.sent)
+    assert.equal(1, result.counts.unknown)
+    assert.equal(2, result.counts.pending)
+    assert.equal("ledger", result.fatal.kind)
+    assert.equal(1, calls)
+    assert.equal(2, push.exit_code(result))
+    push.close(result)
+  end)
+
   it("stops on SIGTERM and SIGINT: in-flight answers settled, a summary, 143/130; a re-run completes", function()
     local slow = helper.start_sandbox("--loans 10 --faults slow:1 --slow-ms 150")
     for _, sig in ipairs({ "TERM", "INT" }) do

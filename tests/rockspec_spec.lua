@@ -94,7 +94,7 @@ describe("rockspecs", function()
         end
         assert.equal("build/kiva/core.so", b.install.lib["kiva.core"])
         assert.equal("kiva", b.install.bin.kiva)
-        assert.same({ "docs", "examples" }, b.copy_directories)
+        assert.same({ "docs", "examples", "ops" }, b.copy_directories)
       end)
 
       it("passes luarocks lint", function()
@@ -109,7 +109,7 @@ describe("rockspecs", function()
     local src, tree = dir .. "/src", dir .. "/tree"
     -- a copy of the checkout, so the build never touches the working tree's build/
     assert(os.execute("mkdir -p " .. src .. " && cd " .. helper.quote(helper.root)
-      .. " && cp -r lua src Makefile kiva rockspec docs examples LICENSE README.md " .. src))
+      .. " && cp -r lua src Makefile kiva rockspec docs examples ops LICENSE README.md " .. src))
     -- a plain build with plain tools, also under make check (which preloads the sanitizers)
     local luarocks = "env -u LD_PRELOAD luarocks --lua-version=5.4 --tree " .. helper.quote(tree)
     local r = helper.run(luarocks .. " make --deps-mode=none rockspec/" .. RELEASE .. " CURL_INCDIR="
@@ -124,7 +124,7 @@ describe("rockspecs", function()
     local rock = list("ls " .. helper.quote(dir) .. " | grep '[.]rock$' || true")[1]
     assert.matches("^kiva%-" .. VERSION:gsub("%p", "%%%0") .. "%-1%..*%.rock$", rock or "")
     local files = table.concat(list("unzip -l " .. helper.quote(dir .. "/" .. rock)), "\n")
-    for _, f in ipairs({ "lib/kiva/core.so", "bin/kiva", "docs/guide.md", "examples/ops/kiva.crontab",
+    for _, f in ipairs({ "lib/kiva/core.so", "bin/kiva", "docs/guide.md", "ops/kiva.crontab",
         "lua/kiva/cli.lua" }) do
       assert.truthy(files:find(f, 1, true), f .. " not in the rock:\n" .. files)
     end

@@ -97,7 +97,7 @@ build = {
       lib = { ["kiva.core"] = "build/kiva/core.so" },
       bin = { kiva = "kiva" },
    },
-   copy_directories = { "docs", "examples" },
+   copy_directories = { "docs", "examples", "ops" },
 }
 ]]
 

@@ -777,6 +777,8 @@ function M.run(opts)
     result.fatal = result.fatal or err
   end
   result.items = store:items()
+  -- the items in some statuses, a few at a time (what a summary lists): see runstore.select
+  result.select = function(statuses, limit) return store:select(statuses, limit) end
   result.finished_at = os.time()
   result.duration = core.monotonic() - t0
   return result
@@ -785,7 +787,7 @@ end
 --- Releases what a result keeps open (its store); `items` is empty afterwards.
 function M.close(result)
   close_result(result)
-  result.items = {}
+  result.items, result.select = {}, nil
 end
 
 --- The exit status a result calls for (interface.md): 0 done, 1 items invalid,

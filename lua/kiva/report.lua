@@ -245,11 +245,25 @@ function M.summary(result, opts)
     say(tr("  %d changed since sent (not resent; --resend-changed resends them)", c.changed))
   end
   if (c.pending or 0) > 0 then say(tr("  %d not sent this run (they will be sent by the next run)", c.pending)) end
-  local groups = { invalid = {}, rejected = {}, unknown = {}, changed = {}, pending = {} }
-  local journals = {}
-  for _, e in ipairs(result.items or {}) do
-    if groups[e.status] then table.insert(groups[e.status], e) end
-    if e.status == "sent" and e.response and e.response.confirm_url then journals[#journals + 1] = e end
+  local groups, journals = {}, {}
+  if result.select then
+    -- a push's items are on disk: ask for the few listed here, not every item
+    for _, t in ipairs(TITLES) do
+      local list, total = result.select({ t[1] }, M.LIST_LIMIT + 1)
+      list.total = total
+      groups[t[1]] = list
+    end
+    if result.kind == "journals" then
+      for _, e in ipairs((result.select({ "sent" }))) do
+        if e.response and e.response.confirm_url then journals[#journals + 1] = e end
+      end
+    end
+  else
+    for _, t in ipairs(TITLES) do groups[t[1]] = {} end
+    for _, e in ipairs(result.items or {}) do
+      if groups[e.status] then table.insert(groups[e.status], e) end
+      if e.status == "sent" and e.response and e.response.confirm_url then journals[#journals + 1] = e end
+    end
   end
   for _, t in ipairs(TITLES) do
     local list = groups[t[1]]
@@ -257,7 +271,7 @@ function M.summary(result, opts)
       say(tr(t[2]))
       for n, e in ipairs(list) do
         if n > M.LIST_LIMIT then
-          say(rest_of_list(#list - M.LIST_LIMIT, opts, tr))
+          say(rest_of_list((list.total or #list) - M.LIST_LIMIT, opts, tr))
           break
         end
         local msgs = {}

@@ -55,9 +55,12 @@ function M.needs_person(result)
   for _, k in ipairs({ "invalid", "rejected", "unknown", "pending", "changed" }) do
     if (c[k] or 0) > 0 then return true end
   end
-  for _, e in ipairs(result.items or {}) do
-    local s = e.status
-    if s ~= "sent" and s ~= "skipped" and s ~= "valid" and s ~= "omitted" then return true end
+  -- a push counts every status: its items need no second look (there may be millions)
+  if not result.select then
+    for _, e in ipairs(result.items or {}) do
+      local s = e.status
+      if s ~= "sent" and s ~= "skipped" and s ~= "valid" and s ~= "omitted" then return true end
+    end
   end
   if result.findings and #result.findings > 0 then return true end
   return false

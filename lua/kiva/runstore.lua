@@ -291,6 +291,21 @@ function Store:items()
   })
 end
 
+--- The first `limit` items (report items, as items() gives them) whose status is one
+-- of `statuses`, in export order, and how many there are in all.
+function Store:select(statuses, limit)
+  self:index()
+  local marks = {}
+  for i = 1, #statuses do marks[i] = "?" end
+  local where = "status IN (" .. table.concat(marks, ",") .. ")"
+  local args = { table.unpack(statuses) }
+  local total = self:rows("SELECT count(*) AS n FROM items WHERE " .. where, table.unpack(args))[1].n
+  args[#args + 1] = limit or -1
+  local list = self:rows(ITEM_QUERY:gsub("WHERE seq >= %?", "WHERE " .. where), table.unpack(args))
+  for k, r in ipairs(list) do list[k] = setmetatable(decode_row(r), item_mt) end
+  return list, total
+end
+
 --- Closes the database (SQLite removes its file); idempotent.
 function Store:close()
   if not self.db then return end
