@@ -445,7 +445,7 @@ describe("kiva push", function()
   end)
 
   it("never says more was sent than the ledger recorded (a full disk)", function()
-    local push = require "kiva.push"
+    local push_module = require "kiva.push"
     local calls = 0
     local full = setmetatable({
       recover = function() return {} end,
@@ -466,14 +466,15 @@ describe("kiva push", function()
       items[i] = { where = "x:" .. i, payload = { entreps = { { loan_id = "F" .. i, client_id = "C" .. i,
         first_name = "A", last_name = "B", gender = "female", amount = 100 } } } }
     end
-    local result = push.run({ kind = "loans", items = items, client = fake_client, ledger = full, partner_id = "1" })
+    local result = push_module.run({ kind = "loans", items = items, client = fake_client, ledger = full,
+      partner_id = "1" })
     assert.equal(0, result.counts.sent)
     assert.equal(1, result.counts.unknown)
     assert.equal(2, result.counts.pending)
     assert.equal("ledger", result.fatal.kind)
     assert.equal(1, calls)
-    assert.equal(2, push.exit_code(result))
-    push.close(result)
+    assert.equal(2, push_module.exit_code(result))
+    push_module.close(result)
   end)
 
   it("stops on SIGTERM and SIGINT: in-flight answers settled, a summary, 143/130; a re-run completes", function()
