@@ -403,6 +403,20 @@ describe("kiva.source.rows caps what one record or file part may hold", function
     assert.is_true(peak < 100 * MiB, string.format("peak RSS %.0f MiB", peak / MiB))
   end)
 
+  it("a 64 MB attribute (a tag expat would hold whole) ends the sheet, naming it", function()
+    local dir = helper.tmpdir()
+    local rows = helper.read(big_file(dir .. "/rows.xml", '<row r="3"><c r="A3" s="', "7", 64 * MiB,
+      '" t="inlineStr"><is><t>x</t></is></c></row>'))
+    local book = zip_workbook(rows)
+    rows = nil   -- luacheck: ignore 311
+    collectgarbage()
+    local peak, text = read_in_child(book)
+    assert.matches("row .*book%.xlsx:2\n", text)
+    assert.matches("book%.xlsx: xl/worksheets/sheet1%.xml:1: an XML tag, attribute or comment longer than "
+      .. "1048576", text)
+    assert.is_true(peak < 100 * MiB, string.format("peak RSS %.0f MiB", peak / MiB))
+  end)
+
   it("a 64 MB JSON document is refused before it is decoded", function()
     local dir = helper.tmpdir()
     local path = big_file(dir .. "/big.json", '[{"loan":"', "x", 64 * MiB, '"}]')

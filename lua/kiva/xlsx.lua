@@ -27,6 +27,9 @@ M.MAX_VALUE = 16 * 1024 * 1024
 M.MAX_ROW_BYTES = 16 * 1024 * 1024
 M.MAX_SHARED_STRINGS = 1000000
 M.MAX_SHARED_BYTES = 64 * 1024 * 1024
+-- expat holds a tag (with its attributes), a comment or a processing instruction
+-- whole before it calls back: one of more than MAX_TOKEN bytes ends the part
+M.MAX_TOKEN = 1024 * 1024
 
 local input_error = require("kiva.errors").input
 
@@ -60,6 +63,22 @@ local function parse_error(guard, perr)
   return guard.refused or tostring(perr)
 end
 
+-- Feeds `chunk` to the parser; what expat holds unparsed (the bytes fed past its
+-- position) may not pass MAX_TOKEN. Returns what parser:parse returns.
+local function feed(parser, guard, chunk)
+  guard.fed = (guard.fed or 0) + #chunk
+  local ok, perr, line = parser:parse(chunk)
+  if ok then
+    local l, _, byte = parser:pos()
+    if byte and guard.fed - byte > M.MAX_TOKEN then
+      guard.refused = guard.refused or string.format("an XML tag, attribute or comment longer than %d bytes"
+        .. " (refused before reading on: a workbook has none this long)", M.MAX_TOKEN)
+      return nil, guard.refused, l
+    end
+  end
+  return ok, perr, line
+end
+
 -- Feeds a whole entry to a fresh parser built from `callbacks`.
 local function parse_entry(archive, name, callbacks)
   local entry, err = archive:open(name)
@@ -71,7 +90,7 @@ local function parse_entry(archive, name, callbacks)
       if rerr then entry:close() close_parser(parser) return nil, rerr end
       break
     end
-    local ok, perr, line = parser:parse(chunk)
+    local ok, perr, line = feed(parser, guard, chunk)
     if not ok then
       entry:close()
       close_parser(parser)
@@ -390,7 +409,7 @@ function M.rows(path, opts)
       local chunk, rerr = entry:read(CHUNK)
       local ok, perr, line
       if chunk then
-        ok, perr, line = parser:parse(chunk)
+        ok, perr, line = feed(parser, guard, chunk)
       elseif rerr then
         ok, perr = nil, rerr
       else
