@@ -89,6 +89,7 @@ build = {
         ["kiva.sandbox.tls"] = "lua/kiva/sandbox/tls.lua",
         ["kiva.scaffold"] = "lua/kiva/scaffold.lua",
         ["kiva.schema"] = "lua/kiva/schema.lua",
+        ["kiva.script_env"] = "lua/kiva/script_env.lua",
         ["kiva.source"] = "lua/kiva/source.lua",
         ["kiva.text"] = "lua/kiva/text.lua",
         ["kiva.transport"] = "lua/kiva/transport.lua",

@@ -32,6 +32,8 @@ KC_EXPORT int luaopen_kiva_core(lua_State *L)
     kc_zip_open(L);
     kc_signal_open(L);
     kc_amount_open(L);
+    kc_limits_open(L);
+    kc_pattern_cost_open(L);
     kc_version_open(L);
     kc_zipwrite_open(L);
     return 1;

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -29,6 +30,7 @@ typedef struct kc_request {
     int has_body;
     int body_sent;          /* the read callback handed out the body's last byte */
     int too_large;          /* the write callback refused past max_body */
+    int head_too_large;     /* the header callback refused past MAX_HEADER_BYTES */
     CURLcode result;
     kc_buf resp;
     kc_buf head;
@@ -164,8 +166,10 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     size_t n = size * nmemb;
     if (n >= 5 && memcmp(p, "HTTP/", 5) == 0)
         kc_buf_reset(&r->head);
-    if (kc_buf_add(&r->head, p, n) != 0)
+    if (kc_buf_add(&r->head, p, n) != 0) {
+        r->head_too_large = 1;
         return 0;
+    }
     return n;
 }
 
@@ -298,6 +302,12 @@ static CURLcode setup_easy(kc_session *s, kc_request *r, const char *method, con
     CURLcode rc = CURLE_OK;
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val)
     SET(CURLOPT_URL, url);
+    /* Plain http is only allowed to a loopback host (kiva.config): it goes there
+    ** directly, never through a proxy from http_proxy/ALL_PROXY, which would
+    ** carry the client secret in clear text over the network. https goes through a
+    ** proxy only as a CONNECT tunnel, TLS end to end. */
+    if (strncasecmp(url, "http://", 7) == 0)
+        SET(CURLOPT_NOPROXY, "*");
     SET(CURLOPT_PRIVATE, (void *)r);
     SET(CURLOPT_ERRORBUFFER, r->errbuf);
     SET(CURLOPT_NOSIGNAL, 1L);
@@ -521,6 +531,11 @@ static void push_result(lua_State *L, kc_session *s, kc_request *r)
         if (r->too_large) {
             lua_pushliteral(L, "RESPONSE_TOO_LARGE");
             lua_pushfstring(L, "response body larger than max_body (%d bytes)", (int)s->max_body);
+        } else if (r->head_too_large || (r->result == CURLE_OUT_OF_MEMORY && r->head.len > 0)) {
+            /* curl refuses a header line over 100 KiB as "out of memory" */
+            lua_pushliteral(L, "HEADER_TOO_LARGE");
+            lua_pushfstring(L, "the answer's headers are too large (over %d KiB in all or 100 KiB in one line)",
+                MAX_HEADER_BYTES / 1024);
         } else {
             lua_pushstring(L, curl_code_name(r->result, tmp, sizeof tmp));
             lua_pushstring(L, r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->result));

@@ -30,6 +30,8 @@ void kc_csv_open(lua_State *L);
 void kc_zip_open(lua_State *L);
 void kc_signal_open(lua_State *L);
 void kc_amount_open(lua_State *L);
+void kc_limits_open(lua_State *L);
+void kc_pattern_cost_open(lua_State *L);
 void kc_version_open(lua_State *L);
 void kc_zipwrite_open(lua_State *L);
 

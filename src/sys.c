@@ -4,15 +4,21 @@
 ** clocks, sleep, an exclusive flock() lock owned by a "kiva.core.lock" userdata
 ** (fd released by one idempotent unlock/__close/__gc), file mode bits, chmod,
 ** getpid, isatty, kill, mkdir (with parents, like mkdir -p, so no shell is
-** needed) and the terminal's size (TIOCGWINSZ, for a progress line that fits).
-** Registers: now, monotonic, sleep, lock, file_mode, chmod, getpid, isatty, kill,
-** mkdir, term_size.
+** needed), the terminal's size (TIOCGWINSZ, for a progress line that fits), a
+** private file writer (a new file made with O_EXCL|O_NOFOLLOW beside the target,
+** then renamed over it) and the process hardening run once a secret is loaded (not
+** dumpable, no core files). Registers: now, monotonic, sleep, lock, file_mode,
+** chmod, getpid, isatty, kill, mkdir, term_size, write_private, protect_process,
+** dumpable.
 */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -30,7 +36,8 @@ static int errno_code_fail(lua_State *L, int err, const char *what, const char *
 {
     const char *code = err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES"
         : err == EPERM ? "EPERM" : err == ESRCH ? "ESRCH" : err == EINVAL ? "EINVAL"
-        : err == EEXIST ? "EEXIST" : err == ENOTDIR ? "ENOTDIR" : "ERRNO";
+        : err == EEXIST ? "EEXIST" : err == ENOTDIR ? "ENOTDIR" : err == ELOOP ? "ELOOP"
+        : err == EROFS ? "EROFS" : err == ENAMETOOLONG ? "ENAMETOOLONG" : "ERRNO";
     return kc_fail(L, code, "%s %s: %s", what, path, strerror(err));
 }
 
@@ -200,6 +207,83 @@ static int kc_sys_kill(lua_State *L)
     return 1;
 }
 
+/* Writes all of data to fd; 0 or an errno. */
+static int write_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* write_private(path, data [, mode = 0600]) -> true | nil, msg, code. The data goes
+** to a new file "<path>.tmp<pid>.<n>" opened O_CREAT|O_EXCL|O_NOFOLLOW (a planted
+** file or link of that name is refused, never written through), fsynced, then
+** renamed over path (rename replaces a link at path itself, not its target). */
+static int kc_sys_write_private(lua_State *L)
+{
+    size_t plen, dlen;
+    const char *path = luaL_checklstring(L, 1, &plen);
+    const char *data = luaL_checklstring(L, 2, &dlen);
+    lua_Integer mode = luaL_optinteger(L, 3, 0600);
+    char tmp[4096];
+    int fd = -1, err, attempt;
+    luaL_argcheck(L, mode >= 0 && mode <= 0777, 3, "mode out of range");
+    luaL_argcheck(L, strlen(path) == plen && plen > 0, 1, "path must be a non-empty string without NUL");
+    for (attempt = 0; attempt < 100 && fd < 0; attempt++) {
+        if (snprintf(tmp, sizeof tmp, "%s.tmp%ld.%d", path, (long)getpid(), attempt) >= (int)sizeof tmp)
+            return errno_code_fail(L, ENAMETOOLONG, "cannot write", path);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+        if (fd < 0 && errno != EEXIST)
+            return errno_code_fail(L, errno, "cannot write", tmp);
+    }
+    if (fd < 0)
+        return errno_code_fail(L, EEXIST, "cannot write", tmp);
+    err = write_all(fd, data, dlen);
+    if (err == 0 && fchmod(fd, (mode_t)mode) != 0)   /* the umask may have narrowed it */
+        err = errno;
+    if (err == 0 && fsync(fd) != 0)
+        err = errno;
+    if (close(fd) != 0 && err == 0)
+        err = errno;
+    if (err == 0 && rename(tmp, path) != 0)
+        err = errno;
+    if (err != 0) {
+        unlink(tmp);
+        return errno_code_fail(L, err, "cannot write", path);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* protect_process() -> true | nil, msg, code: the process can no longer dump core
+** (RLIMIT_CORE 0, soft and hard) nor be read by ptrace or /proc/<pid>/mem by other
+** processes of the same user (PR_SET_DUMPABLE 0). Called once a secret is in memory. */
+static int kc_sys_protect_process(lua_State *L)
+{
+    struct rlimit none = { 0, 0 };
+    if (setrlimit(RLIMIT_CORE, &none) != 0)
+        return errno_code_fail(L, errno, "cannot set", "RLIMIT_CORE");
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        return errno_code_fail(L, errno, "cannot set", "PR_SET_DUMPABLE");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* dumpable() -> bool: whether the process may dump core and be ptraced (PR_GET_DUMPABLE). */
+static int kc_sys_dumpable(lua_State *L)
+{
+    lua_pushboolean(L, prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) > 0);
+    return 1;
+}
+
 /* core.term_size(fd) -> columns, rows | nil, msg, code: not a terminal (ENOTTY), or
 ** a terminal that reports 0 columns (some serial consoles: code "UNKNOWN"). Asked at
 ** each redraw, so a resized window is followed. */
@@ -239,6 +323,9 @@ void kc_sys_open(lua_State *L)
         { "isatty", kc_sys_isatty },
         { "kill", kc_sys_kill },
         { "mkdir", kc_sys_mkdir },
+        { "write_private", kc_sys_write_private },
+        { "protect_process", kc_sys_protect_process },
+        { "dumpable", kc_sys_dumpable },
         { "term_size", kc_sys_term_size },
         { NULL, NULL }
     };

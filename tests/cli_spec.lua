@@ -92,6 +92,18 @@ describe("kiva (cli)", function()
     assert.matches("YYYY%-MM", r.err)
   end)
 
+  -- issue 16, case 10: numbers a user may mistype end with a clear message, exit 2
+  it("refuses --concurrency outside 1..64 and a --lock-wait that is not seconds, exit 2", function()
+    for _, opt in ipairs { { "--concurrency", "65" }, { "--concurrency", "0" }, { "--concurrency", "2.5" },
+        { "--concurrency", "abc" }, { "--lock-wait", "abc" }, { "--lock-wait", "-1" }, { "--lock-wait", "nan" } } do
+      local name, value = opt[1], opt[2]
+      local r = helper.run(helper.kiva("push loans --mapping m.lua --input x.csv " .. name .. "=" .. value))
+      assert.equal(2, r.code, name .. " " .. value)
+      assert.matches(name:gsub("%-", "%%-") .. " must be a .* got '" .. value:gsub("%p", "%%%0") .. "'", r.err)
+      assert.is_nil(r.err:find("internal error", 1, true), r.err)
+    end
+  end)
+
   it("exits 2 when a push has no credentials, saying so, and in the --log history too", function()
     local dir = helper.tmpdir()
     local r = helper.run(helper.kiva("push repayments --mapping " .. DATA .. "repayments.lua --input "

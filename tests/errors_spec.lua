@@ -88,6 +88,42 @@ describe("kiva.errors", function()
     assert.equal("[REDACTED] here", tbl.nested.note)
   end)
 
+  -- issue 16, case 2: each form a server may echo the secret in
+  describe("redacts every form of a secret", function()
+    local SECRET = "s3cr+t&é /x"
+    local forms = {
+      ["raw"] = "s3cr+t&é /x",
+      ["form-encoded, + for a space"] = "s3cr%2Bt%26%C3%A9+%2Fx",
+      ["form-encoded, %20 for a space"] = "s3cr%2Bt%26%C3%A9%20%2Fx",
+      ["percent-encoded, lowercase hex"] = "s3cr%2bt%26%c3%a9%20%2fx",
+      ["partly percent-encoded"] = "s3cr%2Bt&%C3%A9 /x",
+      ["JSON-escaped (\\u00e9, \\/)"] = [[s3cr+t&\u00e9 \/x]],
+      ["JSON-escaped, uppercase hex"] = [[s3cr\u002Bt\u0026\u00E9\u0020\/x]],
+      ["cut after 7 bytes"] = "s3cr+t&",
+      ["cut after 6 bytes"] = "s3cr+t",
+      ["cut, form-encoded"] = "s3cr%2Bt%26",
+    }
+    for name, form in pairs(forms) do
+      it(name, function()
+        local text = "invalid client: " .. form .. " (truncated)"
+        assert.is_true(errors.holds_secret(text, { SECRET }))
+        local out = errors.redact(text, { SECRET })
+        assert.equal("invalid client: [REDACTED] (truncated)", out)
+      end)
+    end
+
+    it("a secret beyond the BMP as a JSON surrogate pair", function()
+      local out = errors.redact([["k\ud83d\ude00ey-1234"]], { "k\u{1F600}ey-1234" })
+      assert.equal('"[REDACTED]"', out)
+    end)
+
+    it("but not 5 bytes of its start, nor unrelated text", function()
+      local text = "s3cr+ is not it, nor is s3cr%2B alone; Ana Lopez"
+      assert.is_false(errors.holds_secret(text, { SECRET }))
+      assert.equal(text, errors.redact(text, { SECRET }))
+    end)
+  end)
+
   it("redacts the secret from the message of an error answer", function()
     local err = errors.from_result({ status = 400, body = '{"message":"bad secret hunter22"}' },
       { method = "POST", endpoint = "token" }, { "hunter22" })

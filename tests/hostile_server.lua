@@ -222,6 +222,45 @@ function modes.tok_bad_expiry(conn)
   return answer(conn, 200, { JSON }, '{"access_token":"t","token_type":"bearer","expires_in":"soon","partnerId":"1"}')
 end
 
+-- Token answers that look like tokens but cannot be used as they are (issue 16, case 6).
+local function token_answer(conn, fields)
+  local parts = { '"token_type":"bearer"',
+    '"scope":"read:loans create:loan_draft create:journal_update create:repayment"' }
+  for k, v in pairs(fields) do parts[#parts + 1] = string.format("%q:%s", k, v) end
+  return answer(conn, 200, { JSON }, "{" .. table.concat(parts, ",") .. "}")
+end
+function modes.tok_crlf(conn)
+  return token_answer(conn, { access_token = '"t1\\r\\nX-Injected: yes"', expires_in = "3600", partnerId = '"1"' })
+end
+function modes.tok_partner_path(conn)
+  return token_answer(conn, { access_token = '"t2"', expires_in = "3600", partnerId = '"../../oauth"' })
+end
+for name, value in pairs { huge = "1e20", inf = "1e400", nan = "NaN", zero = "0", negative = "-30" } do
+  modes["tok_expiry_" .. name] = function(conn)
+    token_serial = token_serial + 1
+    return token_answer(conn, { access_token = '"hostile-token-' .. token_serial .. '"', expires_in = value,
+      partnerId = '"1"' })
+  end
+end
+-- A token error that echoes the client secret in several encodings, the last cut short.
+function modes.tok_echo_forms(conn, _, req)
+  local raw = req.body:match("client_secret=([^&]*)") or ""
+  local secret = raw:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  local plus = secret:gsub("[^%w%-%._~ ]", function(c) return string.format("%%%02x", c:byte()) end):gsub(" ", "+")
+  local json = secret:gsub("[\128-\255][\128-\191]*", function(ch)
+    return string.format("\\u%04x", utf8.codepoint(ch))
+  end):gsub("/", "\\/")
+  local description = "bad secret " .. plus .. " | " .. json .. " | " .. secret:sub(1, 7)
+  return answer(conn, 401, { JSON }, '{"error":"access_denied","error_description":"' .. description .. '"}')
+end
+-- An answer whose headers run past 2 MB (issue 16, case 10).
+function modes.huge_header(conn)
+  return answer(conn, 200, { JSON, "X-Padding: " .. string.rep("a", 2 * 1024 * 1024) }, '{"code":"OK"}')
+end
+function modes.retry_after_999999(conn)
+  return answer(conn, 429, { JSON, "Retry-After: 999999" }, '{"code":"rate_limited","message":"slow down"}')
+end
+
 local function read_request(conn)
   local line = conn:receive("*l")
   if not line then return nil end

@@ -247,6 +247,109 @@ describe("kiva.mapping ctx", function()
   end)
 end)
 
+-- Issue 16, case 9: a mapping script stays in its box. Each escape is tried on the
+-- first row (a == "1"); the error names that row and the next row maps normally.
+describe("kiva.mapping's box for scripts", function()
+  local script_env = require "kiva.script_env"
+  after_each(helper.cleanup)
+
+  local function first_row_does(body, opts)
+    local path = script(helper.tmpdir(), "return { repayment = function(row)\n  if row.a == '1' then\n" .. body
+      .. "\n  end\n  return { loan_id = row.a }\nend }\n")
+    local items = collect(assert(mapping.load(path)), "repayments", DATA .. "lf_only.csv", opts)
+    assert.are.equal(2, #items)
+    assert.are.equal(DATA .. "lf_only.csv:2", items[1].where)
+    assert.are.equal("3", items[2].payload.loan_id)
+    return items[1].errors and items[1].errors[1].message, items[1]
+  end
+
+  it("has no os.exit, os.execute or os.remove", function()
+    for _, call in ipairs { "os.exit(0)", "os.execute('true')", "os.remove('x')" } do
+      local message = first_row_does(call)
+      assert.matches(call:match("^[%w.]+"):gsub("%.", "%%.") .. " is not available to a mapping script", message)
+    end
+  end)
+
+  it("hands print and io.write to on_output, with the row, one line each, escaped", function()
+    local seen = {}
+    local message, item = first_row_does("print('a', 1) io.write('\\nFORGED: all sent\\n\\27[2J')",
+      { on_output = function(text, where) seen[#seen + 1] = where .. " " .. text end })
+    assert.is_nil(message)
+    assert.are.equal("1", item.payload.loan_id)
+    assert.are.same({ DATA .. "lf_only.csv:2 a\t1", DATA .. "lf_only.csv:2 FORGED: all sent",
+      DATA .. "lf_only.csv:2 \\027[2J" }, seen)
+  end)
+
+  it("keeps debug out of reach: no sethook through debug, require or package.loaded", function()
+    local message = first_row_does([[
+      assert(debug.sethook == nil and debug.getupvalue == nil and debug.getregistry == nil, "debug")
+      assert(require("debug").sethook == nil, "require")
+      assert(package == nil, "package")
+      assert(getmetatable("").__index.dump == nil, "string.dump")
+      error("box held")]])
+    assert.matches("box held", message)
+  end)
+
+  it("stops a row whose time is caught by pcall, and names the row's script line", function()
+    local message = first_row_does("while true do pcall(function() while true do end end) end",
+      { row_time_limit = 0.2 })
+    assert.matches("longer than 0.2 s of CPU on this row", message)
+    assert.matches("mapping%.lua:%d+:", message)
+    assert.is_nil(debug.gethook())
+  end)
+
+  it("stops a pattern match that would backtrack for hours, before it starts", function()
+    local message = first_row_does("string.rep('a', 100000):find('a.-a.-a.-a.-b')")
+    assert.matches("string%.find: the pattern 'a%.%-a%.%-a%.%-a%.%-b' on a 100000%-byte string", message)
+  end)
+
+  it("refuses finalizers (Lua runs them outside any hook)", function()
+    local message = first_row_does("setmetatable({}, { __gc = function() while true do end end })")
+    assert.matches("finalizers", message)
+  end)
+
+  it("caps the memory a run may take, reporting the row, and the next row still maps", function()
+    local cap = script_env.MEMORY_CAP
+    script_env.MEMORY_CAP = 32 * 1024 * 1024
+    local ok, message = pcall(first_row_does, "local t = {} while true do t[#t + 1] = ('x'):rep(1000) .. #t end")
+    script_env.MEMORY_CAP = cap
+    assert(ok, message)
+    assert.matches("more than 32 MiB of memory", message)
+  end)
+
+  it("counts what the script keeps across rows, not what the host keeps", function()
+    local dir = helper.tmpdir()
+    local lines = { "a" }
+    for i = 1, 60 do lines[#lines + 1] = tostring(i) end
+    local input = helper.write(dir .. "/rows.csv", table.concat(lines, "\n") .. "\n")
+    local cap = script_env.MEMORY_CAP
+    script_env.MEMORY_CAP = 32 * 1024 * 1024
+    local ok, err = pcall(function()
+      -- the host keeps 2 MiB per row (64 MiB by the end): the script keeps nothing
+      local path = script(dir, "return { repayment = function(row) return { loan_id = row.a } end }")
+      local kept = {}
+      for item in assert(mapping.items(assert(mapping.load(path)), "repayments", input)) do
+        assert(item.payload, item.errors and item.errors[1].message)
+        kept[#kept + 1] = string.rep(item.payload.loan_id, 2 * 1024 * 1024 // #item.payload.loan_id)
+      end
+      assert.are.equal(60, #kept)
+      -- the script keeps 1 MiB per row: refused once that passes the cap, naming the row
+      path = script(dir, "local hoard = {}\nreturn { repayment = function(row)\n"
+        .. "  hoard[#hoard + 1] = ('x'):rep(1024 * 1024 - 1) .. row.a\n  return { loan_id = row.a } end }")
+      local first_bad
+      for item in assert(mapping.items(assert(mapping.load(path)), "repayments", input)) do
+        if item.errors and not first_bad then first_bad = item end
+      end
+      assert.is_table(first_bad, "the script kept 60 MiB under a 32 MiB cap")
+      assert.matches("more than 32 MiB of memory", first_bad.errors[1].message)
+      local n = tonumber(first_bad.where:match(":(%d+)$"))
+      assert.is_true(n > 20 and n < 40, first_bad.where)
+    end)
+    script_env.MEMORY_CAP = cap
+    assert(ok, err)
+  end)
+end)
+
 describe("kiva.mapping: what a new user gets wrong", function()
   after_each(helper.cleanup)
 

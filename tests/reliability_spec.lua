@@ -153,6 +153,27 @@ describe("reliability: malformed inputs #sandbox", function()
       end
     end)
   end
+
+  -- issue 16, case 10: an edge that used to abort the whole dry run
+  it("a dry run of valid 100-character ids of 4-byte characters writes every payload", function()
+    local dir = helper.tmpdir()
+    local long_id = string.rep("\u{1D518}", 100)   -- 400 bytes: past a file name's 255
+    local input = helper.write(dir .. "/long_ids.csv", BAD_HEADER .. good_row("L900001") .. "\n"
+      .. long_id .. ",C77,Ana,Lopez,F,500,PHP,15/01/2024,15/02/2024,Buy seeds\n"
+      .. string.rep("\u{1D518}", 99) .. "x,C78,Ana,Lopez,F,500,PHP,15/01/2024,15/02/2024,Buy seeds\n")
+    local r = helper.run(helper.kiva("push loans --dry-run --mapping " .. helper.quote(BAD .. "map_loans.lua")
+      .. " --input " .. helper.quote(input) .. " --out " .. helper.quote(dir .. "/out")),
+      { env = merge(sb.env, { KIVA_BUILD = helper.build }), cwd = dir })
+    assert.are.equal(0, r.code, r.out .. r.err)
+    local names = {}
+    local p = io.popen("ls " .. helper.quote(dir .. "/out"))
+    for name in p:lines() do names[#names + 1] = name end
+    p:close()
+    assert.are.equal(3, #names, table.concat(names, "\n"))
+    for _, name in ipairs(names) do assert.is_true(#name <= 255, name) end
+    -- the two long ids share their first 64 bytes of name, not their file
+    assert.are_not.equal(names[2]:sub(11), names[3]:sub(11))
+  end)
 end)
 
 -- A hostile server process for the whole block; each test points the client at one mode.
@@ -444,6 +465,69 @@ describe("reliability: hostile server answers", function()
   it("a token answer with a non-numeric expires_in does not raise", function()
     local _, err = call("ok", post_draft, { token_mode = "tok_bad_expiry" })
     if err then assert.is_string(err.kind) end
+  end)
+
+  -- issue 16, case 6: a token answer is checked before it goes into a header or a path:
+  -- each unusable one is an auth error naming what was wrong, and nothing is requested
+  for mode, named in pairs { tok_crlf = "access_token", tok_partner_path = 'partnerId "../../oauth"',
+      tok_expiry_inf = "expires_in", tok_expiry_nan = "expires_in" } do
+    it("a token answer " .. mode .. " is an auth error naming " .. named .. ", nothing requested", function()
+      local res, err, delta = call("ok", post_draft, { token_mode = mode })
+      assert.is_nil(res)
+      assert.are.equal("auth", err.kind)
+      assert.is_truthy(err.message:find(named, 1, true), err.message)
+      for key in pairs(delta) do assert.is_nil(key:find("loan_draft", 1, true), "requested " .. key) end
+    end)
+  end
+
+  it("an expires_in of 1e20 is clamped to a day", function()
+    local info, err = call("ok", function(c) return c:token_info() end, { token_mode = "tok_expiry_huge" })
+    assert.is_nil(err)
+    assert.is_true(info.expires_at <= os.time() + 86400 + 5, tostring(info.expires_at))
+    assert.is_string(os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(info.expires_at)))
+  end)
+
+  for _, mode in ipairs { "tok_expiry_zero", "tok_expiry_negative" } do
+    it("an expires_in of 0 or less (" .. mode .. ") does not ask for a token per call", function()
+      local _, _, delta = call("ok", function(c)
+        for _ = 1, 3 do assert(c:post_loan_draft(DRAFT)) end
+        return true
+      end, { token_mode = mode })
+      assert.are.equal(3, delta["ok /v3/partner/1/loan_draft"])
+      assert.are.equal(1, delta[mode .. " /oauth/token"])
+    end)
+  end
+
+  -- issue 16, case 2: an error answer echoing the secret in other encodings, and cut
+  it("a token error echoing the secret form-encoded, JSON-escaped or cut keeps it out of errors and logs", function()
+    local secret = "s3cr+t&é /x-canary"
+    local logs = {}
+    local res, err = call("ok", post_draft, { token_mode = "tok_echo_forms", opts = { client_secret = secret,
+      debug = true, on_log = function(_, message) logs[#logs + 1] = message end } })
+    assert.is_nil(res)
+    assert.are.equal("auth", err.kind)
+    local text = tostring(err.message) .. cjson.encode(err.body or {}) .. table.concat(logs, "\n")
+    assert.is_truthy(text:find("bad secret", 1, true), "the answer was not seen: " .. text)
+    for _, form in ipairs { secret, "s3cr%2bt%26%c3%a9+%2fx", [[s3cr+t&\u00e9 \/x]], "s3cr+t&" } do
+      assert.is_nil(text:find(form, 1, true), "the secret leaked as " .. form .. ": " .. text)
+    end
+  end)
+
+  -- issue 16, case 10
+  it("an answer with 2 MB of headers is an error saying so, not 'Out of memory'", function()
+    local res, err = call("huge_header", function(c) return c:loans_page { status = "payingBack" } end)
+    assert.is_nil(res)
+    assert.is_truthy(err.message:find("headers are too large", 1, true), err.message)
+    assert.is_nil(err.message:lower():find("out of memory", 1, true), err.message)
+  end)
+
+  it("a 429 with Retry-After: 999999 says it gave up and how long the server asked to wait", function()
+    local res, err, _, secs = call("retry_after_999999", post_draft)
+    assert.is_nil(res)
+    assert.are.equal("rate_limited", err.kind)
+    assert.is_truthy(err.message:find("gave up", 1, true), err.message)
+    assert.is_truthy(err.message:find("wait 16667 min", 1, true), err.message)
+    assert.is_true(secs <= 5, "took " .. secs .. " s")
   end)
 end)
 

@@ -359,6 +359,83 @@ describe("kiva.source.sql", function()
   end)
 end)
 
+-- Issue 16, case 7: small hostile inputs that used to take gigabytes. Each file is
+-- read to its end by a child process, which reports what it was told and its peak
+-- RSS (VmHWM): the refusal names file:line and the peak stays under 100 MiB.
+describe("kiva.source.rows caps what one record or file part may hold", function()
+  after_each(helper.cleanup)
+
+  local MiB = 1024 * 1024
+  local hostile = require "hostile_inputs"
+  local big_file = hostile.big_file
+  local function read_in_child(path) return hostile.read_in_child(path, "\n") end
+
+  local function zip_workbook(sheet_rows, shared_path)
+    local dir = helper.tmpdir()
+    local book = workbook(sheet_rows)
+    if shared_path then
+      assert(os.execute("mkdir -p " .. dir .. "/xl && mv " .. helper.quote(shared_path) .. " " .. dir
+        .. "/xl/sharedStrings.xml && cd " .. dir .. " && zip -q -X " .. helper.quote(book) .. " xl/sharedStrings.xml"))
+    end
+    return book
+  end
+
+  it("shared strings: 64 MB of <si/> in a small .xlsx is refused, naming the part and line", function()
+    local dir = helper.tmpdir()
+    local shared = big_file(dir .. "/ss.xml", '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">',
+      "<si/>", 64 * MiB, "</sst>")
+    local book = zip_workbook("", shared)
+    local peak, text = read_in_child(book)
+    assert.matches("book%.xlsx: xl/sharedStrings%.xml:1: more than 1000000 shared strings", text)
+    assert.is_true(peak < 100 * MiB, string.format("peak RSS %.0f MiB", peak / MiB))
+  end)
+
+  it("a 64 MB cell makes its row bad (file:row) and the next rows are read", function()
+    local dir = helper.tmpdir()
+    local rows = helper.read(big_file(dir .. "/rows.xml", '<row r="3"><c r="A3" t="inlineStr"><is><t>', "x",
+      64 * MiB, '</t></is></c></row><row r="4"><c r="A4" t="inlineStr"><is><t>L4</t></is></c></row>'))
+    local book = zip_workbook(rows)
+    rows = nil   -- luacheck: ignore 311
+    collectgarbage()
+    local peak, text = read_in_child(book)
+    assert.matches("book%.xlsx:3: cell A3: its value is longer than 16777216 bytes", text)
+    assert.matches("row .*book%.xlsx:4", text)
+    assert.is_true(peak < 100 * MiB, string.format("peak RSS %.0f MiB", peak / MiB))
+  end)
+
+  it("a 64 MB attribute (a tag expat would hold whole) ends the sheet, naming it", function()
+    local dir = helper.tmpdir()
+    local rows = helper.read(big_file(dir .. "/rows.xml", '<row r="3"><c r="A3" s="', "7", 64 * MiB,
+      '" t="inlineStr"><is><t>x</t></is></c></row>'))
+    local book = zip_workbook(rows)
+    rows = nil   -- luacheck: ignore 311
+    collectgarbage()
+    local peak, text = read_in_child(book)
+    assert.matches("row .*book%.xlsx:2\n", text)
+    assert.matches("book%.xlsx: xl/worksheets/sheet1%.xml:1: an XML tag, attribute or comment longer than "
+      .. "1048576", text)
+    assert.is_true(peak < 100 * MiB, string.format("peak RSS %.0f MiB", peak / MiB))
+  end)
+
+  it("a 64 MB JSON document is refused before it is decoded", function()
+    local dir = helper.tmpdir()
+    local path = big_file(dir .. "/big.json", '[{"loan":"', "x", 64 * MiB, '"}]')
+    local peak, text = read_in_child(path)
+    assert.matches("big%.json: the JSON document is larger than 32 MiB", text)
+    assert.is_true(peak < 100 * MiB, string.format("peak RSS %.0f MiB", peak / MiB))
+  end)
+
+  it("a 64 MB JSON Lines line is a bad record (file:line) and the next lines are read", function()
+    local dir = helper.tmpdir()
+    local path = big_file(dir .. "/big.jsonl", '{"loan":"L1"}\n{"loan":"', "x", 64 * MiB, '"}\r\n{"loan":"L3"}\n')
+    local peak, text = read_in_child(path)
+    assert.matches("big%.jsonl:2: the line is longer than 16777216 bytes", text)
+    assert.matches("row .*big%.jsonl:1\n", text)
+    assert.matches("row .*big%.jsonl:3\n?$", text)
+    assert.is_true(peak < 100 * MiB, string.format("peak RSS %.0f MiB", peak / MiB))
+  end)
+end)
+
 describe("kiva.source.rows finds the header (finding 2)", function()
   after_each(helper.cleanup)
 

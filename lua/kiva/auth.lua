@@ -2,8 +2,10 @@
 -- client, renewed 5 minutes before it runs out (from expires_in and the JWT's
 -- exp, whichever comes first) and once more after a 401. An optional cache file
 -- (mode 0600, keyed by token URL, client id, audience and scopes) lets runs a few
--- minutes apart share a token. The token itself never leaves this module except
--- in the Authorization header.
+-- minutes apart share a token (written as a new O_EXCL|O_NOFOLLOW file renamed over
+-- it, and not used in a directory others may write to). The token itself never
+-- leaves this module except in the Authorization header. A token answer is checked
+-- before use (Auth.entry_from); once a secret is loaded the process cannot dump core.
 local cjson = require "cjson.safe"
 local core = require "kiva.core"
 local errors = require "kiva.errors"
@@ -16,6 +18,10 @@ Auth.__name = "kiva.auth"
 -- lifetime before when it lives less than 20 minutes (the sandbox's short TTLs).
 Auth.MARGIN = 300
 Auth.DEFAULT_LIFETIME = 600  -- when a token says nothing of its expiry
+-- A token's lifetime is clamped to this range: renewals at least a minute apart
+-- however short the answer says, and no date past a day however long.
+Auth.MIN_LIFETIME = 60
+Auth.MAX_LIFETIME = 86400
 
 Auth.ALL_SCOPES = { "read:loans", "create:loan_draft", "create:journal_update", "create:repayment" }
 
@@ -37,11 +43,25 @@ function Auth.new(transport, settings, opts)
   local secrets = transport.secrets
   secrets[#secrets + 1] = settings.client_secret
   secrets[#secrets + 1] = Auth.form_encode(settings.client_secret)
+  -- the secret is in memory: no core file, no ptrace by other processes
+  core.protect_process()
   return self
 end
 
 function Auth:log(level, message)
   if self.on_log then self.on_log(level, message) end
+end
+
+-- Lua's own rendering of a value Kiva answered, short and on one line (never
+-- the token itself: only called for values that were refused for their shape).
+local function shown(v)
+  local text = type(v) == "string" and string.format("%q", v:sub(1, 40)) or tostring(v)
+  return (text:gsub("[%c\127]", function(c) return string.format("\\%d", c:byte()) end))
+end
+
+-- RFC 6750's b64token: what may follow "Bearer " in a header.
+local function is_b64token(s)
+  return #s <= 16384 and s:find("^[%w%-%._~%+/]+=*$") ~= nil
 end
 
 local function jwt_claims(token)
@@ -70,9 +90,26 @@ function Auth:cache_key()
     table.concat(self.scopes, " ") }, "\n"))
 end
 
+-- Whether the cache's directory is safe: one that others may write to could swap
+-- the cache or its temporary file for their own (checked once per client).
+function Auth:cache_dir_safe()
+  if self.cache_dir_ok == nil then
+    local dir = self.cache_path:match("^(.*)/[^/]*$") or "."
+    if dir == "" then dir = "/" end
+    local mode = core.file_mode(dir)
+    self.cache_dir_ok = mode ~= nil and mode & 0x12 == 0   -- 0022: group or others may write
+    if not self.cache_dir_ok then
+      self:log("warn", string.format("token cache %s not used: its directory %s is %s (run: chmod go-w %s)",
+        self.cache_path, dir, mode and string.format("writable by others (mode %03o)", mode) or "missing", dir))
+    end
+  end
+  return self.cache_dir_ok
+end
+
 -- The cache file as a table of key -> entry; {} when absent, unreadable or unsafe.
 function Auth:read_cache()
   local path = self.cache_path
+  if not self:cache_dir_safe() then return {} end
   local mode = core.file_mode(path)
   if not mode then return {} end
   if mode & 0x3f ~= 0 then   -- 0077: someone else could read the token
@@ -88,6 +125,7 @@ end
 
 function Auth:write_cache(entry)
   local path = self.cache_path
+  if not self:cache_dir_safe() then return end
   local lock = core.lock(path .. ".lock", 5)
   local data = self:read_cache()
   local now = self.now()
@@ -95,19 +133,10 @@ function Auth:write_cache(entry)
     if type(e) ~= "table" or type(e.expires_at) ~= "number" or e.expires_at <= now then data[k] = nil end
   end
   data[self:cache_key()] = entry
-  local tmp = path .. ".tmp" .. core.getpid()
-  local f = io.open(tmp, "wb")
-  if f then
-    -- mode 0600 before the token is written
-    local ok = core.chmod(tmp, 384)
-    if ok and f:write(cjson.encode(data)) and f:close() then
-      os.rename(tmp, path)
-    else
-      f:close()
-      os.remove(tmp)
-      self:log("warn", "token cache " .. path .. " not written")
-    end
-  end
+  -- a new file (O_EXCL|O_NOFOLLOW, mode 0600) renamed over the cache: a planted
+  -- file or link is never written through
+  local ok, err = core.write_private(path, cjson.encode(data), 384)
+  if not ok then self:log("warn", "token cache not written: " .. tostring(err)) end
   if lock then lock:unlock() end
 end
 
@@ -130,10 +159,47 @@ function Auth:unexpired(expires_at, lifetime)
 end
 
 function Auth:fresh(entry)
-  if not (entry and type(entry.access_token) == "string" and type(entry.expires_at) == "number") then
+  if not (type(entry) == "table" and type(entry.access_token) == "string" and is_b64token(entry.access_token)
+      and type(entry.expires_at) == "number" and entry.expires_at == entry.expires_at
+      and (entry.partner_id == nil or tostring(entry.partner_id):match("^%d+$"))) then
     return false
   end
   return self:unexpired(entry.expires_at, entry.lifetime)
+end
+
+--- The cache entry for a token answer `body` (decoded JSON) received at `now`, or
+-- nil and why it cannot be used: access_token in RFC 6750's character set (no CR
+-- LF into a header), partnerId digits only (it becomes a URL path segment and a
+-- ledger key), expires_in a finite number, the lifetime clamped to
+-- [MIN_LIFETIME, MAX_LIFETIME].
+function Auth.entry_from(body, now, scopes)
+  if type(body) ~= "table" then return nil, "it is not a JSON object" end
+  local token = body.access_token
+  if type(token) ~= "string" or token == "" then return nil, "it has no access_token" end
+  if not is_b64token(token) then
+    return nil, "its access_token has characters a token may not have (RFC 6750: letters, digits, - . _ ~ + / =)"
+  end
+  local claims = jwt_claims(token)
+  local partner = partner_from(body) or partner_from(claims)
+  if partner and not partner:match("^%d+$") then
+    return nil, "its partnerId " .. shown(partner) .. " is not digits only"
+  end
+  local lifetime = Auth.DEFAULT_LIFETIME
+  if body.expires_in ~= nil then
+    local n = tonumber(body.expires_in)
+    if not n or n ~= n or n == math.huge or n == -math.huge then
+      return nil, "its expires_in " .. shown(body.expires_in) .. " is not a finite number of seconds"
+    end
+    lifetime = n
+  end
+  local exp = claims and tonumber(claims.exp)
+  if exp and exp == exp and exp - now < lifetime then lifetime = exp - now end
+  lifetime = math.floor(math.max(Auth.MIN_LIFETIME, math.min(Auth.MAX_LIFETIME, lifetime)))
+  return {
+    access_token = token, expires_at = now + lifetime, lifetime = lifetime,
+    scope = type(body.scope) == "string" and body.scope or table.concat(scopes, " "),
+    partner_id = partner,
+  }
 end
 
 --- Asks the token URL for a new token.
@@ -160,24 +226,10 @@ function Auth:request_token()
     end
     return nil, err
   end
-  local body = res.json
-  if type(body) ~= "table" or type(body.access_token) ~= "string" or body.access_token == "" then
-    return nil, errors.new("auth", "token URL answered without an access_token", { status = res.status })
+  local entry, why = Auth.entry_from(res.json, self.now(), self.scopes)
+  if not entry then
+    return nil, errors.new("auth", "the token URL's answer cannot be used: " .. why, { status = res.status })
   end
-  local now = self.now()
-  local claims = jwt_claims(body.access_token)
-  local expires_at
-  if tonumber(body.expires_in) then expires_at = now + tonumber(body.expires_in) end
-  if claims and tonumber(claims.exp) then
-    expires_at = math.min(expires_at or math.huge, tonumber(claims.exp))
-  end
-  local entry = {
-    access_token = body.access_token,
-    expires_at = expires_at or (now + Auth.DEFAULT_LIFETIME),
-    lifetime = (expires_at or (now + Auth.DEFAULT_LIFETIME)) - now,
-    scope = type(body.scope) == "string" and body.scope or table.concat(self.scopes, " "),
-    partner_id = partner_from(body) or partner_from(claims),
-  }
   self:adopt(entry)
   if self.cache_path then self:write_cache(entry) end
   return true

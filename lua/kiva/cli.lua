@@ -726,6 +726,25 @@ local HANDLERS = {
   init = function(args) return require("kiva.cli_start").init(args, out, fail) end,
 }
 
+--- Why a numeric option is unusable (a usage error, exit 2), or nil: --concurrency
+-- an integer 1..64 (the client's range), --lock-wait a number of seconds 0..86400.
+function M.check_numbers(args)
+  local function shown(v) return (tostring(v):sub(1, 40):gsub("[%c\127]", "?")) end
+  if args.concurrency ~= nil then
+    local n = math.tointeger(tonumber(args.concurrency))
+    if not n or n < 1 or n > 64 then
+      return string.format("--concurrency must be a whole number from 1 to 64, got '%s'", shown(args.concurrency))
+    end
+  end
+  if args.lock_wait ~= nil then
+    local s = tonumber(args.lock_wait)
+    if not s or s ~= s or s < 0 or s > 86400 then
+      return string.format("--lock-wait must be a number of seconds from 0 to 86400, got '%s'", shown(args.lock_wait))
+    end
+  end
+  return nil
+end
+
 --- Runs the command line `argv` (without the program name) and returns the exit status.
 function M.main(argv)
   argv = argv or {}
@@ -765,8 +784,9 @@ function M.main(argv)
     out(parser["get_" .. args.shell .. "_complete"](parser))
     return 0
   end
-  if args.concurrency and (math.tointeger(tonumber(args.concurrency)) or 0) <= 0 then
-    io.stderr:write("kiva: --concurrency must be a positive integer\n")
+  local bad = M.check_numbers(args)
+  if bad then
+    io.stderr:write("kiva: ", bad, "\n")
     return 2
   end
   local handler = HANDLERS[args.command]

@@ -36,9 +36,10 @@ local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
 function M.read_credentials(path)
   local mode, msg = core.file_mode(path)
   if not mode then return nil, errors.config("credentials file: " .. msg) end
-  if mode & 0x24 ~= 0 then   -- 0044: group- or world-readable
+  if mode & 0x3f ~= 0 then   -- 0077: others could read the secret or replace it with theirs
     return nil, errors.config(string.format(
-      "credentials file %s is readable by group or others (mode %03o); run: chmod 600 %s", path, mode, path))
+      "credentials file %s is readable or writable by group or others (mode %03o); run: chmod 600 %s",
+      path, mode, path))
   end
   local f, ferr = io.open(path, "rb")
   if not f then return nil, errors.config("credentials file: " .. ferr) end
@@ -57,6 +58,7 @@ function M.read_credentials(path)
     end
   end
   f:close()
+  if out.client_secret then core.protect_process() end   -- no core file holds it from now on
   return out
 end
 

@@ -44,24 +44,111 @@ local CONFIG_CODES = { UNSUPPORTED_PROTOCOL = true, URL_MALFORMAT = true }
 
 local REDACTED = "[REDACTED]"
 
-local function plain_gsub(s, needle, repl)
-  if needle == "" then return s end
-  local out, i = {}, 1
-  while true do
-    local a, b = s:find(needle, i, true)
-    if not a then break end
-    out[#out + 1] = s:sub(i, a - 1)
-    out[#out + 1] = repl
-    i = b + 1
+-- A secret is searched for in every form it takes in text we print: raw,
+-- percent-encoded (either hex case, space as "+" or "%20", escaped or not byte by
+-- byte), JSON-escaped ("\u00e9" either case, surrogate pairs, "\/", "\\", "\""), and
+-- cut short: a run of 6 or more of its first bytes is a leak too (a message cut at a
+-- length limit). PREFIX_MIN: the bytes a cut prefix must have to count.
+local PREFIX_MIN = 6
+
+local function hex_at(s, i, n)
+  local h = s:sub(i, i + n - 1)
+  if #h ~= n or h:find("[^%x]") then return nil end
+  return tonumber(h, 16)
+end
+
+-- The secret as an array of characters { cp = code point, bytes = raw bytes }
+-- (bytes one by one when it is not UTF-8), memoised by secret.
+local char_cache = setmetatable({}, { __mode = "k" })
+local function chars_of(secret)
+  local chars = char_cache[secret]
+  if chars then return chars end
+  chars = {}
+  if utf8.len(secret) then
+    for p, cp in utf8.codes(secret) do chars[#chars + 1] = { cp = cp, bytes = utf8.char(cp), at = p } end
+  else
+    for i = 1, #secret do chars[i] = { cp = secret:byte(i), bytes = secret:sub(i, i) } end
   end
-  if i == 1 then return s end
-  out[#out + 1] = s:sub(i)
-  return table.concat(out)
+  -- where a match of the first character may start: its first byte, "%", "\" or "+"
+  local first = chars[1].bytes:sub(1, 1)
+  chars.start = "[" .. first:gsub("[%%%]%^%-\\]", "%%%0") .. "%%\\+]"
+  char_cache[secret] = chars
+  return chars
+end
+
+-- Position after the character `ch` written at s[i] in one of its forms, or nil.
+local function char_end(s, i, ch)
+  local c = s:byte(i)
+  if c == 92 then   -- "\": a JSON escape
+    local e = s:byte(i + 1)
+    if e == 117 then   -- \uXXXX, a surrogate pair above U+FFFF
+      local u = hex_at(s, i + 2, 4)
+      if u and u >= 0xD800 and u < 0xDC00 and s:sub(i + 6, i + 7) == "\\u" then
+        local low = hex_at(s, i + 8, 4)
+        if low and low >= 0xDC00 and low < 0xE000 and 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00) == ch.cp then
+          return i + 12
+        end
+      elseif u == ch.cp then
+        return i + 6
+      end
+    elseif e and (e == 47 or e == 92 or e == 34) and ch.cp == e then   -- \/ \\ \"
+      return i + 2
+    end
+  end
+  if c == 43 and ch.cp == 32 then return i + 1 end   -- "+" for a space (form encoding)
+  -- raw or percent-encoded, byte by byte
+  local bytes = ch.bytes
+  for k = 1, #bytes do
+    local b = bytes:byte(k)
+    if s:byte(i) == b then
+      i = i + 1
+    elseif s:byte(i) == 37 and hex_at(s, i + 1, 2) == b then   -- %XX
+      i = i + 3
+    else
+      return nil
+    end
+  end
+  return i
+end
+
+-- Spans { from, to } of s holding `secret` (whole, or PREFIX_MIN bytes of its start)
+-- in any of its forms, appended to `spans`.
+local function secret_spans(s, secret, spans)
+  local chars = chars_of(secret)
+  local need = math.min(#secret, PREFIX_MIN)
+  local i = 1
+  while true do
+    i = s:find(chars.start, i)
+    if not i then return spans end
+    local j, matched = i, 0
+    for k = 1, #chars do
+      local nxt = char_end(s, j, chars[k])
+      if not nxt then break end
+      j, matched = nxt, matched + #chars[k].bytes
+    end
+    if matched >= need then
+      spans[#spans + 1] = { i, j - 1 }
+      i = j
+    else
+      i = i + 1
+    end
+  end
+end
+
+-- Every span of s holding one of `secrets`, sorted and merged.
+local function all_spans(s, secrets)
+  local spans = {}
+  for _, secret in ipairs(secrets or {}) do
+    if type(secret) == "string" and #secret >= 4 then secret_spans(s, secret, spans) end
+  end
+  table.sort(spans, function(x, y) return x[1] < y[1] end)
+  return spans
 end
 
 --- Removes secrets and tokens from a string or (recursively, copying) a table:
--- each string in `secrets` (the client secret, tokens, their encoded forms),
--- anything after "Bearer ", JWT-shaped strings and JSON "access_token" values.
+-- each string in `secrets` (the client secret, tokens) in any form it may take
+-- (see above), anything after "Bearer ", JWT-shaped strings and JSON
+-- "access_token" values.
 -- @return the redacted copy
 function M.redact(value, secrets)
   if type(value) == "table" then
@@ -77,8 +164,18 @@ function M.redact(value, secrets)
   end
   if type(value) ~= "string" then return value end
   local s = value
-  for _, secret in ipairs(secrets or {}) do
-    if type(secret) == "string" and #secret >= 4 then s = plain_gsub(s, secret, REDACTED) end
+  local spans = all_spans(s, secrets)
+  if spans[1] then
+    local out, at = {}, 1
+    for _, span in ipairs(spans) do
+      if span[2] >= at then
+        out[#out + 1] = s:sub(at, math.max(at, span[1]) - 1)
+        if span[1] >= at then out[#out + 1] = REDACTED end
+        at = span[2] + 1
+      end
+    end
+    out[#out + 1] = s:sub(at)
+    s = table.concat(out)
   end
   s = s:gsub("([Bb]earer%s+)[%w%-%._~%+/=]+", "%1" .. REDACTED)
   s = s:gsub("eyJ[%w%-_]+%.[%w%-_]+%.[%w%-_]*", REDACTED)
@@ -87,12 +184,10 @@ function M.redact(value, secrets)
   return s
 end
 
---- Whether `s` holds one of `secrets` or something shaped like a token (cheap: plain
--- finds, so it can run on every answer before the costlier redact).
+--- Whether `s` holds one of `secrets` (in any of its forms) or something shaped
+-- like a token, so that the costlier redact runs only when needed.
 function M.holds_secret(s, secrets)
-  for _, secret in ipairs(secrets or {}) do
-    if type(secret) == "string" and #secret >= 4 and s:find(secret, 1, true) then return true end
-  end
+  if all_spans(s, secrets)[1] then return true end
   return s:find("eyJ", 1, true) ~= nil or s:find("earer", 1, true) ~= nil
     or s:find("access_token", 1, true) ~= nil or s:find("client_secret", 1, true) ~= nil
 end

@@ -16,7 +16,9 @@
 -- into a group store on disk (kiva.groupstore), then mapped one group at a time, each
 -- at its last row, with the `where` of its first row. Memory: one group, never the
 -- whole file, however the export orders its rows.
+local core = require "kiva.core"
 local map = require "kiva.map"
+local script_env = require "kiva.script_env"
 local source = require "kiva.source"
 local groupstore = require "kiva.groupstore"
 
@@ -31,27 +33,42 @@ local input_error = errors.input
 
 -- The per-run slot of each loaded script: its own kiva.map helpers report to it.
 local runs = setmetatable({}, { __mode = "k" })
+-- The box each loaded script runs in (kiva.script_env), by the script's table.
+local boxes = setmetatable({}, { __mode = "k" })
 
---- Loads a mapping script: a Lua file returning a table of functions.
+M.ROW_TIME_LIMIT = 5   -- CPU seconds a script may spend on one row (or group)
+
+-- The message for a failed limited call (why: "time", "memory" or "error").
+local function limit_message(why, seconds, message)
+  if why == "time" then
+    -- where the script was when its time ran out, if it was in Lua code
+    local at = tostring(message):match("^(.-:%d+): ")
+    return string.format("%sthe mapping took longer than %g s of CPU on this row (an endless loop?)",
+      at and (at .. ": ") or "", seconds)
+  elseif why == "memory" then
+    return string.format("the mapping used more than %d MiB of memory (the cap for a run)",
+      script_env.MEMORY_CAP // (1024 * 1024))
+  end
+  return tostring(message)
+end
+
+--- Loads a mapping script: a Lua file returning a table of functions. The script
+-- runs in its own box (kiva.script_env): no os.exit, no debug, output captured,
+-- CPU and memory limited (its top level too, with the default limits).
 -- @return table (with .path) | nil, err (kind "input", where = the script's file:line)
 function M.load(path)
   -- the script gets its own kiva.map (map.for_run): a helper's failure is recorded
   -- against the row this script is mapping, with no state in the shared module
   local run = {}
-  local helpers = map.for_run(run)
-  local env = setmetatable({
-    require = function(name)
-      if name == "kiva.map" then return helpers end
-      return require(name)
-    end,
-  }, { __index = _G })
-  local chunk, err = loadfile(path, "t", env)
+  local box = script_env.new { modules = { ["kiva.map"] = map.for_run(run) } }
+  local chunk, err = loadfile(path, "t", box.env)
   if not chunk then
     return nil, input_error(err:match("^(.-:%d+):") or path, err)
   end
-  local ok, m = pcall(chunk)
+  box.limits = core.limits { cpu = M.ROW_TIME_LIMIT, memory = script_env.MEMORY_CAP }
+  local ok, m, why = box:call(chunk)
   if not ok then
-    local msg = tostring(m)
+    local msg = limit_message(why, M.ROW_TIME_LIMIT, m)
     return nil, input_error(msg:match("^(.-:%d+):") or path, msg)
   end
   if type(m) ~= "table" then
@@ -74,6 +91,7 @@ function M.load(path)
   end
   m.path = path
   runs[m] = run
+  boxes[m] = box
   return m
 end
 
@@ -341,11 +359,6 @@ local function column_of(rows, value)
   return nil
 end
 
-local function as_message(e)
-  if type(e) ~= "string" then e = tostring(e) end
-  return e
-end
-
 -- What a header that does not hold the wanted column says about how the file was
 -- read: one column holding delimiters, or letters decoded in the wrong encoding.
 local function reading_hint(columns)
@@ -383,15 +396,14 @@ local function columns_of(row)
   return list
 end
 
--- A runner calls fn(arg, ctx) for one row or group at a time, under a CPU time limit
--- per call, collecting kiva.map's failures; run(arg, rows, where) returns an item.
--- The hook, the failure collector and the error handler are made once per runner,
--- not per row: per row, only the deadline and the current rows change.
+-- A runner calls fn(arg, ctx) for one row or group at a time in the script's box
+-- (a CPU limit per call, a memory cap for the run: kiva.core.limits), collecting
+-- kiva.map's failures and the script's output; run(arg, rows, where) returns an item.
 -- `run` is the script's slot (see load): its helpers report there during a call.
 -- check_columns: rows are of a format with a fixed header (CSV, TSV, xlsx), where
 -- reading a column the header lacks is a mistake in the mapping, not an empty cell.
-local function runner(fn, ctx, limit, run, check_columns)
-  local errors_list, current_rows, deadline, fatal
+local function runner(fn, ctx, limit, run, check_columns, box, on_output)
+  local errors_list, current_rows, current_where, fatal
   local function on_failure(helper, value, message)
     errors_list = errors_list or {}
     errors_list[#errors_list + 1] = { path = column_of(current_rows, value) or helper, message = message }
@@ -408,19 +420,18 @@ local function runner(fn, ctx, limit, run, check_columns)
       return nil
     end }
   end
-  -- The clock is read in the hook (every 10,000 VM instructions), not per row: most
-  -- rows finish before the first call, and os.clock costs more than the mapping of
-  -- a simple row. The limit therefore counts from a row's first 10,000 instructions.
-  local function hook()
-    local now = os.clock()
-    if not deadline then
-      deadline = now + limit
-    elseif now > deadline then
-      error(string.format("the mapping took longer than %g s on this row (an endless loop?)", limit), 2)
+  box.limits = core.limits { cpu = limit, memory = script_env.MEMORY_CAP }
+  -- each printed line on its own, control characters escaped: a script cannot
+  -- forge a line of the run's summary nor move the terminal's cursor
+  box.output = function(text)
+    if not on_output then return end
+    for line in tostring(text):gmatch("[^\n]+") do
+      line = line:gsub("[%z\1-\8\11-\31\127]", function(c) return string.format("\\%03d", c:byte()) end)
+      on_output(line, current_where)
     end
   end
   return function(arg, rows, where)
-    errors_list, current_rows = nil, rows
+    errors_list, current_rows, current_where = nil, rows, where
     if row_meta then
       for i = 1, #rows do
         local row = rows[i]
@@ -432,12 +443,7 @@ local function runner(fn, ctx, limit, run, check_columns)
     if run.on_failure ~= on_failure or ctx._run ~= run then
       run.on_failure, run.on_fatal, ctx._run = on_failure, on_fatal, run
     end
-    -- a profiler's (or debugger's) hook is put back after the row
-    local old_hook, old_mask, old_count = debug.gethook()
-    deadline = nil
-    debug.sethook(hook, "", 10000)
-    local ok, result = xpcall(fn, as_message, arg, ctx)
-    if old_hook then debug.sethook(old_hook, old_mask, old_count) else debug.sethook() end
+    local ok, result, why = box:call(fn, arg, ctx)
     local errs = errors_list
     errors_list, current_rows = nil, nil
     local n = #rows
@@ -448,7 +454,8 @@ local function runner(fn, ctx, limit, run, check_columns)
     end
     if not ok then
       errs = errs or {}
-      errs[#errs + 1] = { path = "", message = "mapping error: " .. result }
+      local message = limit_message(why, limit, result)
+      errs[#errs + 1] = { path = "", message = why == "error" and ("mapping error: " .. message) or message }
       return { where = where, errors = errs, rows = n }
     end
     if errs then return { where = where, errors = errs, rows = n } end
@@ -482,7 +489,9 @@ end
 -- the run) for `kind` ("loans", "repayments", "journals").
 -- opts: ctx (from M.context; default: one without a connection), source (rows
 -- options, over the script's own `source`), row_time_limit (s of CPU, default 5),
--- on_warning(message), input (ctx.input; default `input`), period (ctx.period).
+-- on_warning(message), input (ctx.input; default `input`), period (ctx.period),
+-- on_output(text, where) (what the script printed with print or io.write, a line at
+-- a time; default: on_warning("mapping output at <where>: <text>")).
 -- With group_by (loans and repayments), the function receives the array of rows
 -- sharing the column's value (one-row arrays for rows whose value is empty).
 -- @return iterator over items | nil, err (kind "input")
@@ -499,7 +508,7 @@ function M.items(m, kind, input, opts)
   ctx._base = dirname(input)
   ctx.input = opts.input or ctx.input or input
   ctx.period = opts.period or ctx.period
-  local limit = opts.row_time_limit or 5
+  local limit = opts.row_time_limit or M.ROW_TIME_LIMIT
   local rows_opts = {}
   for k, v in pairs(m.source or {}) do rows_opts[k] = v end
   for k, v in pairs(opts.source or {}) do rows_opts[k] = v end
@@ -508,7 +517,13 @@ function M.items(m, kind, input, opts)
   run.image_base = ctx._base
   local fmt = source.format_of(input, rows_opts)
   local check_columns = fmt == "csv" or fmt == "tsv" or fmt == "xlsx"
-  local run_one = runner(fn, ctx, limit, run, check_columns)
+  local on_output = opts.on_output
+  if not on_output and opts.on_warning then
+    on_output = function(text, where)
+      opts.on_warning(string.format("mapping output at %s: %s", tostring(where), text))
+    end
+  end
+  local run_one = runner(fn, ctx, limit, run, check_columns, boxes[m] or script_env.new(), on_output)
   -- an item with fatal is the run's last
   local stopped = false
   local function map_rows(arg, rows, where)

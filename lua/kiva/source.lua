@@ -12,6 +12,12 @@ local core = require "kiva.core"
 
 local M = {}
 
+-- Caps per record (issue 16): a JSON Lines line holds at most MAX_RECORD bytes (as
+-- a CSV record), a whole-file JSON document at most MAX_JSON bytes; past them the
+-- line (file:line) or the file is refused before it is held in memory.
+M.MAX_RECORD = 16 * 1024 * 1024
+M.MAX_JSON = 32 * 1024 * 1024
+
 local FORMATS = { csv = "csv", txt = "csv", tsv = "tsv", tab = "tsv", xlsx = "xlsx", xlsm = "xlsx",
   json = "json", jsonl = "jsonl", ndjson = "jsonl", sqlite = "sql", sqlite3 = "sql", db = "sql" }
 
@@ -274,8 +280,19 @@ local function json_rows(path, opts)
   local cjson = require("cjson.safe").new()
   local f, ferr = io.open(path, "rb")
   if not f then return nil, input_error(path, ferr) end
-  local text = f:read("a")
+  -- at most MAX_JSON + 1 bytes are read: a bigger document is refused before it is decoded
+  local max = opts.max_json or M.MAX_JSON
+  local size = f:seek("end")   -- nil for a pipe: then the read itself stops past max
+  local text = ""
+  if not size or size <= max then
+    if size then f:seek("set") end
+    text = f:read(max + 1) or ""
+  end
   f:close()
+  if #text > max or (size and size > max) then
+    return nil, input_error(path, string.format("%s: the JSON document is larger than %d MiB (the cap for a "
+      .. "whole-file JSON input); write one object per line (JSON Lines, .jsonl) instead", path, max // 1048576))
+  end
   local value, jerr = cjson.decode(text)
   if value == nil then return nil, input_error(path, path .. ": not JSON: " .. tostring(jerr)) end
   if type(value) ~= "table" then
@@ -301,25 +318,80 @@ local function json_rows(path, opts)
   end
 end
 
+-- Lines of f, each at most `max` bytes: read in CHUNK blocks so that a longer line
+-- is refused (and skipped) without being held. Yields line | false (too long), its number.
+local CHUNK = 65536
+local function bounded_lines(f, max)
+  local buf, pos, line_no = "", 1, 0
+  local parts, held, skipping = {}, 0, false   -- the current line's pieces before buf
+  return function()
+    while true do
+      local nl = buf:find("\n", pos, true)
+      if nl then
+        local piece = buf:sub(pos, nl - 1)
+        pos = nl + 1
+        line_no = line_no + 1
+        if skipping or held + #piece > max then
+          skipping, parts, held = false, {}, 0
+          return false, line_no
+        end
+        if held > 0 then
+          parts[#parts + 1] = piece
+          piece = table.concat(parts)
+          parts, held = {}, 0
+        end
+        return (piece:gsub("\r$", "")), line_no
+      end
+      if not skipping then
+        local piece = buf:sub(pos)
+        held = held + #piece
+        if held > max then
+          skipping, parts, held = true, {}, 0   -- the rest of this line is dropped as it comes
+        elseif piece ~= "" then
+          parts[#parts + 1] = piece
+        end
+      end
+      local chunk = f:read(CHUNK)
+      if not chunk then
+        buf, pos = "", 1
+        if skipping then
+          skipping = false
+          line_no = line_no + 1
+          return false, line_no
+        end
+        if held == 0 then return nil end
+        local line = table.concat(parts)
+        parts, held = {}, 0
+        line_no = line_no + 1
+        return line, line_no
+      end
+      buf, pos = chunk, 1
+    end
+  end
+end
+
 local function jsonl_rows(path, opts)
   local cjson = require("cjson.safe").new()
   local f, ferr = io.open(path, "rb")
   if not f then return nil, input_error(path, ferr) end
-  local line_no = 0
-  local _ = opts
+  local max = opts.max_record or M.MAX_RECORD
+  local next_line = bounded_lines(f, max)
   return function()
     if not f then return nil end
     while true do
-      local line = f:read("l")
+      local line, line_no = next_line()
       if line == nil then
         f:close()
         f = nil
         return nil
       end
-      line_no = line_no + 1
+      local where = path .. ":" .. line_no
+      if line == false then
+        return false, input_error(where, string.format("%s: the line is longer than %d bytes (the cap for one "
+          .. "record)", where, max))
+      end
       if line_no == 1 then line = line:gsub("^\239\187\191", "") end
       if line:find("%S") then
-        local where = path .. ":" .. line_no
         local value, jerr = cjson.decode(line)
         if type(value) ~= "table" then
           return false, input_error(where, where .. ": not a JSON object" .. (jerr and (": " .. jerr) or ""))

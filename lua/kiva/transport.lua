@@ -60,8 +60,10 @@ end
 --- Seconds to wait from a Retry-After header (delta-seconds or an HTTP date).
 function Transport.retry_after(value, now)
   if not value then return nil end
-  local n = tonumber(value)
-  if n then return math.max(0, n) end
+  -- delta-seconds are digits only (RFC 9110); capped so that a date can be made of it
+  local digits = value:match("^%s*(%d+)%s*$")
+  if digits then return math.min(tonumber(digits), 10 * 365 * 86400) end
+  if tonumber(value) then return nil end
   local months = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,
     Oct = 10, Nov = 11, Dec = 12 }
   local d, mon, y, h, mi, s = value:match("^%a+, (%d+) (%a+) (%d+) (%d+):(%d+):(%d+) GMT$")

@@ -18,6 +18,18 @@ local CHUNK = 65536
 -- Excel's limits: a reference past them is corrupt or hostile, never data.
 local MAX_COLUMN = 16384      -- XFD
 local MAX_ROW = 1048576
+-- Caps that keep a small hostile workbook from taking gigabytes (issue 16): a
+-- value (cell or shared string) and a row hold at most MAX_VALUE / MAX_ROW_BYTES
+-- bytes (the CSV reader's 16 MiB per record), the shared strings part at most
+-- MAX_SHARED_STRINGS strings and MAX_SHARED_BYTES bytes in all. Past them the row
+-- is bad (a cell) or the file is refused (shared strings), with file:line.
+M.MAX_VALUE = 16 * 1024 * 1024
+M.MAX_ROW_BYTES = 16 * 1024 * 1024
+M.MAX_SHARED_STRINGS = 1000000
+M.MAX_SHARED_BYTES = 64 * 1024 * 1024
+-- expat holds a tag (with its attributes), a comment or a processing instruction
+-- whole before it calls back: one of more than MAX_TOKEN bytes ends the part
+M.MAX_TOKEN = 1024 * 1024
 
 local input_error = require("kiva.errors").input
 
@@ -51,6 +63,22 @@ local function parse_error(guard, perr)
   return guard.refused or tostring(perr)
 end
 
+-- Feeds `chunk` to the parser; what expat holds unparsed (the bytes fed past its
+-- position) may not pass MAX_TOKEN. Returns what parser:parse returns.
+local function feed(parser, guard, chunk)
+  guard.fed = (guard.fed or 0) + #chunk
+  local ok, perr, line = parser:parse(chunk)
+  if ok then
+    local l, _, byte = parser:pos()
+    if byte and guard.fed - byte > M.MAX_TOKEN then
+      guard.refused = guard.refused or string.format("an XML tag, attribute or comment longer than %d bytes"
+        .. " (refused before reading on: a workbook has none this long)", M.MAX_TOKEN)
+      return nil, guard.refused, l
+    end
+  end
+  return ok, perr, line
+end
+
 -- Feeds a whole entry to a fresh parser built from `callbacks`.
 local function parse_entry(archive, name, callbacks)
   local entry, err = archive:open(name)
@@ -62,7 +90,7 @@ local function parse_entry(archive, name, callbacks)
       if rerr then entry:close() close_parser(parser) return nil, rerr end
       break
     end
-    local ok, perr, line = parser:parse(chunk)
+    local ok, perr, line = feed(parser, guard, chunk)
     if not ok then
       entry:close()
       close_parser(parser)
@@ -155,24 +183,43 @@ local function read_shared_strings(archive, names)
   local strings = {}
   local entry_name = names["xl/sharedStrings.xml"] and "xl/sharedStrings.xml"
   if not entry_name then return strings end
-  local parts, in_t, in_phonetic = nil, false, false
+  local parts, size, total, in_t, in_phonetic = nil, 0, 0, false, false
+  local too_much
+  local function refuse(parser, why)
+    too_much = too_much or string.format("%s:%d: %s (refused before reading on: a workbook this big is "
+      .. "damaged or hostile)", entry_name, parser:pos(), why)
+    parser:stop()
+  end
   local ok, err = parse_entry(archive, entry_name, {
-    StartElement = function(_, name)
+    StartElement = function(parser, name)
       name = local_name(name)
-      if name == "si" then parts = {}
+      if name == "si" then
+        if #strings >= M.MAX_SHARED_STRINGS then
+          return refuse(parser, string.format("more than %d shared strings", M.MAX_SHARED_STRINGS))
+        end
+        parts, size = {}, 0
       elseif name == "t" then in_t = true
       elseif name == "rPh" then in_phonetic = true end
     end,
     EndElement = function(_, name)
       name = local_name(name)
-      if name == "si" then strings[#strings + 1] = table.concat(parts) parts = nil
+      if name == "si" and parts then strings[#strings + 1] = table.concat(parts) parts = nil
       elseif name == "t" then in_t = false
       elseif name == "rPh" then in_phonetic = false end
     end,
-    CharacterData = function(_, text)
-      if in_t and parts and not in_phonetic then parts[#parts + 1] = text end
+    CharacterData = function(parser, text)
+      if in_t and parts and not in_phonetic then
+        size, total = size + #text, total + #text
+        if size > M.MAX_VALUE then
+          return refuse(parser, string.format("shared string %d is longer than %d bytes", #strings + 1, M.MAX_VALUE))
+        elseif total > M.MAX_SHARED_BYTES then
+          return refuse(parser, string.format("the shared strings hold more than %d bytes", M.MAX_SHARED_BYTES))
+        end
+        parts[#parts + 1] = text
+      end
     end,
   })
+  if too_much then return nil, too_much end
   if not ok then return nil, err end
   return strings
 end
@@ -294,9 +341,13 @@ function M.rows(path, opts)
             .. " is past Excel's last column XFD")
           col = nil
         end
+        if not col and attrs.r == nil and row.n >= MAX_COLUMN then
+          bad_cell("more than " .. MAX_COLUMN .. " cells in the row (Excel's last column is XFD)")
+          col = false
+        end
         -- a cell past XFD is not stored: its column would make the row enormous
         cell = { t = attrs.t, s = attrs.s, col = col or (row.n + 1), ref = attrs.r,
-          skip = col == nil and attrs.r ~= nil }
+          skip = col == false or (col == nil and attrs.r ~= nil), size = 0 }
         text = {}
       elseif cell and (name == "v" or (name == "t" and cell.t == "inlineStr")) then
         in_value = true
@@ -319,7 +370,19 @@ function M.rows(path, opts)
       end
     end,
     CharacterData = function(_, s)
-      if in_value then text[#text + 1] = s end
+      if in_value and not cell.skip then
+        cell.size, row.bytes = cell.size + #s, (row.bytes or 0) + #s
+        if cell.size > M.MAX_VALUE or row.bytes > M.MAX_ROW_BYTES then
+          -- refused as it grows: the text read so far is dropped, the row is bad
+          local whole_row = cell.size <= M.MAX_VALUE
+          bad_cell(string.format("cell %s: %s is longer than %d bytes (the cap for one %s)",
+            cell.ref or ("column " .. cell.col), whole_row and "the row" or "its value",
+            whole_row and M.MAX_ROW_BYTES or M.MAX_VALUE, whole_row and "row" or "value"))
+          cell.skip, text = true, {}
+          return
+        end
+        text[#text + 1] = s
+      end
     end,
   })
 
@@ -346,7 +409,7 @@ function M.rows(path, opts)
       local chunk, rerr = entry:read(CHUNK)
       local ok, perr, line
       if chunk then
-        ok, perr, line = parser:parse(chunk)
+        ok, perr, line = feed(parser, guard, chunk)
       elseif rerr then
         ok, perr = nil, rerr
       else

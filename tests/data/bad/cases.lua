@@ -112,6 +112,12 @@ for _, m in ipairs{ "map_raises.lua", "map_raises_table.lua", "map_returns_strin
     "map_schedule_mismatch.lua", "map_unknown_field.lua" } do
   add{ file = "mapping_input.csv", mapping = m, line = 3 }
 end
+-- Mapping scripts that try to leave their box (issue 16, case 9)
+for _, m in ipairs{ "map_os_exit.lua", "map_allocates_forever.lua", "map_clears_hook.lua", "map_pattern_hang.lua",
+    "map_finalizer_loop.lua" } do
+  add{ file = "mapping_input.csv", mapping = m, line = 3, timeout = 60 }
+end
+add{ file = "mapping_input.csv", mapping = "map_io_write.lua", line = 3, never = "\nFORGED" }
 for _, m in ipairs{ "map_syntax_error.lua", "map_not_a_table.lua", "map_no_loan_function.lua",
     "map_raises_on_load.lua" } do
   add{ file = "mapping_input.csv", mapping = m, expect = "load", where = { file = m } }
