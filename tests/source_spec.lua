@@ -24,6 +24,18 @@ end
 describe("kiva.source.rows on CSV", function()
   after_each(helper.cleanup)
 
+  it("gives a sheet of blank rows then bad ones as failures with where, never a raw row (fuzz_xlsx)", function()
+    local it = assert(source.rows(helper.root .. "/tests/data/xlsx/blank-rows-then-crc-error.xlsx"))
+    local n = 0
+    for row, err in it do
+      n = n + 1
+      assert.is_false(row)
+      assert.is_table(err)
+      assert.matches("blank%-rows%-then%-crc%-error%.xlsx", err.message)
+    end
+    assert.is_true(n >= 1)
+  end)
+
   it("reads a French Windows-1252 ';' export with CRLF, with one warning", function()
     local rows, warnings = read_all("fr_win1252.csv")
     assert.are.equal(4, #rows)

@@ -486,7 +486,8 @@ function M.rows(path, opts)
       local ok, herr = find_header()
       if not ok then
         if herr then return false, herr end
-        return next_row()
+        -- only blank rows (then perhaps a failure): no header, nothing to key by
+        header = {}
       end
     end
     while true do
