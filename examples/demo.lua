@@ -14,7 +14,7 @@
 local root = (arg and arg[0] or ""):match("^(.*)/examples/[^/]*$") or "."
 package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
 package.cpath = root .. "/build/?.so;" .. package.cpath
-local cjson = require "cjson"
+local json = require "kiva.json"
 local mapping = require "kiva.mapping"
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
@@ -88,14 +88,14 @@ local function main()
   local merged = {}
   for _, ex in ipairs(examples) do
     local text = read(ex.plan.portfolio)
-    local list = text and cjson.decode(text)
+    local list = text and json.decode(text)
     if type(list) == "table" then
       for _, loan in ipairs(list.loans or list) do merged[#merged + 1] = loan end
     end
   end
   local portfolio = tmp .. "/portfolio.json"
   local f = assert(io.open(portfolio, "wb"))
-  f:write(#merged > 0 and cjson.encode(merged) or "[]")
+  f:write(json.encode(json.array(merged)))
   f:close()
 
   local kiva = "lua5.4 " .. quote(root .. "/kiva")
@@ -146,7 +146,7 @@ local function main()
         io.write(p:read("a"))
         local _, _, code = p:close()
         local r = read(report)
-        local t = r and cjson.decode(r)
+        local t = r and json.decode(r)
         if t then
           print("Kiva answered:")
           for _, it in ipairs(t.items or {}) do
@@ -158,7 +158,7 @@ local function main()
               table.sort(parts)
               print(string.format("  %-45s %s", it.key or it.where, table.concat(parts, " ")))
             elseif it.status ~= "valid" and it.errors then
-              print(string.format("  %-45s %s %s", it.key or it.where, it.status, cjson.encode(it.errors)))
+              print(string.format("  %-45s %s %s", it.key or it.where, it.status, json.encode(it.errors)))
             end
           end
         end
@@ -171,7 +171,7 @@ local function main()
     end
   end
   local state = lines_of("curl -s " .. quote(env.KIVA_API_URL .. "/__sandbox/state"))[1]
-  local st = state and cjson.decode(state)
+  local st = state and json.decode(state)
   if st then
     print(string.format("Sandbox state: %d request(s), %d draft(s), %d repayment(s), %d journal(s), %d duplicate(s).",
       st.requests or 0, #(st.loan_drafts or {}), #(st.repayments or {}), #(st.journals or {}), st.duplicates or 0))

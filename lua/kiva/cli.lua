@@ -2,7 +2,7 @@
 -- (0 done, 1 items invalid/rejected/unknown, 2 usage or configuration, 3 authentication,
 -- 4 network gave up); it never calls os.exit. All printing of the project happens here.
 local argparse = require "argparse"
-local cjson = require "cjson"
+local json = require "kiva.json"
 
 local M = {}
 
@@ -220,7 +220,7 @@ local function client_opts(args)
   local o = { concurrency = math.tointeger(tonumber(args.concurrency)) }
   if os.getenv("KIVA_DEBUG") == "1" then
     o.on_log = function(level, message)
-      if type(message) == "table" then message = cjson.encode(errors.redact(message)) end
+      if type(message) == "table" then message = json.encode(errors.redact(message)) end
       io.stderr:write("kiva: ", tostring(level), ": ",
         require("kiva.text").printable(errors.redact(tostring(message))), "\n")
     end
@@ -332,7 +332,7 @@ local function finish_run(run, result, code, body)
   if not (args.quiet and not runlog.needs_person(result)) then
     human:write(table.concat(lines, "\n"), "\n")
   end
-  if to_json then out(report.json_text(report.to_table(result)), "\n") end
+  if to_json then out(json.encode(report.to_table(result)), "\n") end
   if args.log then
     args.logged = true
     local logged, lerr = runlog.append(args.log, lines)
@@ -431,7 +431,7 @@ local function cmd_validate_json(args)
   if not f then return fail({ kind = "input", message = "cannot read " .. args.json .. ": " .. tostring(ferr) }) end
   local text = f:read("a")
   f:close()
-  local value, derr = require("cjson.safe").decode(text)
+  local value, derr = json.decode(text)
   if value == nil then
     out(require("kiva.text").printable(args.json), ": not JSON: ", tostring(derr), "\n")
     return 1
@@ -499,7 +499,7 @@ local function cmd_reconcile(args)
 end
 
 local function print_json(v)
-  out(require("kiva.report").json_text(v), "\n")
+  out(json.encode(v), "\n")
 end
 
 local function cmd_token(args)
@@ -551,7 +551,7 @@ local function cmd_loans(args)
   local client, cerr = new_client(settings, args)
   if not client then return fail(cerr) end
   local f, s, c = client:loans({ status = args.status, query = args.query })
-  local all = setmetatable({}, cjson.array_mt)
+  local all = json.array()
   while true do
     local loan, err = f(s, c)
     c = loan
@@ -597,7 +597,7 @@ end
 local function unknown_keys_of(path)
   local f, ferr = io.open(path, "rb")
   if not f then return nil, errors.input(path, "cannot read the report " .. path .. ": " .. tostring(ferr)) end
-  local doc = require("cjson.safe").decode(f:read("a"))
+  local doc = json.decode(f:read("a"))
   f:close()
   if type(doc) ~= "table" or type(doc.items) ~= "table" then
     return nil, errors.input(path, path .. " is not a kiva run report (no items list)")
@@ -661,7 +661,7 @@ local function cmd_ledger(args)
   if action == "list" then
     local rows = db:list(args.state)
     if args.json then
-      print_json(setmetatable(rows, cjson.array_mt))
+      print_json(json.array(rows))
     else
       for _, r in ipairs(rows) do
         out(string.format("%-9s %-20s %s  %s\n", r.state, r.sent_at or r.updated_at or "", cell(r.key), cell(r.source)))

@@ -173,7 +173,7 @@ local function write_cache(path, data)
   local tmp = path .. ".tmp"
   local f = io.open(tmp, "wb")
   if not f then return end
-  f:write(require("cjson").encode(data))
+  f:write(require("kiva.json").encode(data))
   f:close()
   os.rename(tmp, path)
 end

@@ -1,7 +1,7 @@
 -- Kiva's behaviour, as ../shared/kiva-partner-api.md describes it: the OAuth2
 -- token endpoint, the Partner API endpoints, the injected faults, and the
 -- sandbox's own /__sandbox/ endpoints. `M.new(cfg)` returns the server handler.
-local json = require "kiva.sandbox.json"
+local json = require "kiva.json"
 local mime = require "mime"
 local judge = require "kiva.sandbox.judge"
 local portfolio = require "kiva.sandbox.portfolio"

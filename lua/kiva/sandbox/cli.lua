@@ -54,7 +54,7 @@ end
 local function read_json(option, path)
   local text, err = read_file(path)
   if not text then return nil, option .. ": " .. tostring(err) end
-  local decoded, derr = require("kiva.sandbox.json").decode(text)
+  local decoded, derr = require("kiva.json").decode(text)
   if type(decoded) ~= "table" then return nil, option .. ": not JSON: " .. tostring(derr) end
   return decoded
 end

@@ -10,7 +10,7 @@
 -- each GET /__sandbox/state and at a clean stop (POST /__sandbox/shutdown, SIGTERM,
 -- SIGINT: signals reach the loop through core.signal_watch). Only SIGKILL can lose
 -- the changes of the last 100 ms, never the file.
-local json = require "kiva.sandbox.json"
+local json = require "kiva.json"
 
 local M = {}
 
