@@ -6,8 +6,6 @@ local cjson = require "cjson"
 local DATA = helper.root .. "/tests/data/cli/"
 local CANARY = "canary-S3cret+&=%"
 
-local function have(f) return helper.read(helper.root .. "/" .. f) ~= nil end
-
 describe("kiva (cli)", function()
   after_each(helper.cleanup)
 
@@ -147,7 +145,6 @@ describe("kiva (cli)", function()
   end)
 
   it("validates a JSON body, listing every error (exit 1) or none (exit 0)", function()
-    if not have("lua/kiva/schema.lua") then pending("needs kiva.schema (being written)") return end
     local dir = helper.tmpdir()
     helper.write(dir .. "/bad.json", cjson.encode({ repayments = { { loan_id = "L1", amount = -3 },
       { amount = 5, client_id = "C2" } } }))
@@ -161,9 +158,6 @@ describe("kiva (cli)", function()
   end)
 
   it("validates an export through a mapping without sending, with a report", function()
-    if not (have("lua/kiva/schema.lua") and have("lua/kiva/mapping.lua")) then
-      pending("needs kiva.schema and kiva.mapping (being written)") return
-    end
     local dir = helper.tmpdir()
     local r = helper.run(helper.kiva("validate repayments --mapping " .. DATA .. "repayments.lua --input "
       .. DATA .. "repayments-bad.csv --report " .. dir .. "/r.json"), { cwd = dir })
@@ -231,10 +225,6 @@ end }
   end)
 
   describe("against the sandbox", function()
-    if not have("lua/kiva/sandbox/cli.lua") then
-      pending("needs the sandbox (being written)")
-      return
-    end
     local sb
     setup(function() sb = helper.start_sandbox("--loans 20 --client-secret " .. helper.quote(CANARY)) end)
     teardown(function() if sb then sb.stop() end end)
@@ -286,9 +276,6 @@ end }
     end)
 
     it("draws a progress bar on a terminal's stderr (through script(1)'s pty)", function()
-      if not (have("lua/kiva/mapping.lua") and have("lua/kiva/schema.lua")) then
-        pending("needs kiva.mapping and kiva.schema (being written)") return
-      end
       local dir = helper.tmpdir()
       local env = {}
       for k, v in pairs(sb.env) do env[k] = v end
@@ -387,9 +374,6 @@ end }
     end)
 
     it("shows and settles unknown items with kiva ledger", function()
-      if not (have("lua/kiva/mapping.lua") and have("lua/kiva/schema.lua")) then
-        pending("needs kiva.mapping and kiva.schema (being written)") return
-      end
       local faulty = helper.start_sandbox("--loans 20 --faults 500after:1")
       local dir = helper.tmpdir()
       local env = {}

@@ -6,14 +6,6 @@ local ledger = require "kiva.ledger"
 local DATA = helper.root .. "/tests/data/cli/"
 local CANARY = "canary-S3cret+&=%"
 
--- The parts this spec drives (sandbox, mapping runner, schema) are written concurrently.
-local function ready()
-  for _, f in ipairs({ "lua/kiva/sandbox/cli.lua", "lua/kiva/mapping.lua", "lua/kiva/schema.lua" }) do
-    if not helper.read(helper.root .. "/" .. f) then return false, f end
-  end
-  return true
-end
-
 local function state_of(sb)
   local r = helper.run("curl -s " .. helper.quote(sb.url .. "/__sandbox/state"))
   return cjson.decode(r.out)
@@ -32,12 +24,6 @@ local function no_secret_in(text, what)
 end
 
 describe("kiva push", function()
-  local ok, missing = ready()
-  if not ok then
-    pending("needs " .. missing .. " (being written)")
-    return
-  end
-
   local sb
   setup(function()
     sb = helper.start_sandbox("--loans 50 --client-secret " .. helper.quote(CANARY))
