@@ -27,6 +27,30 @@ function M.write(path, data)
   return path
 end
 
+--- All rows of kiva.source.rows(path, opts): a list of { row =, where = } or
+-- { err = }, and the warnings said; or nil, err when the input cannot be opened.
+function M.read_rows(path, opts)
+  opts = opts or {}
+  local warnings = {}
+  opts.on_warning = function(w) warnings[#warnings + 1] = w end
+  local it, err = require("kiva.source").rows(path, opts)
+  if not it then return nil, err end
+  local out = {}
+  for row, where in it do
+    if row then out[#out + 1] = { row = row, where = where } else out[#out + 1] = { err = where } end
+  end
+  return out, warnings
+end
+
+--- How many file descriptors this process has open (its /proc/PID/fd).
+function M.open_descriptors()
+  local p = io.popen("ls /proc/" .. require("kiva.core").getpid() .. "/fd")
+  local n = 0
+  for _ in p:lines() do n = n + 1 end
+  p:close()
+  return n
+end
+
 local tmp_count = 0
 --- A fresh directory under tests/tmp/, removed by M.cleanup().
 function M.tmpdir()

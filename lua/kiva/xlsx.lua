@@ -443,7 +443,7 @@ function M.rows(path, opts)
         return out, where
       end
     end
-  end
+  end, nil, nil, source.closing(close)
 end
 
 return M
