@@ -51,6 +51,23 @@ function M.open_descriptors()
   return n
 end
 
+--- Starts tests/http_server.lua on a free loopback port: { pid, url, stop() }.
+function M.start_http_server()
+  local core = require "kiva.core"
+  local dir = M.tmpdir()
+  local p = io.popen(M.lua .. " tests/http_server.lua >" .. dir .. "/port 2>" .. dir .. "/err & echo $!")
+  local pid = tonumber(p:read("l"))
+  p:close()
+  local port
+  for _ = 1, 100 do
+    port = tonumber((M.read(dir .. "/port") or ""):match("%d+"))
+    if port then break end
+    core.sleep(0.05)
+  end
+  assert(port, "test server did not start: " .. (M.read(dir .. "/err") or ""))
+  return { pid = pid, url = "http://127.0.0.1:" .. port, stop = function() core.kill(pid, 15) end }
+end
+
 local tmp_count = 0
 --- A fresh directory under tests/tmp/, removed by M.cleanup().
 function M.tmpdir()
