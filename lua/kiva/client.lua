@@ -26,7 +26,7 @@ local OPTIONS = {
   connect_timeout = "number", low_speed_time = "number", max_body = "integer",
   max_attempts = "integer", max_retry_time = "number", retry_base = "number", retry_cap = "number",
   batch_size = "integer", page_size = "integer", paths = "table", validate = "boolean",
-  on_progress = "function", on_log = "function", debug = "boolean",
+  on_progress = "function", on_log = "function", debug = "boolean", now = "function",
 }
 
 local RANGES = {
@@ -105,7 +105,8 @@ end
 --- A client. Options: the settings of interface.md by lower-case name, plus
 -- scopes, token_cache, concurrency, timeout, connect_timeout, low_speed_time,
 -- max_body, max_attempts, max_retry_time, batch_size, page_size, paths,
--- validate, on_progress(event), on_log(level, message), debug.
+-- validate, on_progress(event), on_log(level, message), debug, now() (the token's
+-- clock in seconds, default kiva.core.now; a test moves it instead of sleeping).
 -- Raises on an unknown option or a wrong type.
 -- @return client | nil, err (kind "config")
 function Client.new(opts)
@@ -147,7 +148,8 @@ function Client.with_settings(settings, opts)
     return nil, errors.config("cannot start HTTP: " .. tostring(msg2))
   end
   self.api, self.token_transport = api, token_transport
-  self.auth = Auth.new(token_transport, settings, { scopes = opts.scopes, on_log = opts.on_log })
+  self.auth = Auth.new(token_transport, settings, { scopes = opts.scopes, on_log = opts.on_log,
+    now = opts.now })
   self.paths = setmetatable(opts.paths or {}, { __index = Client.PATHS })
   self.header_cache = {}
   return self
@@ -470,7 +472,8 @@ local function without(items, field)
 end
 
 --- Reports repayments, split into batches of at most opts.batch_size (default
--- 250, never above 300) sent in parallel.
+-- 250, never above 300) sent in parallel; opts.on_retry(batch_index, err, delay)
+-- when a batch will be sent again.
 -- @return { batches = { {index, first, last, upload_id, problems, note, err}, ... },
 -- problems = {...} (each with its batch index), upload_ids = {...} }, err of the first
 -- failed batch (nil when all went through) | nil, err when nothing was sent
@@ -509,6 +512,7 @@ function Client:post_repayments(list, opts)
         b.err = err
       end
     end,
+    on_retry = opts.on_retry,
   })
   for _, b in ipairs(batches) do
     if b.err then
