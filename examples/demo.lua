@@ -19,13 +19,7 @@ local mapping = require "kiva.mapping"
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 local function exists(p) local f = io.open(p, "rb"); if f then f:close() return true end return false end
-local function read(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("kiva.files").read
 local function lines_of(cmd)
   local p = io.popen(cmd)
   local out = {}

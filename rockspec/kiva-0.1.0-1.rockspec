@@ -63,6 +63,7 @@ build = {
         ["kiva.client"] = "lua/kiva/client.lua",
         ["kiva.config"] = "lua/kiva/config.lua",
         ["kiva.errors"] = "lua/kiva/errors.lua",
+        ["kiva.files"] = "lua/kiva/files.lua",
         ["kiva.i18n"] = "lua/kiva/i18n.lua",
         ["kiva.i18n.es"] = "lua/kiva/i18n/es.lua",
         ["kiva.i18n.fr"] = "lua/kiva/i18n/fr.lua",

@@ -12,18 +12,16 @@ local function shell_quote(s)
 end
 M.quote = shell_quote
 
+local files = require "kiva.files"
+
+--- The file's content, or nil when it cannot be read.
 function M.read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
+  return (files.read(path))
 end
 
+--- Writes the file (a failure fails the test); returns its path.
 function M.write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
+  assert(files.write(path, data))
   return path
 end
 

@@ -3,6 +3,7 @@
 -- 4 network gave up); it never calls os.exit. All printing of the project happens here.
 local argparse = require "argparse"
 local json = require "kiva.json"
+local files = require "kiva.files"
 
 local M = {}
 
@@ -382,7 +383,7 @@ local function cmd_push(args, validate_only)
       opts.client = new_client(settings, args)
       local cache_dir = settings.ledger and settings.ledger:match("^(.*)/[^/]*$") or ledger.state_dir()
       if cache_dir then
-        require("kiva.core").mkdir(cache_dir, tonumber("700", 8), true)
+        require("kiva.core").mkdir(cache_dir, files.PRIVATE_DIR, true)
         opts.config_cache = cache_dir .. "/" .. ledger.target_name(settings.api_url, settings.partner_id)
           .. ".config.json"
       end
@@ -427,10 +428,8 @@ end
 local function cmd_validate_json(args)
   local kiva = require "kiva"
   local kind = args.what == "loans" and "loan_draft" or args.what
-  local f, ferr = io.open(args.json, "rb")
-  if not f then return fail({ kind = "input", message = "cannot read " .. args.json .. ": " .. tostring(ferr) }) end
-  local text = f:read("a")
-  f:close()
+  local text, ferr = files.read(args.json)
+  if not text then return fail({ kind = "input", message = "cannot read " .. args.json .. ": " .. tostring(ferr) }) end
   local value, derr = json.decode(text)
   if value == nil then
     out(require("kiva.text").printable(args.json), ": not JSON: ", tostring(derr), "\n")
@@ -595,10 +594,9 @@ end
 
 -- The keys of the unknown items a run's JSON report lists.
 local function unknown_keys_of(path)
-  local f, ferr = io.open(path, "rb")
-  if not f then return nil, errors.input(path, "cannot read the report " .. path .. ": " .. tostring(ferr)) end
-  local doc = json.decode(f:read("a"))
-  f:close()
+  local text, ferr = files.read(path)
+  if not text then return nil, errors.input(path, "cannot read the report " .. path .. ": " .. tostring(ferr)) end
+  local doc = json.decode(text)
   if type(doc) ~= "table" or type(doc.items) ~= "table" then
     return nil, errors.input(path, path .. " is not a kiva run report (no items list)")
   end

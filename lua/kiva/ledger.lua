@@ -153,7 +153,7 @@ function M.open(path, opts)
     self.created = "new"
     local dir = path:match("^(.*)/[^/]*$")
     if dir and dir ~= "" then
-      local made, merr = core.mkdir(dir, tonumber("700", 8), true)
+      local made, merr = core.mkdir(dir, require("kiva.files").PRIVATE_DIR, true)
       if not made then
         return fail("ledger", "cannot create the ledger's directory " .. dir .. ": " .. tostring(merr))
       end

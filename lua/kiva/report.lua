@@ -65,10 +65,8 @@ function M.to_table(result)
 end
 
 local function write(path, data)
-  local f, err = io.open(path, "wb")
-  if not f then return nil, require("kiva.errors").config("cannot write " .. path .. ": " .. tostring(err)) end
-  f:write(data)
-  f:close()
+  local ok, err = require("kiva.files").write(path, data)
+  if not ok then return nil, require("kiva.errors").config("cannot write " .. path .. ": " .. tostring(err)) end
   return true
 end
 

@@ -42,17 +42,9 @@ local function fail(msg)
   return 2
 end
 
-local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 -- The decoded JSON of a file named by an option | nil, message.
 local function read_json(option, path)
-  local text, err = read_file(path)
+  local text, err = require("kiva.files").read(path)
   if not text then return nil, option .. ": " .. tostring(err) end
   local decoded, derr = require("kiva.json").decode(text)
   if type(decoded) ~= "table" then return nil, option .. ": not JSON: " .. tostring(derr) end

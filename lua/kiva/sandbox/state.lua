@@ -137,10 +137,8 @@ end
 -- or nil, message when it is not a state document.
 function M:load()
   if not self.file then return true end
-  local f = io.open(self.file, "rb")
-  if not f then return true end
-  local text = f:read("a")
-  f:close()
+  local text = require("kiva.files").read(self.file)
+  if not text then return true end
   local doc, err = json.decode(text)
   if type(doc) ~= "table" then return nil, self.file .. ": not a sandbox state file: " .. tostring(err) end
   for _, name in ipairs { "token_requests", "requests", "duplicates" } do

@@ -22,7 +22,7 @@ function M.throwaway(host)
   os.remove(base)
   local dir = base .. "-kiva-sandbox-tls"
   -- private and new: mkdir without parents fails if someone made it first
-  local made, merr = require("kiva.core").mkdir(dir, tonumber("700", 8), false)
+  local made, merr = require("kiva.core").mkdir(dir, require("kiva.files").PRIVATE_DIR, false)
   if not made then return nil, merr end
   local f = function(name) return dir .. "/" .. name end
   local san = "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost"
