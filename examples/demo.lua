@@ -28,8 +28,10 @@ local function lines_of(cmd)
   return out
 end
 
-local KINDS = { "loans", "repayments", "journals" }
-local FN = { loans = "loan_draft", repayments = "repayment", journals = "journal" }
+local contract = require "kiva.contract"
+local KINDS = contract.KIND_ORDER
+local FN = {}
+for kind, spec in pairs(contract.KINDS) do FN[kind] = spec.fn end
 
 -- The example's steps, or nil and why it cannot run.
 local function plan_for(dir)

@@ -62,6 +62,7 @@ build = {
         ["kiva.cli_start"] = "lua/kiva/cli_start.lua",
         ["kiva.client"] = "lua/kiva/client.lua",
         ["kiva.config"] = "lua/kiva/config.lua",
+        ["kiva.contract"] = "lua/kiva/contract.lua",
         ["kiva.errors"] = "lua/kiva/errors.lua",
         ["kiva.files"] = "lua/kiva/files.lua",
         ["kiva.i18n"] = "lua/kiva/i18n.lua",

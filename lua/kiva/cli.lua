@@ -4,6 +4,7 @@
 local argparse = require "argparse"
 local json = require "kiva.json"
 local files = require "kiva.files"
+local contract = require "kiva.contract"
 
 local M = {}
 
@@ -144,7 +145,7 @@ local function build_parser(state)
 
   c = helpful(p:command("push", "Map an export and send what the ledger has not sent."))
   c:epilog(EXAMPLES.push)
-  c:argument("what", "loans|repayments|journals"):choices({ "loans", "repayments", "journals" })
+  c:argument("what", table.concat(contract.KIND_ORDER, "|")):choices(contract.KIND_ORDER)
   c:option("--mapping", "Mapping script (Lua)."):count(1)
   c:option("--input", "MIS export (csv, tsv, xlsx, json, jsonl)."):count(1)
   c:flag("--dry-run", "Map, validate and write the payloads under --out; send nothing.")
@@ -427,7 +428,7 @@ end
 
 local function cmd_validate_json(args)
   local kiva = require "kiva"
-  local kind = args.what == "loans" and "loan_draft" or args.what
+  local kind = contract.KINDS[contract.kind_of(args.what)].payload
   local text, ferr = files.read(args.json)
   if not text then return fail({ kind = "input", message = "cannot read " .. args.json .. ": " .. tostring(ferr) }) end
   local value, derr = json.decode(text)
@@ -460,7 +461,7 @@ local function cmd_validate(args)
   if not args.mapping or not args.input then
     return fail({ kind = "usage", message = "validate needs --mapping and --input, or --json FILE" })
   end
-  if args.what == "loan_draft" then args.what = "loans" end
+  args.what = contract.kind_of(args.what)
   return cmd_push(args, true)
 end
 

@@ -4,6 +4,7 @@
 -- HTTP and retries from kiva.transport. Remote and input problems come back as
 -- `nil, err` (kiva.errors tables); only misuse (a bad option) raises.
 local cjson = require "cjson.safe"
+local contract = require "kiva.contract"
 local core = require "kiva.core"
 local errors = require "kiva.errors"
 local config = require "kiva.config"
@@ -30,11 +31,13 @@ local OPTIONS = {
 }
 
 local RANGES = {
-  concurrency = { 1, 64 }, batch_size = { 1, 300 }, page_size = { 1, 300 }, max_attempts = { 1, 100 },
+  concurrency = { 1, 64 }, batch_size = { 1, contract.MAX_BATCH }, page_size = { 1, contract.MAX_PAGE },
+  max_attempts = { 1, 100 },
 }
 
 local DEFAULTS = {
-  concurrency = 4, batch_size = 250, page_size = 300, validate = true,
+  concurrency = contract.DEFAULT_CONCURRENCY, batch_size = contract.DEFAULT_BATCH, page_size = contract.MAX_PAGE,
+  validate = true,
 }
 
 Client.PATHS = {
@@ -482,8 +485,8 @@ function Client:post_repayments(list, opts)
   local items = type(list) == "table" and list.repayments or list
   if type(items) ~= "table" then error("post_repayments: expected an array of repayments", 2) end
   local size = opts.batch_size or self.opts.batch_size
-  if math.type(size) ~= "integer" or size < 1 or size > 300 then
-    error("post_repayments: batch_size must be an integer from 1 to 300", 2)
+  if math.type(size) ~= "integer" or size < 1 or size > contract.MAX_BATCH then
+    error("post_repayments: batch_size must be an integer from 1 to " .. contract.MAX_BATCH, 2)
   end
   if self.settings.csv_format == "two" then items = without(items, "client_id") end
   local _, perr = self:path("repayments")
@@ -578,7 +581,7 @@ end
 function Client:loans(q)
   q = q or {}
   check_query(q, "loans")
-  local limit = math.min(q.limit or self.opts.page_size, 300)
+  local limit = math.min(q.limit or self.opts.page_size, contract.MAX_PAGE)
   local offset = q.offset or 0
   local pager = { total = nil, err = nil, pages = 0 }
   local page, pos, finished = {}, 0, false

@@ -24,7 +24,8 @@ local getmetatable, setmetatable = getmetatable, setmetatable   -- called on eve
 
 local M = {}
 
-local KIND_FUNCTION = { loans = "loan_draft", repayments = "repayment", journals = "journal" }
+local KIND_FUNCTION = {}
+for kind, spec in pairs(require("kiva.contract").KINDS) do KIND_FUNCTION[kind] = spec.fn end
 
 local errors = require "kiva.errors"
 local input_error = errors.input

@@ -30,15 +30,10 @@ local runstore = require "kiva.runstore"
 
 local M = {}
 
--- CLI kind -> { payload kind of kiva.validate/encode, mapping function, ledger kind,
--- the wrapper a single item's JSON is cut out of }
-M.KINDS = {
-  loans = { payload = "loan_draft", fn = "loan_draft", ledger = "loan_draft" },
-  repayments = { payload = "repayments", fn = "repayment", ledger = "repayment", wrap = "repayments" },
-  journals = { payload = "journals", fn = "journal", ledger = "journal", wrap = "journals" },
-}
+-- CLI kind -> its names elsewhere (kiva.contract)
+M.KINDS = require("kiva.contract").KINDS
 
-M.BATCH_SIZE = 250
+M.BATCH_SIZE = require("kiva.contract").DEFAULT_BATCH
 local PAGE = 256            -- items read back from the store (and looked up in the ledger) at a time
 local PROGRESS_EVERY = 256  -- rows between two progress reports while reading
 

@@ -11,7 +11,8 @@ Transport.__index = Transport
 Transport.__name = "kiva.transport"
 
 local DEFAULTS = {
-  concurrency = 4, max_attempts = 5, max_retry_time = 120, retry_base = 0.5, retry_cap = 30,
+  concurrency = require("kiva.contract").DEFAULT_CONCURRENCY,
+  max_attempts = 5, max_retry_time = 120, retry_base = 0.5, retry_cap = 30,
   connect_timeout = 10, timeout = 60, max_body = 16 * 1024 * 1024,
 }
 

@@ -9,8 +9,8 @@ local portfolio = require "kiva.sandbox.portfolio"
 local M = {}
 
 M.ALL_SCOPES = { "read:loans", "create:loan_draft", "create:journal_update", "create:repayment" }
-M.MAX_BATCH = 300
-M.MAX_LIMIT = 300
+M.MAX_BATCH = require("kiva.contract").MAX_BATCH
+M.MAX_LIMIT = require("kiva.contract").MAX_PAGE
 
 local JSON_TYPE = { ["Content-Type"] = "application/json; charset=utf-8" }
 
