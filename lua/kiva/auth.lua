@@ -17,7 +17,7 @@ Auth.__name = "kiva.auth"
 Auth.MARGIN = 300
 Auth.DEFAULT_LIFETIME = 600  -- when a token says nothing of its expiry
 
-Auth.ALL_SCOPES = { "read:loans", "create:loan_draft", "create:journal_update", "create:repayment" }
+Auth.ALL_SCOPES = require("kiva.contract").SCOPES
 
 --- Percent-encodes every byte outside RFC 3986's unreserved set.
 function Auth.form_encode(s)

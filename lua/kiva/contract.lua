@@ -24,6 +24,9 @@ function M.kind_of(name)
   return nil
 end
 
+-- The scopes a partner's credentials may be granted, as the token URL names them.
+M.SCOPES = { "read:loans", "create:loan_draft", "create:journal_update", "create:repayment" }
+
 -- What one call may carry.
 M.MAX_BATCH = 300   -- repayments (or journals) in one POST
 M.MAX_PAGE = 300    -- loans in one GET page

@@ -8,7 +8,7 @@ local portfolio = require "kiva.sandbox.portfolio"
 
 local M = {}
 
-M.ALL_SCOPES = { "read:loans", "create:loan_draft", "create:journal_update", "create:repayment" }
+M.ALL_SCOPES = require("kiva.contract").SCOPES
 M.MAX_BATCH = require("kiva.contract").MAX_BATCH
 M.MAX_LIMIT = require("kiva.contract").MAX_PAGE
 
@@ -61,7 +61,7 @@ local function media_type(value)
 end
 
 local function is_loopback(peer)
-  return peer ~= nil and (peer:match("^127%.") ~= nil or peer == "::1" or peer:match("^::ffff:127%.") ~= nil)
+  return peer ~= nil and require("kiva.config").is_loopback(peer)
 end
 
 local is_list, nonempty_string = judge.is_list, judge.text
