@@ -107,7 +107,7 @@ local function start_sandbox(kiva, tmp, portfolio)
       end
       break
     end
-    os.execute("sleep 0.05")
+    require("kiva.core").sleep(0.05)
   end
   return env, pid
 end

@@ -73,7 +73,7 @@ function M.tmpdir()
   local p = os.tmpname()
   os.remove(p)
   local dir = p .. "-kiva-" .. tmp_count
-  assert(os.execute("mkdir -p " .. shell_quote(dir)))
+  assert(require("kiva.core").mkdir(dir))
   M._tmpdirs = M._tmpdirs or {}
   M._tmpdirs[#M._tmpdirs + 1] = dir
   return dir
@@ -120,7 +120,7 @@ function M.kiva(args)
   return M.lua .. " " .. shell_quote(M.root .. "/kiva") .. " " .. args
 end
 
-local function sleep(s) os.execute("sleep " .. s) end
+local sleep = require("kiva.core").sleep
 
 --- Starts `kiva sandbox --port 0 <args>` in the background and waits for its export lines.
 -- Returns a table: env (KIVA_* variables to reach it), pid, url, state_file (the --state

@@ -420,12 +420,12 @@ describe("kiva push", function()
         local sent = db and (db:counts().sent or 0) or 0
         if db then db:close() end
         if sent >= 4 then break end
-        os.execute("sleep 0.02")
+        core.sleep(0.02)
       end
       os.execute("kill -" .. sig .. " " .. assert(tonumber(helper.read(dir .. "/pid.txt"))))
       for _ = 1, 300 do
         if helper.read(dir .. "/rc.txt") then break end
-        os.execute("sleep 0.05")
+        core.sleep(0.05)
       end
       local out = helper.read(dir .. "/out.txt")
       assert.equal(sig == "TERM" and 143 or 130, tonumber(helper.read(dir .. "/rc.txt")),
