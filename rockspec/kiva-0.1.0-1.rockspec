@@ -64,6 +64,7 @@ build = {
         ["kiva.client"] = "lua/kiva/client.lua",
         ["kiva.config"] = "lua/kiva/config.lua",
         ["kiva.contract"] = "lua/kiva/contract.lua",
+        ["kiva.dates"] = "lua/kiva/dates.lua",
         ["kiva.errors"] = "lua/kiva/errors.lua",
         ["kiva.files"] = "lua/kiva/files.lua",
         ["kiva.i18n"] = "lua/kiva/i18n.lua",
