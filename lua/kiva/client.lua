@@ -230,10 +230,11 @@ local function on_api_result(_, err, req)
   if err and err.status == 401 and req.client.auth:invalidate(req.token) then return "again" end
 end
 
---- A transport request for the API: bearer token set before each attempt, and
--- sent once more after a 401 if the token could be renewed. `check(res)` says why
--- a 2xx answer is unreadable (see the CHECK table), nil when it is fine.
-function Client:request(method, path, body, check)
+--- Builds (does not send: kiva.transport does) a request for the API: bearer token
+-- set before each attempt, and sent once more after a 401 if the token could be
+-- renewed. `check(res)` says why a 2xx answer is unreadable (see the CHECK table),
+-- nil when it is fine.
+function Client:api_request(method, path, body, check)
   return {
     method = method, url = self.settings.api_url .. path, endpoint = path, body = body, check = check,
     client = self, prepare = prepare_api, on_result = on_api_result,
@@ -411,7 +412,7 @@ function Client:send(kind, bodies, opts)
     n = n + 1
     local body, item = b, n
     if type(b) == "table" then body, item = b.body, b.item end
-    local req = self:request("POST", path or "", body)
+    local req = self:api_request("POST", path or "", body)
     req.item, req.before_send, req.on_retry = item, opts.before_send, opts.on_retry and function(r, err, delay)
       opts.on_retry(r.item, err, delay)
     end
@@ -565,7 +566,7 @@ function Client:loans_page(q)
   check_query(q, "loans_page")
   local path, perr = self:path("loans")
   if not path then return nil, perr end
-  local res, err = self.api:request(self:request("GET", path .. query_string(q), nil, CHECK.loans))
+  local res, err = self.api:request(self:api_request("GET", path .. query_string(q), nil, CHECK.loans))
   if not res then return nil, err end
   local j = res.json
   local data = pick(j, "data", "loans")   -- a list: CHECK.loans saw to it
@@ -622,7 +623,7 @@ function Client:config(name)
   if self.cache[name] then return self.cache[name] end
   local path, perr = self:path("config", { name = name })
   if not path then return nil, perr end
-  local res, err = self.api:request(self:request("GET", path, nil, function(r)
+  local res, err = self.api:request(self:api_request("GET", path, nil, function(r)
     if config_list(r.json, name) then return nil end
     return errors.not_an_object(r, true) or ("the answer has no " .. name .. " list")
   end))
