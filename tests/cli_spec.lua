@@ -9,6 +9,15 @@ local CANARY = "canary-S3cret+&=%"
 describe("kiva (cli)", function()
   after_each(helper.cleanup)
 
+  it("lists an empty ledger as [] with --json, as jq reads a list", function()
+    local dir = helper.tmpdir()
+    local path = dir .. "/empty.sqlite3"
+    assert(require("kiva.ledger").open(path)):close()
+    local r = helper.run(helper.kiva("ledger list --json --ledger " .. helper.quote(path)))
+    assert.equal(0, r.code, r.err)
+    assert.equal("[]\n", r.out)
+  end)
+
   it("prints help with a worked example for each command, exit 0", function()
     local r = helper.run(helper.kiva("--help"))
     assert.equal(0, r.code)
