@@ -234,7 +234,11 @@ describe("kiva sandbox #sandbox", function()
       assert.equal("read:loans create:loan_draft", all.scope)
       local url = short.url .. "/v3/partner/7/loans"
       assert.equal(200, (request("GET", url, { token = body.access_token })))
-      socket.sleep(1.1)
+      assert.equal(400, (request("POST", short.url .. "/__sandbox/clock", { json = { advance = -1 } })))
+      assert.equal(200, (request("GET", url, { token = body.access_token })))
+      -- past the 1 s lifetime on the sandbox's clock, with no wait
+      local advanced = request("POST", short.url .. "/__sandbox/clock", { json = { advance = 1.1 } })
+      assert.equal(200, advanced)
       local status, err = request("GET", url, { token = body.access_token })
       assert.equal(401, status)
       assert.equal("token expired", err.message)

@@ -459,6 +459,19 @@ function Sandbox:set_loan_status(loan_id, req)
   return reply(200, loan)
 end
 
+-- POST /__sandbox/clock {"advance": seconds}: the sandbox's clock moves ahead (tokens
+-- expire, "today" of the draft checks moves), so a test need not wait for it.
+function Sandbox:advance_clock(req)
+  local body, bad = json_body(req)
+  if not body then return bad end
+  local s = body.advance
+  if type(s) ~= "number" or s < 0 or s ~= s or s == math.huge then
+    return api_error(400, "invalid_request", 'body must be {"advance": seconds}, seconds >= 0')
+  end
+  if self.cfg.advance_clock then self.cfg.advance_clock(s) end
+  return reply(200, { code = "OK", now = self.cfg.clock() })
+end
+
 function Sandbox:sandbox(req)
   if not is_loopback(req.peer) then
     return api_error(403, "forbidden", "sandbox endpoints answer loopback clients only")
@@ -479,6 +492,7 @@ function Sandbox:sandbox(req)
   end
   local loan_id = req.path:match("^/__sandbox/loans/([^/]+)/status$")
   if loan_id and req.method == "POST" then return self:set_loan_status(url_decode(loan_id), req) end
+  if req.path == "/__sandbox/clock" and req.method == "POST" then return self:advance_clock(req) end
   local archive = req.path:match("^/__sandbox/journals/([%x-]+)/confirm$")
   if archive and req.method == "GET" then
     if not self.archives[archive] then return api_error(404, "not_found", "no such journal archive") end
@@ -499,7 +513,7 @@ end
 
 --- The handler for cfg: { client_id, client_secret, partner_id (string), scopes (list),
 -- token_ttl, api_url, auth_url, csv_format, slow_ms, faults (decider), state, portfolio,
--- clock, random (n → bytes), log, verbose, on_shutdown }. Drafts are judged by
+-- clock, advance_clock(seconds), random (n → bytes), log, verbose, on_shutdown }. Drafts are judged by
 -- kiva.sandbox.judge, never by kiva.validate.
 function M.new(cfg)
   local granted = {}

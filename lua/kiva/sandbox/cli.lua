@@ -187,12 +187,16 @@ local function run(args, argv, random)
   end
 
   local base = base_url(args, srv:port())
+  -- the sandbox's idea of now: real time, moved ahead by POST /__sandbox/clock
+  local ahead = 0
+  local function clock() return socket.gettime() + ahead end
   local secret = args.client_secret or (random(20):gsub(".", function(c) return string.format("%02x", c:byte()) end))
   handler = require("kiva.sandbox.api").new {
     client_id = args.client_id, client_secret = secret, partner_id = tostring(args.partner_id),
     scopes = scopes, token_ttl = args.token_ttl, api_url = base, auth_url = base .. "/oauth/token",
     csv_format = args.csv_format, slow_ms = args.slow_ms, faults = faults.new(fault_list, seed),
-    state = state, portfolio = portfolio, clock = socket.gettime, random = random,
+    state = state, portfolio = portfolio, clock = clock, random = random,
+    advance_clock = function(seconds) ahead = ahead + seconds end,
     log = log, verbose = args.verbose, on_shutdown = function() srv:stop() end,
   }
   local wrote, werr = state:write()
