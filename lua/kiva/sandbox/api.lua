@@ -277,65 +277,79 @@ function Sandbox:check_loan(problems, loan_id, client_id)
   return loan
 end
 
-function Sandbox:post_repayments(req)
-  local items, bad = batch_items(req, "repayments")
-  if not items then return bad end
-  local upload_id = self:uuid()
-  local problems, keys, accepted = json.array(), {}, 0
+-- A batch POST (repayments, journals): each item's loan and client checked, then
+-- vet(item, loan, problems) -> true when it may be applied, then apply(batch_id,
+-- item, loan, problems). @return { id, problems, keys (item loan ids), accepted, count }
+-- | nil, 400 answer
+function Sandbox:apply_batch(req, name, fields, vet, apply)
+  local items, bad = batch_items(req, name)
+  if not items then return nil, bad end
+  local batch = { id = self:uuid(), problems = json.array(), keys = {}, accepted = 0, count = #items }
   for _, it in ipairs(items) do
-    keys[#keys + 1] = type(it.loan_id) == "string" and it.loan_id or nil
-    local loan = self:check_loan(problems, it.loan_id, it.client_id)
-    if loan and not portfolio.REPAYABLE[loan.status] then
-      problem(problems, it.loan_id, "loan_not_repaying",
-        string.format("loan %s is %s: Kiva expects no repayment for it", it.loan_id, loan.status))
-      loan = nil
+    local loan_id = it[fields.loan]
+    batch.keys[#batch.keys + 1] = type(loan_id) == "string" and loan_id or nil
+    local loan = self:check_loan(batch.problems, loan_id, it[fields.client])
+    if loan and vet(it, loan, batch.problems) then
+      apply(batch.id, it, loan, batch.problems)
+      batch.accepted = batch.accepted + 1
     end
-    if loan and (math.type(it.amount) == nil or it.amount <= 0 or it.amount ~= it.amount) then
-      problem(problems, it.loan_id, "invalid_amount", "amount must be a positive number")
-      loan = nil
-    end
-    if loan then
+  end
+  if batch.accepted > 0 then self.state:changed() end
+  return batch
+end
+
+local REPAYMENT_FIELDS = { loan = "loan_id", client = "client_id" }
+local JOURNAL_FIELDS = { loan = "internal_loan_id", client = "internal_client_id" }
+
+local function vet_repayment(it, loan, problems)
+  if not portfolio.REPAYABLE[loan.status] then
+    problem(problems, it.loan_id, "loan_not_repaying",
+      string.format("loan %s is %s: Kiva expects no repayment for it", it.loan_id, loan.status))
+    return false
+  end
+  if math.type(it.amount) == nil or it.amount <= 0 or it.amount ~= it.amount then
+    problem(problems, it.loan_id, "invalid_amount", "amount must be a positive number")
+    return false
+  end
+  return true
+end
+
+local function vet_journal(it, _, problems)
+  if not nonempty_string(it.subject) or not nonempty_string(it.body) then
+    problem(problems, it.internal_loan_id, "missing_text", "subject and body are required")
+    return false
+  end
+  return true
+end
+
+function Sandbox:post_repayments(req)
+  local state = self.state
+  local batch, bad = self:apply_batch(req, "repayments", REPAYMENT_FIELDS, vet_repayment,
+    function(upload_id, it, loan, problems)
       if it.amount > loan.loan_local_price then
         problem(problems, it.loan_id, "amount_exceeds_loan",
           string.format("amount %s exceeds the loan's %s %s", it.amount, loan.loan_local_price,
             loan.loan_currency), "warning")
       end
-      local client = type(it.client_id) == "string" and it.client_id or nil
-      self.state:add_repayment(upload_id, it.loan_id, client, it.amount)
-      accepted = accepted + 1
-    end
-  end
-  if accepted > 0 then self.state:changed() end
+      state:add_repayment(upload_id, it.loan_id, type(it.client_id) == "string" and it.client_id or nil, it.amount)
+    end)
+  if not batch then return bad end
   return reply(200, { code = "OK",
-    message = string.format("%d of %d repayments accepted", accepted, #items),
-    upload_id = upload_id, problems = problems }), accepted > 0, keys
+    message = string.format("%d of %d repayments accepted", batch.accepted, batch.count),
+    upload_id = batch.id, problems = batch.problems }), batch.accepted > 0, batch.keys
 end
 
 function Sandbox:post_journals(req)
-  local items, bad = batch_items(req, "journals")
-  if not items then return bad end
-  local archive_id = self:uuid()
-  local problems, keys, accepted = json.array(), {}, 0
-  for _, it in ipairs(items) do
-    keys[#keys + 1] = type(it.internal_loan_id) == "string" and it.internal_loan_id or nil
-    local loan = self:check_loan(problems, it.internal_loan_id, it.internal_client_id)
-    if loan and (not nonempty_string(it.subject) or not nonempty_string(it.body)) then
-      problem(problems, it.internal_loan_id, "missing_text", "subject and body are required")
-      loan = nil
-    end
-    if loan then
-      self.state:add_journal(archive_id, it.internal_loan_id, it.subject)
-      accepted = accepted + 1
-    end
-  end
-  if accepted > 0 then
-    self.archives[archive_id] = true
-    self.state:changed()
-  end
+  local state = self.state
+  local batch, bad = self:apply_batch(req, "journals", JOURNAL_FIELDS, vet_journal, function(archive_id, it)
+    state:add_journal(archive_id, it.internal_loan_id, it.subject)
+  end)
+  if not batch then return bad end
+  if batch.accepted > 0 then self.archives[batch.id] = true end
   return reply(200, { code = "OK",
-    message = string.format("%d of %d journals accepted", accepted, #items),
-    archive_id = archive_id, confirm_url = self.cfg.api_url .. "/__sandbox/journals/" .. archive_id .. "/confirm",
-    problems = problems }), accepted > 0, keys
+    message = string.format("%d of %d journals accepted", batch.accepted, batch.count),
+    archive_id = batch.id, confirm_url = self.cfg.api_url .. "/__sandbox/journals/" .. batch.id .. "/confirm",
+    problems = batch.problems }), batch.accepted > 0, batch.keys
 end
 
 function Sandbox:get_loans(req)
