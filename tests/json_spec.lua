@@ -38,6 +38,14 @@ describe("kiva.json", function()
     assert.equal(json.encode(v), json.encode({ x = json.array(), y = { a = 1, b = 2 }, z = 1 }))
   end)
 
+  it("writes records with many distinct keys exactly (past its key cache)", function()
+    local t = {}
+    for i = 1, 5000 do t["k" .. i] = i end
+    local back = json.decode(json.encode(t))
+    for i = 1, 5000 do assert.equal(i, back["k" .. i]) end
+    assert.equal('{"k1":1,"k2/x":[]}', json.encode({ k1 = 1, ["k2/x"] = json.array() }))
+  end)
+
   it("raises for what JSON cannot hold (a programming error)", function()
     assert.has_error(function() json.encode({ f = print }) end)
     assert.has_error(function() json.encode(0 / 0) end)

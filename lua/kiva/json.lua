@@ -34,10 +34,27 @@ end
 -- A scalar as cjson writes it, "\/" put back to "/": in cjson's output "\/" can only
 -- be that escape, since every "/" is escaped and a backslash is written "\\".
 local function scalar(v)
+  if math.type(v) == "integer" then return tostring(v) end
   local text, err = cjson.encode(v)
   if not text then error("kiva.json: cannot encode " .. tostring(v) .. ": " .. tostring(err), 0) end
   if type(v) == "string" and text:find("/", 1, true) then text = text:gsub("\\/", "/") end
   return text
+end
+
+-- Object keys as JSON text, `"key":` and `,"key":` ready: records repeat a few names
+-- many times. Bounded, so that data used as keys cannot grow it without end.
+local first_key, next_key, key_count = {}, {}, 0
+local KEY_CACHE = 4096
+
+local function key_of(k, first)
+  local text = (first and first_key or next_key)[k]
+  if text then return text end
+  local bare = scalar(k) .. ":"
+  if key_count < KEY_CACHE then
+    first_key[k], next_key[k] = bare, "," .. bare
+    key_count = key_count + 1
+  end
+  return first and bare or "," .. bare
 end
 
 -- n when `t` is a list (marked, or keys exactly 1..n with n > 0), else nil.
@@ -68,17 +85,15 @@ local function write_object(t, out, depth)
     if tk ~= "string" and tk ~= "number" then
       error("kiva.json: cannot encode a " .. tk .. " key", 0)
     end
-    keys[#keys + 1] = tostring(k)
+    keys[#keys + 1] = tk == "string" and k or tostring(k)
   end
   table.sort(keys)
   out[#out + 1] = "{"
   for i, k in ipairs(keys) do
-    if i > 1 then out[#out + 1] = "," end
-    out[#out + 1] = scalar(k)
-    out[#out + 1] = ":"
+    out[#out + 1] = key_of(k, i == 1)
     local v = t[k]
     if v == nil then v = t[tonumber(k)] end
-    write(v, out, depth)
+    if type(v) == "table" then write(v, out, depth) else out[#out + 1] = scalar(v) end
   end
   out[#out + 1] = "}"
 end
