@@ -52,9 +52,10 @@ CORE    = $(BUILD)/kiva/core.so
 # Debian packages: runtime + build + tests (nginx-light: the HTTP/2 test of core_http_spec;
 # zip: hostile workbooks built by source_spec; luarocks, unzip: the rock's lint/make/pack
 # test; jq: --json output checked as a user would; tmux: the progress line in a real
-# terminal). Bench and fuzz extras are separate lists.
+# terminal; lua-luaossl: the sandbox's throwaway TLS certificates, made without the openssl
+# command). Bench and fuzz extras are separate lists.
 DEB_PKGS = lua5.4 liblua5.4-dev lua-cjson lua-busted lua-check lua-argparse lua-socket \
-           lua-sec lua-sql-sqlite3 lua-dbi-sqlite3 lua-expat libcurl4-openssl-dev libssl-dev libzip-dev \
+           lua-sec lua-luaossl lua-sql-sqlite3 lua-dbi-sqlite3 lua-expat libcurl4-openssl-dev libssl-dev libzip-dev \
            libsqlite3-dev openssl curl pkg-config gcc make valgrind zip nginx-light \
            luarocks unzip jq tmux
 BENCH_PKGS = wrk python3 python3-jsonschema python3-requests time

@@ -10,7 +10,7 @@
 -- `bench <name> skipped (<reason>)` and the run goes on. Knobs: BENCH_SCALE (default 1)
 -- multiplies every count (BENCH_SCALE=0.1 for a quick try); BENCH_BUDGET (default 285 s)
 -- skips what would start after it; BENCH_LUA_PATH is passed to the workers (a patched
--- module first). See bench/README.md and docs/notes/bench.md.
+-- module first). See bench/README.md and docs/ARCHITECTURE.md.
 package.path = "bench/?.lua;lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = (os.getenv("KIVA_BUILD") or "build") .. "/?.so;" .. package.cpath
 

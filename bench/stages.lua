@@ -1,4 +1,4 @@
--- Where B1's time goes, stage by stage (for the profile in docs/notes/bench.md):
+-- Where B1's time goes, stage by stage (for the profile in docs/ARCHITECTURE.md):
 --   lua5.4 bench/stages.lua loans|repayments INPUT [STAGE]
 -- Times, on the same input: reading rows (kiva.source.rows), reading + mapping
 -- (kiva.mapping.items), then + kiva.validate, then + kiva.encode. Differences between

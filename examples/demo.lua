@@ -14,18 +14,12 @@
 local root = (arg and arg[0] or ""):match("^(.*)/examples/[^/]*$") or "."
 package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
 package.cpath = root .. "/build/?.so;" .. package.cpath
-local cjson = require "cjson"
+local json = require "kiva.json"
 local mapping = require "kiva.mapping"
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 local function exists(p) local f = io.open(p, "rb"); if f then f:close() return true end return false end
-local function read(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("kiva.files").read
 local function lines_of(cmd)
   local p = io.popen(cmd)
   local out = {}
@@ -34,8 +28,10 @@ local function lines_of(cmd)
   return out
 end
 
-local KINDS = { "loans", "repayments", "journals" }
-local FN = { loans = "loan_draft", repayments = "repayment", journals = "journal" }
+local contract = require "kiva.contract"
+local KINDS = contract.KIND_ORDER
+local FN = {}
+for kind, spec in pairs(contract.KINDS) do FN[kind] = spec.fn end
 
 -- The example's steps, or nil and why it cannot run.
 local function plan_for(dir)
@@ -63,11 +59,9 @@ local function plan_for(dir)
   return plan
 end
 
-local function main()
-  local tmp = lines_of("mktemp -d")[1]
+-- The examples under `base` with their plans, and what cannot run (printed).
+local function find_examples(base)
   local examples, failures = {}, {}
-  -- KIVA_DEMO_EXAMPLES points the demo at another examples tree (used to test it).
-  local base = os.getenv("KIVA_DEMO_EXAMPLES") or (root .. "/examples")
   for _, name in ipairs(lines_of("ls -1 " .. quote(base))) do
     local dir = base .. "/" .. name
     if name ~= "demo.lua" and os.execute("test -d " .. quote(dir)) then
@@ -80,25 +74,26 @@ local function main()
       end
     end
   end
-  if #examples == 0 then
-    print("demo: no example to run under " .. base)
-    return 1
-  end
+  return examples, failures
+end
 
+-- Writes the examples' portfolios merged into one at `path`; returns how many loans.
+local function merge_portfolios(examples, path)
   local merged = {}
   for _, ex in ipairs(examples) do
     local text = read(ex.plan.portfolio)
-    local list = text and cjson.decode(text)
+    local list = text and json.decode(text)
     if type(list) == "table" then
       for _, loan in ipairs(list.loans or list) do merged[#merged + 1] = loan end
     end
   end
-  local portfolio = tmp .. "/portfolio.json"
-  local f = assert(io.open(portfolio, "wb"))
-  f:write(#merged > 0 and cjson.encode(merged) or "[]")
-  f:close()
+  assert(require("kiva.files").write(path, json.encode(json.array(merged))))
+  return #merged
+end
 
-  local kiva = "lua5.4 " .. quote(root .. "/kiva")
+-- Starts `kiva sandbox` with the portfolio; returns the KIVA_* it exported (empty
+-- when it did not start) and its pid.
+local function start_sandbox(kiva, tmp, portfolio)
   local out = tmp .. "/sandbox.out"
   local pid = lines_of(kiva .. " sandbox --port 0 --loans 100 --portfolio " .. quote(portfolio)
     .. " >" .. quote(out) .. " 2>" .. quote(tmp .. "/sandbox.err") .. " & echo $!")[1]
@@ -112,8 +107,61 @@ local function main()
       end
       break
     end
-    os.execute("sleep 0.05")
+    require("kiva.core").sleep(0.05)
   end
+  return env, pid
+end
+
+-- What Kiva answered each item of a run's JSON report, one line each.
+local function print_answers(report)
+  local r = read(report)
+  local t = r and json.decode(r)
+  if not t then return end
+  print("Kiva answered:")
+  for _, it in ipairs(t.items or {}) do
+    if it.response then
+      local parts = {}
+      for k, v in pairs(it.response) do
+        parts[#parts + 1] = k .. "=" .. tostring(math.type(v) == "float" and math.tointeger(v) or v)
+      end
+      table.sort(parts)
+      print(string.format("  %-45s %s", it.key or it.where, table.concat(parts, " ")))
+    elseif it.status ~= "valid" and it.errors then
+      print(string.format("  %-45s %s %s", it.key or it.where, it.status, json.encode(it.errors)))
+    end
+  end
+end
+
+-- Runs `kiva push KIND` for one step of an example; returns its exit code.
+local function push_step(prefix, kiva, tmp, ex, kind, step)
+  local function shown(path) return (path:gsub("^" .. root:gsub("%p", "%%%0") .. "/", "")) end
+  print(string.format("== %s: kiva push %s --mapping %s --input %s", ex.name, kind, shown(step.mapping),
+    shown(step.input)))
+  local report = tmp .. "/" .. ex.name .. "-" .. kind .. ".json"
+  local cmd = prefix .. kiva .. " push " .. kind .. " --mapping " .. quote(step.mapping) .. " --input "
+    .. quote(step.input) .. (step.period and (" --period " .. quote(step.period)) or "")
+    .. " --report " .. quote(report) .. " 2>&1"
+  local p = io.popen(cmd)
+  io.write(p:read("a"))
+  local _, _, code = p:close()
+  print_answers(report)
+  print(string.format("(exit %d)\n", code or -1))
+  return code
+end
+
+local function main()
+  local tmp = lines_of("mktemp -d")[1]
+  -- KIVA_DEMO_EXAMPLES points the demo at another examples tree (used to test it).
+  local base = os.getenv("KIVA_DEMO_EXAMPLES") or (root .. "/examples")
+  local examples, failures = find_examples(base)
+  if #examples == 0 then
+    print("demo: no example to run under " .. base)
+    return 1
+  end
+  local portfolio = tmp .. "/portfolio.json"
+  local loans = merge_portfolios(examples, portfolio)
+  local kiva = "lua5.4 " .. quote(root .. "/kiva")
+  local env, pid = start_sandbox(kiva, tmp, portfolio)
   local function stop()
     if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
     os.execute("rm -rf " .. quote(tmp))
@@ -124,7 +172,7 @@ local function main()
     return 1
   end
   print(string.format("Sandbox listening at %s with %d example loan(s) added to its portfolio.\n",
-    env.KIVA_API_URL, #merged))
+    env.KIVA_API_URL, loans))
   local prefix = {}
   for k, v in pairs(env) do prefix[#prefix + 1] = k .. "=" .. quote(v) end
   prefix[#prefix + 1] = "KIVA_LEDGER=" .. quote(tmp .. "/ledger.sqlite3")
@@ -133,36 +181,8 @@ local function main()
   local steps = 0
   for _, ex in ipairs(examples) do
     for _, kind in ipairs(KINDS) do
-      local step = ex.plan[kind]
-      if step then
-        print(string.format("== %s: kiva push %s --mapping %s --input %s", ex.name, kind,
-          step.mapping:gsub("^" .. root:gsub("%p", "%%%0") .. "/", ""),
-          (step.input:gsub("^" .. root:gsub("%p", "%%%0") .. "/", ""))))
-        local report = tmp .. "/" .. ex.name .. "-" .. kind .. ".json"
-        local cmd = prefix .. kiva .. " push " .. kind .. " --mapping " .. quote(step.mapping) .. " --input "
-          .. quote(step.input) .. (step.period and (" --period " .. quote(step.period)) or "")
-          .. " --report " .. quote(report) .. " 2>&1"
-        local p = io.popen(cmd)
-        io.write(p:read("a"))
-        local _, _, code = p:close()
-        local r = read(report)
-        local t = r and cjson.decode(r)
-        if t then
-          print("Kiva answered:")
-          for _, it in ipairs(t.items or {}) do
-            if it.response then
-              local parts = {}
-              for k, v in pairs(it.response) do
-                parts[#parts + 1] = k .. "=" .. tostring(math.type(v) == "float" and math.tointeger(v) or v)
-              end
-              table.sort(parts)
-              print(string.format("  %-45s %s", it.key or it.where, table.concat(parts, " ")))
-            elseif it.status ~= "valid" and it.errors then
-              print(string.format("  %-45s %s %s", it.key or it.where, it.status, cjson.encode(it.errors)))
-            end
-          end
-        end
-        print(string.format("(exit %d)\n", code or -1))
+      if ex.plan[kind] then
+        local code = push_step(prefix, kiva, tmp, ex, kind, ex.plan[kind])
         steps = steps + 1
         if code ~= 0 then
           failures[#failures + 1] = ex.name .. ": kiva push " .. kind .. " exited " .. tostring(code)
@@ -171,7 +191,7 @@ local function main()
     end
   end
   local state = lines_of("curl -s " .. quote(env.KIVA_API_URL .. "/__sandbox/state"))[1]
-  local st = state and cjson.decode(state)
+  local st = state and json.decode(state)
   if st then
     print(string.format("Sandbox state: %d request(s), %d draft(s), %d repayment(s), %d journal(s), %d duplicate(s).",
       st.requests or 0, #(st.loan_drafts or {}), #(st.repayments or {}), #(st.journals or {}), st.duplicates or 0))

@@ -365,7 +365,7 @@ static int encode_node(enc *e, const kc_node *n, int idx, int depth)
     }
 }
 
-static int buffer_gc(lua_State *L)
+static int buffer_release(lua_State *L)
 {
     kc_buf *b = luaL_checkudata(L, 1, ENC_BUF_MT);
     kc_buf_free(b);
@@ -381,7 +381,7 @@ int kc_encode_value(lua_State *L, const kc_node *node, int idx)
     b = lua_newuserdatauv(L, sizeof *b, 0);
     kc_buf_init(b, 0);
     if (luaL_newmetatable(L, ENC_BUF_MT)) {
-        lua_pushcfunction(L, buffer_gc);
+        lua_pushcfunction(L, buffer_release);
         lua_setfield(L, -2, "__gc");
     }
     lua_setmetatable(L, -2);

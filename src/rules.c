@@ -17,6 +17,9 @@
 #include "numfmt.h"
 #include "schema.h"
 
+/* Whether s begins with a string literal, its length counted by the compiler. */
+#define STARTS_WITH(s, literal) (strncmp((s), "" literal, sizeof(literal) - 1) == 0)
+
 #define KC_IMAGE_MAX (10 * 1024 * 1024)   /* decoded bytes */
 #define KC_UNKNOWN_SCALE 6                /* sums when the currency is unknown */
 #define KC_REPAYMENT_DECIMALS 3           /* repayments without opts.currency */
@@ -236,11 +239,11 @@ static void loan_draft_rules(kc_vctx *c, int draft, const kc_rules_opts *o)
     n = borrowers = seq_len(L, -1);
     for (i = 1; i <= n; i++) {
         if (lua_rawgeti(L, -1, (lua_Integer)i) == LUA_TTABLE) {
-            saved = kc_path_push_key(c, "entreps", 7);
+            saved = KC_PATH_PUSH_KEY(c, "entreps");
             kc_path_push_index(c, i);
             name_field_rule(c, -1, "first_name");
             name_field_rule(c, -1, "last_name");
-            kc_path_push_key(c, "amount", 6);
+            KC_PATH_PUSH_KEY(c, "amount");
             field(L, -1, "amount");
             /* a missing or non-positive amount is reported by the schema: no total */
             if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) > 0)
@@ -261,10 +264,10 @@ static void loan_draft_rules(kc_vctx *c, int draft, const kc_rules_opts *o)
     n = seq_len(L, -1);
     for (i = 1; i <= n; i++) {
         if (lua_rawgeti(L, -1, (lua_Integer)i) == LUA_TTABLE) {
-            saved = kc_path_push_key(c, "schedule", 8);
+            saved = KC_PATH_PUSH_KEY(c, "schedule");
             kc_path_push_index(c, i);
             if (field(L, -1, "principal") != LUA_TNIL) {
-                size_t inner = kc_path_push_key(c, "principal", 9);
+                size_t inner = KC_PATH_PUSH_KEY(c, "principal");
                 if (amount(c, minor, currency, scale, &scheduled) != 0)
                     exact = 0;
                 kc_path_pop(c, inner);
@@ -272,7 +275,7 @@ static void loan_draft_rules(kc_vctx *c, int draft, const kc_rules_opts *o)
             lua_pop(L, 1);
             if (field(L, -1, "interest") != LUA_TNIL) {
                 long long ignored = 0;
-                size_t inner = kc_path_push_key(c, "interest", 8);
+                size_t inner = KC_PATH_PUSH_KEY(c, "interest");
                 amount(c, minor, currency, scale, &ignored);
                 kc_path_pop(c, inner);
             }
@@ -281,7 +284,7 @@ static void loan_draft_rules(kc_vctx *c, int draft, const kc_rules_opts *o)
                 long date;
                 s = lua_tolstring(L, -1, &len);
                 if (kc_date_parse(s, len, &date)) {
-                    size_t inner = kc_path_push_key(c, "date", 4);
+                    size_t inner = KC_PATH_PUSH_KEY(c, "date");
                     char d[40];
                     if (disburse && date < disburse) {
                         snprintf(d, sizeof d, "%04ld-%02ld-%02ld", disburse / 10000, disburse / 100 % 100,
@@ -315,8 +318,8 @@ static void loan_draft_rules(kc_vctx *c, int draft, const kc_rules_opts *o)
         char msg[160];
         s = lua_tolstring(L, -1, &len);
         /* a string that is no such data URI at all is the schema pattern's error */
-        if ((strncmp(s, "data:image/jpeg;base64,", 23) == 0 || strncmp(s, "data:image/png;base64,", 22) == 0
-             || strncmp(s, "data:image/gif;base64,", 22) == 0)
+        if ((STARTS_WITH(s, "data:image/jpeg;base64,") || STARTS_WITH(s, "data:image/png;base64,")
+             || STARTS_WITH(s, "data:image/gif;base64,"))
             && kc_image_check(s, len, KC_IMAGE_MAX, msg, sizeof msg))
             kc_verror_at(c, "image_encoded", 0, "image: %s", msg);
     }
@@ -367,7 +370,7 @@ static void report_rules(kc_vctx *c, int body, const kc_rules_opts *o, int journ
         }
         if (!journals) {
             long long ignored = 0;
-            size_t inner = kc_path_push_key(c, "amount", 6);
+            size_t inner = KC_PATH_PUSH_KEY(c, "amount");
             field(L, -1, "amount");
             amount(c, minor, currency, 0, &ignored);
             lua_pop(L, 1);

@@ -102,12 +102,13 @@ static char *dup_lstring(const char *s, size_t len)
 
 static int compile_node(compiler *k, kc_node **slot, int idx);
 
+const char *const kc_type_names[KT_COUNT] = { "null", "boolean", "integer", "number", "string", "array", "object" };
+
 static int type_bit(const char *name)
 {
-    static const char *names[] = { "null", "boolean", "integer", "number", "string", "array", "object" };
     int i;
-    for (i = 0; i < 7; i++)
-        if (strcmp(name, names[i]) == 0)
+    for (i = 0; i < KT_COUNT; i++)
+        if (strcmp(name, kc_type_names[i]) == 0)
             return 1 << i;
     return 0;
 }
@@ -460,7 +461,7 @@ kc_node *kc_schema_get(lua_State *L, int idx)
     return s->root;
 }
 
-static int schema_close(lua_State *L)
+static int schema_release(lua_State *L)
 {
     kc_schema *s = luaL_checkudata(L, 1, KC_SCHEMA_MT);
     free_node(s->root);
@@ -575,12 +576,12 @@ void kc_schema_open(lua_State *L)
     static const luaL_Reg methods[] = {
         { "validate", schema_validate },
         { "encode", schema_encode },
-        { "close", schema_close },
+        { "close", schema_release },
         { NULL, NULL }
     };
     static const luaL_Reg metamethods[] = {
-        { "__gc", schema_close },
-        { "__close", schema_close },
+        { "__gc", schema_release },
+        { "__close", schema_release },
         { "__tostring", schema_tostring },
         { NULL, NULL }
     };

@@ -18,10 +18,13 @@
 #define KC_MAX_DEPTH 64     /* deeper values are refused, not walked */
 #define KC_MAX_ERRORS 1000  /* then one "more errors" entry ends the list */
 
+/* JSON Schema's type names; bit i of a type set is kc_type_names[i]. */
 enum {
     KT_NULL = 1, KT_BOOLEAN = 2, KT_INTEGER = 4, KT_NUMBER = 8,
     KT_STRING = 16, KT_ARRAY = 32, KT_OBJECT = 64
 };
+#define KT_COUNT 7
+extern const char *const kc_type_names[KT_COUNT];
 
 /* A constant from `enum`/`const`: JSON scalars only. */
 typedef struct kc_const {
@@ -103,6 +106,8 @@ void kc_vwarn_at(kc_vctx *c, const char *suffix_key, const char *fmt, ...);
 ** message: the same bytes every run, whatever the table traversal order. */
 void kc_sort_findings(lua_State *L, int idx);
 size_t kc_path_push_key(kc_vctx *c, const char *key, size_t len);
+/* kc_path_push_key for a string literal, its length counted by the compiler. */
+#define KC_PATH_PUSH_KEY(c, literal) kc_path_push_key((c), "" literal, sizeof(literal) - 1)
 size_t kc_path_push_index(kc_vctx *c, long long i);
 void kc_path_pop(kc_vctx *c, size_t saved);
 /* A short printable description of the value at idx ("\"abc\"", "3.5", "an array of 2"). */

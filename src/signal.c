@@ -28,7 +28,7 @@ static const struct { const char *name; int sig; } SIGNALS[] = {
 };
 #define NSIGNALS (sizeof SIGNALS / sizeof SIGNALS[0])
 
-static int watch_close(lua_State *L)
+static int watch_release(lua_State *L)
 {
     signal_watch *w = luaL_checkudata(L, 1, WATCH_MT);
     if (w->fd >= 0) {
@@ -130,10 +130,10 @@ void kc_signal_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         { "getfd", watch_getfd }, { "dirty", watch_dirty }, { "read", watch_read },
-        { "close", watch_close }, { NULL, NULL },
+        { "close", watch_release }, { NULL, NULL },
     };
     static const luaL_Reg meta[] = {
-        { "__gc", watch_close }, { "__close", watch_close }, { NULL, NULL },
+        { "__gc", watch_release }, { "__close", watch_release }, { NULL, NULL },
     };
     if (luaL_newmetatable(L, WATCH_MT)) {
         luaL_setfuncs(L, meta, 0);

@@ -390,14 +390,13 @@ static int json_type(lua_State *L, int idx, long long *seq)
 
 static void type_names(int types, char *out, size_t cap)
 {
-    static const char *names[] = { "null", "boolean", "integer", "number", "string", "array", "object" };
     size_t n = 0;
     int i, first = 1;
     out[0] = '\0';
-    for (i = 0; i < 7; i++) {
+    for (i = 0; i < KT_COUNT; i++) {
         if (!(types & (1 << i)))
             continue;
-        n += (size_t)snprintf(out + n, cap - n, "%s%s", first ? "" : " or ", names[i]);
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", first ? "" : " or ", kc_type_names[i]);
         first = 0;
         if (n >= cap) break;
     }

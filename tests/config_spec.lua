@@ -111,6 +111,15 @@ describe("kiva.config", function()
     assert.matches("plain http", err.message)
   end)
 
+  it("knows a loopback address in every form a socket gives it", function()
+    for _, host in ipairs { "127.0.0.1", "127.9.9.9", "::1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1", "localhost" } do
+      assert.is_true(config.is_loopback(host), host)
+    end
+    for _, host in ipairs { "10.0.0.1", "::ffff:10.0.0.1", "128.0.0.1", "127.0.0.256", "::2", "localhost.evil.com" } do
+      assert.is_false(config.is_loopback(host), host)
+    end
+  end)
+
   it("checks the partner id and csv format", function()
     assert.is_nil(config.resolve({ partner_id = "12a" }, env {}))
     assert.is_nil(config.resolve({}, env { KIVA_CSV_FORMAT = "four" }))

@@ -14,7 +14,7 @@ end
 -- Methods the client uses internally (shared with kiva.push), not part of the public surface.
 -- constructors and helpers of the module table, not methods of a client
 local CLIENT_INTERNAL = { new = true, progress = true, encode = true, partner_id = true, path = true,
-  request = true, with_settings = true, id_text = true }
+  api_request = true, with_settings = true, id_text = true }
 
 describe("README.md", function()
   it("documents kiva.validate, kiva.encode, kiva.client and kiva.source", function()

@@ -12,19 +12,58 @@ local function shell_quote(s)
 end
 M.quote = shell_quote
 
+local files = require "kiva.files"
+
+--- The file's content, or nil when it cannot be read.
 function M.read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
+  return (files.read(path))
 end
 
+--- Writes the file (a failure fails the test); returns its path.
 function M.write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
+  assert(files.write(path, data))
   return path
+end
+
+--- All rows of kiva.source.rows(path, opts): a list of { row =, where = } or
+-- { err = }, and the warnings said; or nil, err when the input cannot be opened.
+function M.read_rows(path, opts)
+  opts = opts or {}
+  local warnings = {}
+  opts.on_warning = function(w) warnings[#warnings + 1] = w end
+  local it, err = require("kiva.source").rows(path, opts)
+  if not it then return nil, err end
+  local out = {}
+  for row, where in it do
+    if row then out[#out + 1] = { row = row, where = where } else out[#out + 1] = { err = where } end
+  end
+  return out, warnings
+end
+
+--- How many file descriptors this process has open (its /proc/PID/fd).
+function M.open_descriptors()
+  local p = io.popen("ls /proc/" .. require("kiva.core").getpid() .. "/fd")
+  local n = 0
+  for _ in p:lines() do n = n + 1 end
+  p:close()
+  return n
+end
+
+--- Starts tests/http_server.lua on a free loopback port: { pid, url, stop() }.
+function M.start_http_server()
+  local core = require "kiva.core"
+  local dir = M.tmpdir()
+  local p = io.popen(M.lua .. " tests/http_server.lua >" .. dir .. "/port 2>" .. dir .. "/err & echo $!")
+  local pid = tonumber(p:read("l"))
+  p:close()
+  local port
+  for _ = 1, 100 do
+    port = tonumber((M.read(dir .. "/port") or ""):match("%d+"))
+    if port then break end
+    core.sleep(0.05)
+  end
+  assert(port, "test server did not start: " .. (M.read(dir .. "/err") or ""))
+  return { pid = pid, url = "http://127.0.0.1:" .. port, stop = function() core.kill(pid, 15) end }
 end
 
 local tmp_count = 0
@@ -34,7 +73,7 @@ function M.tmpdir()
   local p = os.tmpname()
   os.remove(p)
   local dir = p .. "-kiva-" .. tmp_count
-  assert(os.execute("mkdir -p " .. shell_quote(dir)))
+  assert(require("kiva.core").mkdir(dir))
   M._tmpdirs = M._tmpdirs or {}
   M._tmpdirs[#M._tmpdirs + 1] = dir
   return dir
@@ -81,7 +120,7 @@ function M.kiva(args)
   return M.lua .. " " .. shell_quote(M.root .. "/kiva") .. " " .. args
 end
 
-local function sleep(s) os.execute("sleep " .. s) end
+local sleep = require("kiva.core").sleep
 
 --- Starts `kiva sandbox --port 0 <args>` in the background and waits for its export lines.
 -- Returns a table: env (KIVA_* variables to reach it), pid, url, state_file (the --state

@@ -68,7 +68,7 @@ describe("ops", function()
 
   it("runs kiva push for the previous month, quiet, logged, confirmed", function()
     local dir = helper.tmpdir()
-    assert(os.execute("mkdir -p " .. dir .. "/bin"))
+    assert(require("kiva.core").mkdir(dir .. "/bin"))
     helper.write(dir .. "/bin/kiva", "#!/bin/sh\nprintf '%s\\n' \"$@\" > " .. helper.quote(dir .. "/args") .. "\n")
     assert(os.execute("chmod +x " .. dir .. "/bin/kiva"))
     local r = helper.run("PATH=" .. helper.quote(dir .. "/bin") .. ":$PATH sh "

@@ -121,7 +121,7 @@ local f = io.open(%q, "w") f:write("done") f:close()
       assert(os.execute(tmux .. "new-session -d -x " .. width .. " -y 12 " .. helper.quote(inner)))
       for _ = 1, 100 do
         if helper.read(dir .. "/done") then break end
-        os.execute("sleep 0.1")
+        require("kiva.core").sleep(0.1)
       end
       local pipe = io.popen(tmux .. "capture-pane -p")
       local text = pipe:read("a")

@@ -126,9 +126,15 @@ describe("kiva.report", function()
     assert.matches("and 5 more %(all of them in p%.xlsx%)", report.summary(result, { problems = "p.xlsx" }))
   end)
 
-  it("prints JSON without escaped slashes", function()
-    assert.equal('{"url":"https://x/y"}', report.json_text({ url = "https://x/y" }))
-    assert.equal("a\\/b", cjson.decode(report.json_text({ s = "a\\/b" })).s)
+  it("writes an empty run's items, and an item's empty errors, as [] and paths unescaped", function()
+    local dir = helper.tmpdir()
+    assert(report.write_json(dir .. "/empty.json", { command = "push", kind = "repayments", counts = {}, items = {} }))
+    assert.matches('"items":%[%]', helper.read(dir .. "/empty.json"))
+    assert(report.write_json(dir .. "/one.json", { command = "push", counts = {},
+      items = { { where = "C:/mis/in.csv:2", status = "invalid", errors = {} } } }))
+    local text = helper.read(dir .. "/one.json")
+    assert.matches('"errors":%[%]', text)
+    assert.truthy(text:find('"where":"C:/mis/in.csv:2"', 1, true))
   end)
 
   it("shows a ledger item as readable text", function()

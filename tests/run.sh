@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs luacheck, the C unit tests and the busted specs; prints one closing line
-# "N passed, N failed" counting all of them, and fails if anything failed.
+# "N passed, N failed" counting all of them, and fails if anything failed or was
+# left pending.
 #   usage: tests/run.sh BUILD_DIR LUA BUSTED LUACHECK
 build=${1:-build}; lua=${2:-lua5.4}; busted=${3:-/usr/bin/busted}; luacheck=${4:-luacheck}
 cd "$(dirname "$0")/.."
@@ -40,7 +41,9 @@ $lua "$busted" --cpath="$build/?.so" -o plainTerminal ${BUSTED_ARGS:-} tests 2>&
 line=$(grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$log" | tail -1)
 if [ -n "$line" ]; then
     set -- $line
-    passed=$((passed + $1)); failed=$((failed + $4 + $7))
+    # a pending test is one that did not run: it counts as a failure, never as silence
+    passed=$((passed + $1)); failed=$((failed + $4 + $7 + ${10}))
+    [ "${10}" -eq 0 ] || echo "${10} pending: every test must run"
 else
     echo "busted did not finish"; failed=$((failed + 1))
 fi

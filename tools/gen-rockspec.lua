@@ -59,6 +59,7 @@ dependencies = {
    "argparse >= 0.7",
    "luasocket >= 3.0",
    "luasec >= 1.0",
+   "luaossl >= 20190731",
    "luasql-sqlite3 >= 2.6",
    "luaexpat >= 1.5",
 }

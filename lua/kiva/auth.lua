@@ -23,7 +23,7 @@ Auth.DEFAULT_LIFETIME = 600  -- when a token says nothing of its expiry
 Auth.MIN_LIFETIME = 60
 Auth.MAX_LIFETIME = 86400
 
-Auth.ALL_SCOPES = { "read:loans", "create:loan_draft", "create:journal_update", "create:repayment" }
+Auth.ALL_SCOPES = require("kiva.contract").SCOPES
 
 --- Percent-encodes every byte outside RFC 3986's unreserved set.
 function Auth.form_encode(s)

@@ -2,7 +2,9 @@
 -- (0 done, 1 items invalid/rejected/unknown, 2 usage or configuration, 3 authentication,
 -- 4 network gave up); it never calls os.exit. All printing of the project happens here.
 local argparse = require "argparse"
-local cjson = require "cjson"
+local json = require "kiva.json"
+local files = require "kiva.files"
+local contract = require "kiva.contract"
 
 local M = {}
 
@@ -143,7 +145,7 @@ local function build_parser(state)
 
   c = helpful(p:command("push", "Map an export and send what the ledger has not sent."))
   c:epilog(EXAMPLES.push)
-  c:argument("what", "loans|repayments|journals"):choices({ "loans", "repayments", "journals" })
+  c:argument("what", table.concat(contract.KIND_ORDER, "|")):choices(contract.KIND_ORDER)
   c:option("--mapping", "Mapping script (Lua)."):count(1)
   c:option("--input", "MIS export (csv, tsv, xlsx, json, jsonl)."):count(1)
   c:flag("--dry-run", "Map, validate and write the payloads under --out; send nothing.")
@@ -220,7 +222,7 @@ local function client_opts(args)
   local o = { concurrency = math.tointeger(tonumber(args.concurrency)) }
   if os.getenv("KIVA_DEBUG") == "1" then
     o.on_log = function(level, message)
-      if type(message) == "table" then message = cjson.encode(errors.redact(message)) end
+      if type(message) == "table" then message = json.encode(errors.redact(message)) end
       io.stderr:write("kiva: ", tostring(level), ": ",
         require("kiva.text").printable(errors.redact(tostring(message))), "\n")
     end
@@ -332,7 +334,7 @@ local function finish_run(run, result, code, body)
   if not (args.quiet and not runlog.needs_person(result)) then
     human:write(table.concat(lines, "\n"), "\n")
   end
-  if to_json then out(report.json_text(report.to_table(result)), "\n") end
+  if to_json then out(json.encode(report.to_table(result)), "\n") end
   if args.log then
     args.logged = true
     local logged, lerr = runlog.append(args.log, lines)
@@ -383,7 +385,7 @@ local function cmd_push(args, validate_only)
       opts.client = new_client(settings, args)
       local cache_dir = settings.ledger and settings.ledger:match("^(.*)/[^/]*$") or ledger.state_dir()
       if cache_dir then
-        require("kiva.core").mkdir(cache_dir, tonumber("700", 8), true)
+        require("kiva.core").mkdir(cache_dir, files.PRIVATE_DIR, true)
         opts.config_cache = cache_dir .. "/" .. ledger.target_name(settings.api_url, settings.partner_id)
           .. ".config.json"
       end
@@ -427,12 +429,10 @@ end
 
 local function cmd_validate_json(args)
   local kiva = require "kiva"
-  local kind = args.what == "loans" and "loan_draft" or args.what
-  local f, ferr = io.open(args.json, "rb")
-  if not f then return fail({ kind = "input", message = "cannot read " .. args.json .. ": " .. tostring(ferr) }) end
-  local text = f:read("a")
-  f:close()
-  local value, derr = require("cjson.safe").decode(text)
+  local kind = contract.KINDS[contract.kind_of(args.what)].payload
+  local text, ferr = files.read(args.json)
+  if not text then return fail({ kind = "input", message = "cannot read " .. args.json .. ": " .. tostring(ferr) }) end
+  local value, derr = json.decode(text)
   if value == nil then
     out(require("kiva.text").printable(args.json), ": not JSON: ", tostring(derr), "\n")
     return 1
@@ -462,7 +462,7 @@ local function cmd_validate(args)
   if not args.mapping or not args.input then
     return fail({ kind = "usage", message = "validate needs --mapping and --input, or --json FILE" })
   end
-  if args.what == "loan_draft" then args.what = "loans" end
+  args.what = contract.kind_of(args.what)
   return cmd_push(args, true)
 end
 
@@ -500,7 +500,7 @@ local function cmd_reconcile(args)
 end
 
 local function print_json(v)
-  out(require("kiva.report").json_text(v), "\n")
+  out(json.encode(v), "\n")
 end
 
 local function cmd_token(args)
@@ -552,7 +552,7 @@ local function cmd_loans(args)
   local client, cerr = new_client(settings, args)
   if not client then return fail(cerr) end
   local f, s, c = client:loans({ status = args.status, query = args.query })
-  local all = setmetatable({}, cjson.array_mt)
+  local all = json.array()
   while true do
     local loan, err = f(s, c)
     c = loan
@@ -596,10 +596,9 @@ end
 
 -- The keys of the unknown items a run's JSON report lists.
 local function unknown_keys_of(path)
-  local f, ferr = io.open(path, "rb")
-  if not f then return nil, errors.input(path, "cannot read the report " .. path .. ": " .. tostring(ferr)) end
-  local doc = require("cjson.safe").decode(f:read("a"))
-  f:close()
+  local text, ferr = files.read(path)
+  if not text then return nil, errors.input(path, "cannot read the report " .. path .. ": " .. tostring(ferr)) end
+  local doc = json.decode(text)
   if type(doc) ~= "table" or type(doc.items) ~= "table" then
     return nil, errors.input(path, path .. " is not a kiva run report (no items list)")
   end
@@ -662,7 +661,7 @@ local function cmd_ledger(args)
   if action == "list" then
     local rows = db:list(args.state)
     if args.json then
-      print_json(setmetatable(rows, cjson.array_mt))
+      print_json(json.array(rows))
     else
       for _, r in ipairs(rows) do
         out(string.format("%-9s %-20s %s  %s\n", r.state, r.sent_at or r.updated_at or "", cell(r.key), cell(r.source)))

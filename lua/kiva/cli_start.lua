@@ -33,7 +33,8 @@ function M.add_commands(p, helpful)
 
   c = helpful(p:command("init", "Write a mapping skeleton for an export."))
   c:epilog(EXAMPLES.init)
-  c:argument("what", "loans|repayments|journals"):choices({ "loans", "repayments", "journals" })
+  local kinds = require("kiva.contract").KIND_ORDER
+  c:argument("what", table.concat(kinds, "|")):choices(kinds)
   c:option("--input", "The export to map."):count(1)
   c:option("--out", "Write the skeleton to this file (never over an existing one); default: print it.")
   add_reading(c)

@@ -4,6 +4,7 @@
 -- HTTP and retries from kiva.transport. Remote and input problems come back as
 -- `nil, err` (kiva.errors tables); only misuse (a bad option) raises.
 local cjson = require "cjson.safe"
+local contract = require "kiva.contract"
 local core = require "kiva.core"
 local errors = require "kiva.errors"
 local config = require "kiva.config"
@@ -26,15 +27,17 @@ local OPTIONS = {
   connect_timeout = "number", low_speed_time = "number", max_body = "integer",
   max_attempts = "integer", max_retry_time = "number", retry_base = "number", retry_cap = "number",
   batch_size = "integer", page_size = "integer", paths = "table", validate = "boolean",
-  on_progress = "function", on_log = "function", debug = "boolean",
+  on_progress = "function", on_log = "function", debug = "boolean", now = "function",
 }
 
 local RANGES = {
-  concurrency = { 1, 64 }, batch_size = { 1, 300 }, page_size = { 1, 300 }, max_attempts = { 1, 100 },
+  concurrency = { 1, 64 }, batch_size = { 1, contract.MAX_BATCH }, page_size = { 1, contract.MAX_PAGE },
+  max_attempts = { 1, 100 },
 }
 
 local DEFAULTS = {
-  concurrency = 4, batch_size = 250, page_size = 300, validate = true,
+  concurrency = contract.DEFAULT_CONCURRENCY, batch_size = contract.DEFAULT_BATCH, page_size = contract.MAX_PAGE,
+  validate = true,
 }
 
 Client.PATHS = {
@@ -105,7 +108,8 @@ end
 --- A client. Options: the settings of interface.md by lower-case name, plus
 -- scopes, token_cache, concurrency, timeout, connect_timeout, low_speed_time,
 -- max_body, max_attempts, max_retry_time, batch_size, page_size, paths,
--- validate, on_progress(event), on_log(level, message), debug.
+-- validate, on_progress(event), on_log(level, message), debug, now() (the token's
+-- clock in seconds, default kiva.core.now; a test moves it instead of sleeping).
 -- Raises on an unknown option or a wrong type.
 -- @return client | nil, err (kind "config")
 function Client.new(opts)
@@ -147,7 +151,8 @@ function Client.with_settings(settings, opts)
     return nil, errors.config("cannot start HTTP: " .. tostring(msg2))
   end
   self.api, self.token_transport = api, token_transport
-  self.auth = Auth.new(token_transport, settings, { scopes = opts.scopes, on_log = opts.on_log })
+  self.auth = Auth.new(token_transport, settings, { scopes = opts.scopes, on_log = opts.on_log,
+    now = opts.now })
   self.paths = setmetatable(opts.paths or {}, { __index = Client.PATHS })
   self.header_cache = {}
   return self
@@ -225,10 +230,11 @@ local function on_api_result(_, err, req)
   if err and err.status == 401 and req.client.auth:invalidate(req.token) then return "again" end
 end
 
---- A transport request for the API: bearer token set before each attempt, and
--- sent once more after a 401 if the token could be renewed. `check(res)` says why
--- a 2xx answer is unreadable (see the CHECK table), nil when it is fine.
-function Client:request(method, path, body, check)
+--- Builds (does not send: kiva.transport does) a request for the API: bearer token
+-- set before each attempt, and sent once more after a 401 if the token could be
+-- renewed. `check(res)` says why a 2xx answer is unreadable (see the CHECK table),
+-- nil when it is fine.
+function Client:api_request(method, path, body, check)
   return {
     method = method, url = self.settings.api_url .. path, endpoint = path, body = body, check = check,
     client = self, prepare = prepare_api, on_result = on_api_result,
@@ -406,7 +412,7 @@ function Client:send(kind, bodies, opts)
     n = n + 1
     local body, item = b, n
     if type(b) == "table" then body, item = b.body, b.item end
-    local req = self:request("POST", path or "", body)
+    local req = self:api_request("POST", path or "", body)
     req.item, req.before_send, req.on_retry = item, opts.before_send, opts.on_retry and function(r, err, delay)
       opts.on_retry(r.item, err, delay)
     end
@@ -470,7 +476,8 @@ local function without(items, field)
 end
 
 --- Reports repayments, split into batches of at most opts.batch_size (default
--- 250, never above 300) sent in parallel.
+-- 250, never above 300) sent in parallel; opts.on_retry(batch_index, err, delay)
+-- when a batch will be sent again.
 -- @return { batches = { {index, first, last, upload_id, problems, note, err}, ... },
 -- problems = {...} (each with its batch index), upload_ids = {...} }, err of the first
 -- failed batch (nil when all went through) | nil, err when nothing was sent
@@ -479,8 +486,8 @@ function Client:post_repayments(list, opts)
   local items = type(list) == "table" and list.repayments or list
   if type(items) ~= "table" then error("post_repayments: expected an array of repayments", 2) end
   local size = opts.batch_size or self.opts.batch_size
-  if math.type(size) ~= "integer" or size < 1 or size > 300 then
-    error("post_repayments: batch_size must be an integer from 1 to 300", 2)
+  if math.type(size) ~= "integer" or size < 1 or size > contract.MAX_BATCH then
+    error("post_repayments: batch_size must be an integer from 1 to " .. contract.MAX_BATCH, 2)
   end
   if self.settings.csv_format == "two" then items = without(items, "client_id") end
   local _, perr = self:path("repayments")
@@ -509,6 +516,7 @@ function Client:post_repayments(list, opts)
         b.err = err
       end
     end,
+    on_retry = opts.on_retry,
   })
   for _, b in ipairs(batches) do
     if b.err then
@@ -558,7 +566,7 @@ function Client:loans_page(q)
   check_query(q, "loans_page")
   local path, perr = self:path("loans")
   if not path then return nil, perr end
-  local res, err = self.api:request(self:request("GET", path .. query_string(q), nil, CHECK.loans))
+  local res, err = self.api:request(self:api_request("GET", path .. query_string(q), nil, CHECK.loans))
   if not res then return nil, err end
   local j = res.json
   local data = pick(j, "data", "loans")   -- a list: CHECK.loans saw to it
@@ -574,7 +582,7 @@ end
 function Client:loans(q)
   q = q or {}
   check_query(q, "loans")
-  local limit = math.min(q.limit or self.opts.page_size, 300)
+  local limit = math.min(q.limit or self.opts.page_size, contract.MAX_PAGE)
   local offset = q.offset or 0
   local pager = { total = nil, err = nil, pages = 0 }
   local page, pos, finished = {}, 0, false
@@ -615,7 +623,7 @@ function Client:config(name)
   if self.cache[name] then return self.cache[name] end
   local path, perr = self:path("config", { name = name })
   if not path then return nil, perr end
-  local res, err = self.api:request(self:request("GET", path, nil, function(r)
+  local res, err = self.api:request(self:api_request("GET", path, nil, function(r)
     if config_list(r.json, name) then return nil end
     return errors.not_an_object(r, true) or ("the answer has no " .. name .. " list")
   end))

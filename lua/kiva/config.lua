@@ -74,10 +74,11 @@ function M.parse_url(url)
   return { scheme = scheme:lower(), host = host:lower(), port = tonumber(port), path = path }
 end
 
---- True for localhost, 127.0.0.0/8 and ::1.
+--- True for localhost, 127.0.0.0/8 and ::1 (also 127.x written as an IPv4-mapped
+-- IPv6 address, as a dual-stack socket gives its peer).
 function M.is_loopback(host)
   if host == "localhost" or host == "::1" or host == "0:0:0:0:0:0:0:1" then return true end
-  local a, b, c, d = host:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  local a, b, c, d = (host:gsub("^::ffff:", "")):match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
   if a and tonumber(a) == 127 and tonumber(b) < 256 and tonumber(c) < 256 and tonumber(d) < 256 then
     return true
   end

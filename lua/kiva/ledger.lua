@@ -10,7 +10,7 @@
 -- $XDG_STATE_HOME/kiva/ (M.default_path), whatever the working directory. The run
 -- lock is an flock on the ledger file itself, so another path to the same file (a
 -- symlink, a hard link) meets the same lock, and no separate lock file can be lost.
-local cjson = require "cjson.safe"
+local json = require "kiva.json"
 local core = require "kiva.core"
 local errors = require "kiva.errors"
 
@@ -131,8 +131,8 @@ end
 
 local function decode_row(row)
   if not row then return nil end
-  row.response = row.response and cjson.decode(row.response) or nil
-  row.problems = row.problems and cjson.decode(row.problems) or nil
+  row.response = row.response and json.decode(row.response) or nil
+  row.problems = row.problems and json.decode(row.problems) or nil
   return row
 end
 
@@ -153,7 +153,7 @@ function M.open(path, opts)
     self.created = "new"
     local dir = path:match("^(.*)/[^/]*$")
     if dir and dir ~= "" then
-      local made, merr = core.mkdir(dir, tonumber("700", 8), true)
+      local made, merr = core.mkdir(dir, require("kiva.files").PRIVATE_DIR, true)
       if not made then
         return fail("ledger", "cannot create the ledger's directory " .. dir .. ": " .. tostring(merr))
       end
@@ -218,7 +218,7 @@ function Ledger:recover()
   if #rows == 0 then return {} end
   local ok, terr = self:_transaction(function()
     self:_must("UPDATE items SET state='unknown', updated_at=" .. self:_q(now_iso())
-      .. ", problems=" .. self:_q(cjson.encode({ { message = INTERRUPTED } }))
+      .. ", problems=" .. self:_q(json.encode({ { message = INTERRUPTED } }))
       .. " WHERE state='sending'")
   end)
   if not ok then return nil, terr end
@@ -288,8 +288,8 @@ function Ledger:_settle(state, changes)
   return self:_transaction(function()
     for _, c in ipairs(changes) do
       local sets = { "state=" .. self:_q(state), "updated_at=" .. self:_q(t) }
-      if c.response ~= nil then sets[#sets + 1] = "response=" .. self:_q(cjson.encode(c.response)) end
-      sets[#sets + 1] = "problems=" .. self:_q(c.problems and cjson.encode(c.problems) or nil)
+      if c.response ~= nil then sets[#sets + 1] = "response=" .. self:_q(json.encode(c.response)) end
+      sets[#sets + 1] = "problems=" .. self:_q(c.problems and json.encode(c.problems) or nil)
       if c.batch ~= nil then sets[#sets + 1] = "batch=" .. self:_q(c.batch) end
       if state == "sent" then
         sets[#sets + 1] = "sent_at=" .. self:_q(t)

@@ -36,56 +36,16 @@ end
 
 ---------------------------------------------------------------- dates
 
-local function is_leap(y) return y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0) end
-local MONTH_DAYS = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
-
-local function days_in_month(y, m)
-  if m == 2 and is_leap(y) then return 29 end
-  return MONTH_DAYS[m]
-end
-
--- Civil date from a day count since 1970-01-01 (H. Hinnant's algorithm).
-local function civil_from_days(z)
-  z = z + 719468
-  local era = (z >= 0 and z or z - 146096) // 146097
-  local doe = z - era * 146097
-  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-  local y = yoe + era * 400
-  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-  local mp = (5 * doy + 2) // 153
-  local d = doy - (153 * mp + 2) // 5 + 1
-  local m = mp < 10 and mp + 3 or mp - 9
-  if m <= 2 then y = y + 1 end
-  return y, m, d
-end
+local dates = require "kiva.dates"
+local days_in_month = dates.days_in_month
 
 --- An Excel serial date as "YYYY-MM-DD" (" HH:MM:SS" added when the time is not
 -- midnight). opts.date1904: the workbook uses the 1904 date system. Serial 60 of
 -- the 1900 system (Excel's fictitious 1900-02-29) reads as 1900-02-28.
 -- @return string | nil, message
 function M.from_excel(serial, opts)
-  local n = tonumber(serial)
-  if not n or n < 0 or n > 2958465 then
-    return fail("from_excel", serial, "date " .. quote(serial) .. " is not an Excel serial date")
-  end
-  serial = n
-  local days = math.floor(serial)
-  local seconds = math.floor((serial - days) * 86400 + 0.5)
-  if seconds >= 86400 then days, seconds = days + 1, seconds - 86400 end
-  local epoch
-  if opts and opts.date1904 then
-    epoch = -24107             -- 1904-01-01 as days since 1970-01-01
-  elseif days >= 61 then
-    epoch = -25569             -- 1899-12-30: absorbs Excel's 1900 leap-year bug
-  else
-    epoch = -25568             -- 1899-12-31
-    if days == 60 then days = 59 end
-  end
-  local y, m, d = civil_from_days(epoch + days)
-  local s = string.format("%04d-%02d-%02d", y, m, d)
-  if seconds ~= 0 then
-    s = s .. string.format(" %02d:%02d:%02d", seconds // 3600, seconds // 60 % 60, seconds % 60)
-  end
+  local s = dates.from_excel(serial, opts and opts.date1904)
+  if not s then return fail("from_excel", serial, "date " .. quote(serial) .. " is not an Excel serial date") end
   return s
 end
 

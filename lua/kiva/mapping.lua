@@ -26,9 +26,12 @@ local getmetatable, setmetatable = getmetatable, setmetatable   -- called on eve
 
 local M = {}
 
-local KIND_FUNCTION = { loans = "loan_draft", repayments = "repayment", journals = "journal" }
+local KIND_FUNCTION = {}
+for kind, spec in pairs(require("kiva.contract").KINDS) do KIND_FUNCTION[kind] = spec.fn end
 
 local errors = require "kiva.errors"
+local files = require "kiva.files"
+local json = require "kiva.json"
 local input_error = errors.input
 
 -- The per-run slot of each loaded script: its own kiva.map helpers report to it.
@@ -155,7 +158,7 @@ end
 local function field(item, ...)
   for i = 1, select("#", ...) do
     local v = item[select(i, ...)]
-    if v ~= nil and v ~= require("cjson").null then return v end
+    if v ~= nil and v ~= json.null then return v end
   end
   return nil
 end
@@ -179,21 +182,163 @@ local LOOKUPS = {
 }
 
 local function read_cache(path)
-  local f = path and io.open(path, "rb")
-  if not f then return {} end
-  local text = f:read("a")
-  f:close()
-  local data = require("cjson.safe").decode(text)
+  local text = path and files.read(path)
+  local data = text and json.decode(text)
   return type(data) == "table" and data or {}
 end
 
 local function write_cache(path, data)
   local tmp = path .. ".tmp"
-  local f = io.open(tmp, "wb")
-  if not f then return end
-  f:write(require("cjson").encode(data))
-  f:close()
-  os.rename(tmp, path)
+  if files.write(tmp, json.encode(data)) then os.rename(tmp, path) end
+end
+
+-- Kiva's list `name` from opts.fetch (client:config). @return list | nil, err (a
+-- kiva.errors table when the run has no credentials: the same for every row, so
+-- the run stops once with it; else a message)
+local function fetch_list(opts, name)
+  local list, err
+  if opts.fetch then list, err = opts.fetch(name) end
+  if type(list) == "table" and type(list[name]) == "table" then list = list[name] end
+  if type(list) == "table" then return list end
+  if not opts.fetch or (type(err) == "table" and err.kind == "config") then
+    return nil, errors.config("the mapping looks up names in Kiva's " .. name .. " list, which"
+      .. " needs credentials even for a dry run: set KIVA_CLIENT_ID and KIVA_CLIENT_SECRET (or"
+      .. " --credentials FILE, a file of client_id= and client_secret= lines, mode 0600) with the stage"
+      .. " credentials Kiva's partner team gives you; to try without them, run against the sandbox:"
+      .. " eval \"$(kiva sandbox --port 0)\"")
+  end
+  local msg = type(err) == "table" and (err.message or err.kind) or tostring(err or "no list")
+  return nil, "could not fetch the " .. name .. " list: " .. msg
+end
+
+-- The getter of Kiva's lists for one context: each fetched on first use, or taken
+-- from opts.cache_file while younger than opts.max_age; a failure is kept.
+local function list_getter(opts)
+  local max_age = opts.max_age or 86400
+  local lists, list_errors, cache = {}, {}, nil
+  return function(name)
+    if lists[name] then return lists[name] end
+    if list_errors[name] then return nil, list_errors[name] end
+    cache = cache or read_cache(opts.cache_file)
+    local cached = cache[name]
+    if type(cached) == "table" and type(cached.list) == "table" and tonumber(cached.fetched_at)
+        and os.time() - cached.fetched_at < max_age then
+      lists[name] = cached.list
+      return cached.list
+    end
+    local list, err = fetch_list(opts, name)
+    if not list then
+      list_errors[name] = err
+      return nil, err
+    end
+    lists[name] = list
+    if opts.cache_file then
+      cache[name] = { fetched_at = os.time(), list = list }
+      write_cache(opts.cache_file, cache)
+    end
+    return list
+  end
+end
+
+-- A list's names, normalized, to the values a lookup answers (the first one wins).
+local function build_index(list, spec)
+  local idx = { by_key = {}, entries = {} }
+  for _, e in ipairs(list) do
+    if type(e) == "table" then
+      for _, n in ipairs(spec.names(e)) do
+        if type(n) == "string" and n ~= "" then
+          local key = M.normalize(n)
+          if idx.by_key[key] == nil then idx.by_key[key] = spec.value(e) end
+          idx.entries[#idx.entries + 1] = { key = key, label = n }
+        end
+      end
+    end
+  end
+  return idx
+end
+
+-- A failed lookup or join, told to the mapping run using `ctx` (ctx._run, set by
+-- items): a kiva.errors table stops the run, a message is the row's.
+local function failure(ctx, helper, value, msg)
+  local run = ctx._run
+  if type(msg) == "table" then
+    if run and run.on_fatal then run.on_fatal(msg) end
+    return nil, msg.message
+  end
+  if run and run.on_failure then run.on_failure(helper, value, msg) end
+  return nil, msg
+end
+
+-- ctx[helper]: a name -> the value of LOOKUPS[helper] | nil, message.
+local function lookup_function(ctx, helper, spec, index_of)
+  -- names found, as written in the export: an export repeats a few names on
+  -- every row, and normalizing one costs more than the rest of the lookup
+  local found = {}
+  return function(name)
+    name = map.trim(name)
+    if name == nil then return nil end
+    local v = found[name]
+    if v ~= nil then return v end
+    local idx, err = index_of(spec)
+    if not idx then return failure(ctx, helper, name, err) end
+    v = idx.by_key[M.normalize(name)]
+    if v ~= nil then
+      found[name] = v
+      return v
+    end
+    return failure(ctx, helper, name, "no " .. spec.what .. " named '" .. name .. "'; nearest: "
+      .. nearest(name, idx.entries, 3))
+  end
+end
+
+-- The rows of `resolved` by their trimmed `key_column`: { rows = { key = {row...} } }
+-- or { err = message }. The file is closed as soon as the loop ends.
+local function read_join(path, resolved, key_column, join_opts)
+  local j = { rows = {} }
+  local it, err, _, closing = source.rows(resolved, join_opts)
+  if not it then
+    j.err = "join " .. path .. ": " .. err.message
+    return j
+  end
+  for row, where in it, nil, nil, closing do
+    if not row then
+      j.err = j.err or ("join " .. path .. ": " .. where.message)
+    elseif row[key_column] == nil then
+      j.err = "join " .. path .. ": no column '" .. tostring(key_column) .. "'"
+      break
+    else
+      local k = map.trim(row[key_column])
+      if k then
+        local list = j.rows[k] or {}
+        list[#list + 1] = row
+        j.rows[k] = list
+      end
+    end
+  end
+  return j
+end
+
+-- ctx.join: each file read once per context; a relative path is looked up next to
+-- the input (ctx._base) first.
+local function join_function(ctx)
+  local joins = {}
+  return function(path, key_column, join_opts)
+    local resolved = path
+    if ctx._base and not path:find("^/") then
+      local f = io.open(ctx._base .. "/" .. path, "rb")
+      if f then f:close() resolved = ctx._base .. "/" .. path end
+    end
+    local cache_key = resolved .. "\0" .. tostring(key_column)
+    local j = joins[cache_key]
+    if not j then
+      j = read_join(path, resolved, key_column, join_opts)
+      joins[cache_key] = j
+    end
+    if j.err then return failure(ctx, "join", path, j.err) end
+    return function(key)
+      return j.rows[map.trim(key) or ""] or {}
+    end
+  end
 end
 
 --- Builds the ctx given to mapping functions.
@@ -209,138 +354,20 @@ end
 -- @return ctx
 function M.context(opts)
   opts = opts or {}
-  local max_age = opts.max_age or 86400
   -- _run: the mapping run using this ctx (set by items), where lookups report
   local ctx = { _base = nil, _run = nil, input = opts.input, period = opts.period }
-  local lists, indexes, list_errors = {}, {}, {}
-  local cache = nil
-
-  local function get_list(name)
-    if lists[name] then return lists[name] end
-    if list_errors[name] then return nil, list_errors[name] end
-    cache = cache or read_cache(opts.cache_file)
-    local cached = cache[name]
-    if type(cached) == "table" and type(cached.list) == "table" and tonumber(cached.fetched_at)
-        and os.time() - cached.fetched_at < max_age then
-      lists[name] = cached.list
-      return cached.list
-    end
-    local list, err
-    if opts.fetch then list, err = opts.fetch(name) end
-    if type(list) == "table" and type(list[name]) == "table" then list = list[name] end
-    if type(list) ~= "table" then
-      if not opts.fetch or (type(err) == "table" and err.kind == "config") then
-        -- no credentials: the same for every row, so the run stops once with it
-        list_errors[name] = errors.config("the mapping looks up names in Kiva's " .. name .. " list, which"
-          .. " needs credentials even for a dry run: set KIVA_CLIENT_ID and KIVA_CLIENT_SECRET (or"
-          .. " --credentials FILE, a file of client_id= and client_secret= lines, mode 0600) with the stage"
-          .. " credentials Kiva's partner team gives you; to try without them, run against the sandbox:"
-          .. " eval \"$(kiva sandbox --port 0)\"")
-        return nil, list_errors[name]
-      end
-      local msg = type(err) == "table" and (err.message or err.kind) or tostring(err or "no list")
-      list_errors[name] = "could not fetch the " .. name .. " list: " .. msg
-      return nil, list_errors[name]
-    end
-    lists[name] = list
-    if opts.cache_file then
-      cache[name] = { fetched_at = os.time(), list = list }
-      write_cache(opts.cache_file, cache)
-    end
-    return list
-  end
-
+  local get_list, indexes = list_getter(opts), {}
   local function index_of(spec)
     local idx = indexes[spec.list]
     if idx then return idx end
     local list, err = get_list(spec.list)
     if not list then return nil, err end
-    idx = { by_key = {}, entries = {} }
-    for _, e in ipairs(list) do
-      if type(e) == "table" then
-        for _, n in ipairs(spec.names(e)) do
-          if type(n) == "string" and n ~= "" then
-            local key = M.normalize(n)
-            if idx.by_key[key] == nil then idx.by_key[key] = spec.value(e) end
-            idx.entries[#idx.entries + 1] = { key = key, label = n }
-          end
-        end
-      end
-    end
+    idx = build_index(list, spec)
     indexes[spec.list] = idx
     return idx
   end
-
-  local function failure(helper, value, msg)
-    local run = ctx._run
-    if type(msg) == "table" then
-      if run and run.on_fatal then run.on_fatal(msg) end
-      return nil, msg.message
-    end
-    if run and run.on_failure then run.on_failure(helper, value, msg) end
-    return nil, msg
-  end
-
-  for helper, spec in pairs(LOOKUPS) do
-    -- names found, as written in the export: an export repeats a few names on
-    -- every row, and normalizing one costs more than the rest of the lookup
-    local found = {}
-    ctx[helper] = function(name)
-      name = map.trim(name)
-      if name == nil then return nil end
-      local v = found[name]
-      if v ~= nil then return v end
-      local idx, err = index_of(spec)
-      if not idx then return failure(helper, name, err) end
-      v = idx.by_key[M.normalize(name)]
-      if v ~= nil then
-        found[name] = v
-        return v
-      end
-      return failure(helper, name, "no " .. spec.what .. " named '" .. name .. "'; nearest: "
-        .. nearest(name, idx.entries, 3))
-    end
-  end
-
-  local joins = {}
-  ctx.join = function(path, key_column, join_opts)
-    local resolved = path
-    if ctx._base and not path:find("^/") then
-      local f = io.open(ctx._base .. "/" .. path, "rb")
-      if f then f:close() resolved = ctx._base .. "/" .. path end
-    end
-    local cache_key = resolved .. "\0" .. tostring(key_column)
-    local j = joins[cache_key]
-    if not j then
-      j = { rows = {} }
-      local it, err = source.rows(resolved, join_opts)
-      if not it then
-        j.err = "join " .. path .. ": " .. err.message
-      else
-        for row, where in it do
-          if not row then
-            j.err = j.err or ("join " .. path .. ": " .. where.message)
-          elseif row[key_column] == nil then
-            j.err = "join " .. path .. ": no column '" .. tostring(key_column) .. "'"
-            break
-          else
-            local k = map.trim(row[key_column])
-            if k then
-              local list = j.rows[k] or {}
-              list[#list + 1] = row
-              j.rows[k] = list
-            end
-          end
-        end
-      end
-      joins[cache_key] = j
-    end
-    if j.err then return failure("join", path, j.err) end
-    return function(key)
-      return j.rows[map.trim(key) or ""] or {}
-    end
-  end
-
+  for helper, spec in pairs(LOOKUPS) do ctx[helper] = lookup_function(ctx, helper, spec, index_of) end
+  ctx.join = join_function(ctx)
   return ctx
 end
 

@@ -28,6 +28,24 @@ local function normalize(p, total)
   return { stage = "sending", done = p, total = total }
 end
 
+-- One terminal line of at most `cols - 1` characters (the last column would wrap).
+local function fit(head, list, frac, cols)
+  local room = math.max(cols - 1, 10)
+  for n = #list, 0, -1 do
+    local text = head
+    local tail = table.concat(list, ", ", 1, n)
+    local bar_room = room - utf8.len(text) - utf8.len(tail) - 4
+    if frac and bar_room >= 8 then
+      local w = math.min(bar_room, 30)
+      local filled = math.floor(w * frac)
+      text = text .. " [" .. string.rep("#", filled) .. string.rep(".", w - filled) .. "]"
+    end
+    if n > 0 then text = text .. " " .. tail end
+    if utf8.len(text) <= room then return text end
+  end
+  return head:sub(1, room)
+end
+
 --- A progress display: `d(p)` (or `d(done, total)`) updates it, `d.finish()` ends it.
 -- opts: stream (default io.stderr), tty (default: stderr is a terminal), interval (s
 -- between plain lines, default 5), label (what is sent, e.g. "repayments"), tr (a
@@ -75,24 +93,6 @@ function M.new(opts)
     end
     local frac = total and total > 0 and math.min(done / total, 1) or nil
     return tr("sending%s", label), list, frac
-  end
-
-  -- One terminal line of at most `cols - 1` characters (the last column would wrap).
-  local function fit(head, list, frac, cols)
-    local room = math.max(cols - 1, 10)
-    for n = #list, 0, -1 do
-      local text = head
-      local tail = table.concat(list, ", ", 1, n)
-      local bar_room = room - utf8.len(text) - utf8.len(tail) - 4
-      if frac and bar_room >= 8 then
-        local w = math.min(bar_room, 30)
-        local filled = math.floor(w * frac)
-        text = text .. " [" .. string.rep("#", filled) .. string.rep(".", w - filled) .. "]"
-      end
-      if n > 0 then text = text .. " " .. tail end
-      if utf8.len(text) <= room then return text end
-    end
-    return head:sub(1, room)
   end
 
   local self = {}

@@ -30,15 +30,10 @@ local runstore = require "kiva.runstore"
 
 local M = {}
 
--- CLI kind -> { payload kind of kiva.validate/encode, mapping function, ledger kind,
--- the wrapper a single item's JSON is cut out of }
-M.KINDS = {
-  loans = { payload = "loan_draft", fn = "loan_draft", ledger = "loan_draft" },
-  repayments = { payload = "repayments", fn = "repayment", ledger = "repayment", wrap = "repayments" },
-  journals = { payload = "journals", fn = "journal", ledger = "journal", wrap = "journals" },
-}
+-- CLI kind -> its names elsewhere (kiva.contract)
+M.KINDS = require("kiva.contract").KINDS
 
-M.BATCH_SIZE = 250
+M.BATCH_SIZE = require("kiva.contract").DEFAULT_BATCH
 local PAGE = 256            -- items read back from the store (and looked up in the ledger) at a time
 local PROGRESS_EVERY = 256  -- rows between two progress reports while reading
 
@@ -742,13 +737,14 @@ end
 -- lock held; not needed for dry runs), partner_id, period ("YYYY-MM"; repayments:
 -- else the month of the export's payment dates), resend_changed, csv_format,
 -- strict, batch_size, out, config_cache, target (echoed in the result),
--- on_progress(p), on_warning(message), should_stop() -> err|nil.
+-- on_progress(p), on_warning(message), should_stop() -> err|nil, command (the
+-- result's name for the run, default "validate" or "push": kiva.reconcile's own).
 -- @return result { command, kind, period, counts, items, warnings, batches,
 -- recovered, files, fatal = err|nil, target, started_at, finished_at, duration }.
 -- `items` is read from the run's store a page at a time: release the store with
 -- M.close(result) when done with it (the garbage collector does it otherwise).
 function M.run(opts)
-  local command = opts.validate_only and "validate" or "push"
+  local command = opts.command or (opts.validate_only and "validate" or "push")
   local result = setmetatable(new_result(command, opts.kind), { __gc = close_result, __close = close_result })
   result.dry_run = opts.dry_run or nil
   result.target = opts.target

@@ -15,8 +15,7 @@ M.EXPECTED = { "payingBack", "defaulted" }
 function M.run(opts)
   local result = push.run({ kind = "repayments", mapping = opts.mapping, input = opts.input, client = opts.client,
     csv_format = opts.csv_format, validate_only = true, items = opts.items, partner_id = opts.partner_id,
-    period = opts.period })
-  result.command = "reconcile"
+    period = opts.period, command = "reconcile" })
   result.findings = {}
   if result.fatal then return result end
 

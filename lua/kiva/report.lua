@@ -1,6 +1,6 @@
 --- kiva.report: what a run did, for the operator (text), for machines (JSON) and for
 -- Excel (a problems CSV). Builds strings and writes files; printing is the CLI's job.
-local cjson = require "cjson"
+local json = require "kiva.json"
 local printable = require("kiva.text").printable
 
 local M = {}
@@ -32,11 +32,11 @@ function M.to_table(result)
   local counts = {}
   for _, k in ipairs(COUNT_NAMES) do counts[k] = result.counts[k] or 0 end
   for k, v in pairs(result.counts) do counts[k] = v end
-  local items = setmetatable({}, cjson.array_mt)
+  local items = json.array()
   for _, e in ipairs(result.items or {}) do
     local o = { key = e.key, where = e.where, status = e.status, note = e.note, file = e.file }
     if e.errors then
-      o.errors = setmetatable({}, cjson.array_mt)
+      o.errors = json.array()
       for i, x in ipairs(e.errors) do o.errors[i] = type(x) == "table" and x or { message = tostring(x) } end
     end
     if e.response then o.response = e.response end
@@ -47,7 +47,7 @@ function M.to_table(result)
     items = items, dry_run = result.dry_run }
   if result.recovered and #result.recovered > 0 then t.recovered = result.recovered end
   if result.warnings and #result.warnings > 0 then
-    t.warnings = setmetatable({}, cjson.array_mt)
+    t.warnings = json.array()
     for i, w in ipairs(result.warnings) do
       t.warnings[i] = type(w) == "table" and { where = w.where, message = w.message } or { message = tostring(w) }
     end
@@ -65,23 +65,14 @@ function M.to_table(result)
 end
 
 local function write(path, data)
-  local f, err = io.open(path, "wb")
-  if not f then return nil, require("kiva.errors").config("cannot write " .. path .. ": " .. tostring(err)) end
-  f:write(data)
-  f:close()
+  local ok, err = require("kiva.files").write(path, data)
+  if not ok then return nil, require("kiva.errors").config("cannot write " .. path .. ": " .. tostring(err)) end
   return true
-end
-
---- `v` as JSON, with "/" left as it is (lua-cjson writes "\/", which is valid JSON but
--- garbles paths and URLs for a person reading it; "\/" can only be that escape, since
--- cjson escapes every "/" and writes a backslash as "\\").
-function M.json_text(v)
-  return (cjson.encode(v):gsub("\\/", "/"))
 end
 
 --- Writes the JSON report to `path`. @return true | nil, err
 function M.write_json(path, result)
-  return write(path, M.json_text(M.to_table(result)) .. "\n")
+  return write(path, json.encode(M.to_table(result)) .. "\n")
 end
 
 --- A cell Excel will not evaluate: a leading = + - @ (or tab/CR, which Excel strips
@@ -157,7 +148,7 @@ local function nested_lines(out, v, indent)
     if type(x) == "table" then
       out[#out + 1] = indent .. printable(k) .. ":"
       nested_lines(out, x, indent .. "  ")
-    elseif x ~= cjson.null then
+    elseif x ~= json.null then
       if math.type(x) == "float" and math.tointeger(x) then x = math.tointeger(x) end
       out[#out + 1] = indent .. printable(k) .. ": " .. printable(x)
     end
@@ -169,7 +160,7 @@ end
 function M.ledger_item_text(row)
   local out = {}
   for _, f in ipairs(LEDGER_FIELDS) do
-    if row[f] ~= nil and row[f] ~= "" and row[f] ~= cjson.null then
+    if row[f] ~= nil and row[f] ~= "" and row[f] ~= json.null then
       out[#out + 1] = string.format("%-11s %s", f .. ":", printable(row[f]))
     end
   end

@@ -9,7 +9,7 @@
 -- Why LuaDBI (lua-dbi-sqlite3) and not LuaSQL, which the ledger uses: every row
 -- of the export passes through here, and LuaDBI's prepared statements bind values
 -- instead of parsing an SQL text per row (about a quarter of LuaSQL's cost per row).
-local cjson = require "cjson.safe"
+local json = require "kiva.json"
 local errors = require "kiva.errors"
 
 local M = {}
@@ -98,7 +98,7 @@ end
 
 local function encode(v)
   if v == nil then return nil end
-  return cjson.encode(v)
+  return json.encode(v)
 end
 
 local INSERT = "INSERT INTO items(seq, where_, status, ident, client_id, date, key, hash, json, label, errors, "
@@ -225,9 +225,9 @@ end
 
 local function decode_row(row)
   row.where, row.where_ = row.where_, nil
-  row.errors = row.errors and cjson.decode(row.errors) or nil
-  row.warnings = row.warnings and cjson.decode(row.warnings) or nil
-  row.response = row.response and cjson.decode(row.response) or nil
+  row.errors = row.errors and json.decode(row.errors) or nil
+  row.warnings = row.warnings and json.decode(row.warnings) or nil
+  row.response = row.response and json.decode(row.response) or nil
   return row
 end
 
@@ -261,7 +261,7 @@ local ITEM_QUERY = "SELECT seq, where_, status, key, errors, warnings, note, res
 local item_mt = {
   __index = function(item, k)
     if k == "value" and item.json then
-      local v = cjson.decode(item.json)
+      local v = json.decode(item.json)
       rawset(item, "value", v)
       return v
     end

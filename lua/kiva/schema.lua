@@ -7,7 +7,10 @@ local core = require "kiva.core"
 
 local M = {}
 
-M.kinds = { "loan_draft", "repayments", "journals" }
+M.kinds = {}
+for i, kind in ipairs(require("kiva.contract").KIND_ORDER) do
+  M.kinds[i] = require("kiva.contract").KINDS[kind].payload
+end
 local known = { loan_draft = true, repayments = true, journals = true }
 local compiled = {}
 

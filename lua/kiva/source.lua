@@ -255,7 +255,7 @@ local function csv_rows(path, opts, fmt)
       -- the first column is nearly always filled: one lookup, not a scan, per row
       if (width > 0 and row[header[1]] ~= "") or not is_blank_row(row) then return row, path .. ":" .. line end
     end
-  end, reader
+  end, nil, nil, reader
 end
 
 local function to_text(v)
@@ -399,7 +399,14 @@ local function jsonl_rows(path, opts)
         return text_row(value), where
       end
     end
-  end
+  end, nil, nil, f
+end
+
+--- A value whose closing calls `fn`: the 4th value of an iterator, so that a
+-- generic for left early (break, error) frees what the rows were read from, as
+-- Lua 5.4's io.lines does.
+function M.closing(fn)
+  return setmetatable({}, { __close = function() fn() end })
 end
 
 local DRIVERS = { sqlite3 = true, postgres = true, mysql = true, odbc = true }
@@ -461,7 +468,7 @@ function M.sql(opts)
     end
     n = n + 1
     return text_row(row), label .. ":row " .. n
-  end
+  end, nil, nil, M.closing(finish)
 end
 
 local function open_rows(path, opts)
@@ -486,17 +493,19 @@ end
 -- header's row number, info = { delimiter, encoding } or { sheet }).
 -- Title and blank lines above the header are skipped (said through on_warning as
 -- "header on row N"); rows whose cells are all empty are skipped.
--- @return iterator yielding row, where | false, err  — or nil, err when the input cannot be opened
+-- @return iterator yielding row, where | false, err, then nil, nil and a closing value
+-- (a `break` out of the loop closes the input at once) — or nil, err when the input
+-- cannot be opened
 function M.rows(path, opts)
   opts = opts or {}
   if type(path) ~= "string" then error("kiva.source.rows: path must be a string", 2) end
-  local it, err, extra = open_rows(path, opts)
+  local it, err, control, closing = open_rows(path, opts)
   -- an input that cannot be read is named in the message the operator sees
   if not it and type(err) == "table" and type(err.message) == "string" and type(err.where) == "string"
       and not err.message:find(err.where, 1, true) then
     err.message = err.where .. ": " .. err.message
   end
-  return it, err, extra
+  return it, err, control, closing
 end
 
 return M

@@ -11,7 +11,8 @@ Transport.__index = Transport
 Transport.__name = "kiva.transport"
 
 local DEFAULTS = {
-  concurrency = 4, max_attempts = 5, max_retry_time = 120, retry_base = 0.5, retry_cap = 30,
+  concurrency = require("kiva.contract").DEFAULT_CONCURRENCY,
+  max_attempts = 5, max_retry_time = 120, retry_base = 0.5, retry_cap = 30,
   connect_timeout = 10, timeout = 60, max_body = 16 * 1024 * 1024,
 }
 
@@ -82,6 +83,183 @@ function Transport:backoff(attempt, res)
   return math.random() * ceiling
 end
 
+-- One Transport:run: its requests' jobs (index, req, attempt, ready_at, extra), the
+-- queue, the delayed retries and the answers in flight.
+local Run = {}
+Run.__index = Run
+
+function Run:finish(job, res, err)
+  local req = job.req
+  if req.on_result and not self.stopped then
+    local again = req.on_result(res, err, req)
+    if again == "again" and job.extra < 1 then
+      job.extra = job.extra + 1
+      job.attempt = job.attempt - 1   -- a renewed token is not a retry
+      job.ready_at = 0
+      self.queue[#self.queue + 1] = job
+      return
+    end
+  end
+  if self.results then self.results[job.index] = { res = res, err = err } end
+  if self.opts.on_result then self.opts.on_result(job.index, res, err, req) end
+end
+
+function Run:start(job)
+  local t, req = self.transport, job.req
+  local headers, err = req.headers, nil
+  if req.prepare then headers, err = req.prepare(req) end
+  if not headers and err then return self:finish(job, nil, err) end
+  job.attempt = job.attempt + 1
+  job.started = job.started or core.monotonic()
+  local id, msg, code = self.session:add { method = req.method, url = req.url, headers = headers, body = req.body }
+  if not id then
+    return self:finish(job, nil, errors.new("network", errors.redact(msg, t.secrets), { code = code }))
+  end
+  t.counts.requests = t.counts.requests + 1
+  t:trace("-> %s %s%s", req.method, req.url, req.body and (" " .. shorten(req.body)) or "")
+  self.in_flight[id] = job
+  self.active = self.active + 1
+end
+
+-- A retryable failure: queued again after the backoff, or given up (err says why).
+-- @return true when it will be retried
+function Run:retry(job, res, err)
+  local t, req = self.transport, job.req
+  local delay = t:backoff(job.attempt, res)
+  local elapsed = core.monotonic() - job.started
+  if job.attempt < t.max_attempts and elapsed + delay <= t.max_retry_time then
+    t.counts.retries = t.counts.retries + 1
+    t:log("info", string.format("%s; retrying in %.1fs (attempt %d of %d)",
+      err.message, delay, job.attempt + 1, t.max_attempts))
+    if req.on_retry then req.on_retry(req, err, delay) end
+    job.ready_at = core.monotonic() + delay
+    self.queue[#self.queue + 1] = job
+    return true
+  end
+  err.attempts = job.attempt
+  if delay > 0 and elapsed + delay > t.max_retry_time then
+    err.retry_after = delay
+    err.message = string.format("%s; gave up (the server asked to wait %s, beyond the %gs allowed for retries)",
+      err.message, delay >= 120 and string.format("%.0f min", delay / 60) or string.format("%.0f s", delay),
+      t.max_retry_time)
+  end
+  return false
+end
+
+function Run:handle(job, res)
+  local t, req = self.transport, job.req
+  -- An API answer that echoes the secret or a token must not carry it on into
+  -- reports and the ledger (the token endpoint's own answer is the exception).
+  if req.endpoint ~= "token" and type(res.body) == "string" and errors.holds_secret(res.body, t.secrets) then
+    res.body = errors.redact(res.body, t.secrets)
+  end
+  res.json = errors.decode_body(res.body)
+  local err = errors.from_result(res, req, t.secrets)
+  if not err and req.check then
+    -- a 2xx that is not the answer the caller expects (HTML from a proxy, cut JSON)
+    local problem = req.check(res)
+    if problem then err = errors.malformed(res, req, problem, t.secrets) end
+  end
+  t:trace("<- %s %s %s%s %.3fs %s", req.method, req.url, res.status,
+    res.code and (" " .. res.code) or "", res.total_time, shorten(res.body or ""))
+  if err and err.retryable and not self.stopped and self:retry(job, res, err) then return end
+  if err then return self:finish(job, nil, err) end
+  return self:finish(job, res, nil)
+end
+
+function Run:next_fresh()
+  if self.source_done then return nil end
+  local req
+  if self.pull then req = self.pull() else req = self.requests[self.pulled + 1] end
+  if req == nil then self.source_done = true; return nil end
+  self.pulled = self.pulled + 1
+  return { index = self.pulled, req = req, ready_at = 0, attempt = 0, extra = 0 }
+end
+
+-- The job at the queue's head, or nil.
+function Run:take_queued()
+  if self.head > #self.queue then return nil end
+  local job = self.queue[self.head]
+  self.queue[self.head] = false
+  self.head = self.head + 1
+  return job
+end
+
+-- Stopped (should_stop answered `err`): what has not started finishes with err, at
+-- once; answers in flight are awaited until the grace period ends.
+function Run:stop(err)
+  self.stopped = err
+  self.stop_deadline = core.monotonic() + (self.opts.grace or 10)
+  for _, job in ipairs(self.delayed) do self.queue[#self.queue + 1] = job end
+  self.delayed = {}
+  while self.head <= #self.queue do
+    local job = self:take_queued()
+    if job then self:finish(job, nil, err) end
+  end
+  while true do
+    local job = self:next_fresh()
+    if not job then break end
+    self:finish(job, nil, err)
+  end
+end
+
+-- Starts what is due while a slot is free: due retries first, then queued jobs
+-- (renewed tokens), then fresh ones. @return when the next delayed job is due, or nil
+function Run:start_due(now)
+  local limit, delayed, next_ready = self.transport.concurrency, self.delayed, nil
+  local d = 1
+  while d <= #delayed and self.active < limit do
+    local job = delayed[d]
+    if job.ready_at <= now then
+      table.remove(delayed, d)
+      self:start(job)
+    else
+      next_ready = math.min(next_ready or job.ready_at, job.ready_at)
+      d = d + 1
+    end
+  end
+  for j = d, #delayed do
+    next_ready = math.min(next_ready or delayed[j].ready_at, delayed[j].ready_at)
+  end
+  while self.active < limit do
+    local job = self:take_queued() or self:next_fresh()
+    if not job then break end
+    if job.ready_at > now then
+      delayed[#delayed + 1] = job
+      next_ready = math.min(next_ready or job.ready_at, job.ready_at)
+    else
+      self:start(job)
+    end
+  end
+  return next_ready
+end
+
+-- The grace period ended: answers not come are of unknown outcome.
+function Run:give_up_in_flight()
+  for id, job in pairs(self.in_flight) do
+    self.in_flight[id] = nil
+    self.active = self.active - 1
+    self:finish(job, nil, errors.new("unknown_outcome", (job.req.method or "POST") .. " "
+      .. tostring(job.req.endpoint) .. ": the run was stopped before the answer came (the request was sent; "
+      .. "it may or may not have been applied)", { endpoint = job.req.endpoint }))
+  end
+end
+
+-- Waits up to `wait` seconds for answers and handles those that came.
+function Run:collect(wait)
+  local done, msg = self.session:poll(wait)
+  if not done then error("kiva.transport: " .. tostring(msg)) end
+  for _, res in ipairs(done) do
+    local job = self.in_flight[res.id]
+    self.in_flight[res.id] = nil
+    -- no job: a result left by an earlier run that a raising callback ended
+    if job then
+      self.active = self.active - 1
+      self:handle(job, res)
+    end
+  end
+end
+
 --- Runs requests, at most `concurrency` in flight. `requests` is an array, or a
 -- function returning the next request (nil when there are no more): it is called
 -- only when a slot is free, so a caller can stream requests from a store without
@@ -99,191 +277,37 @@ end
 -- awaited for at most opts.grace seconds (default 10), then given up as unknown.
 function Transport:run(requests, opts)
   opts = opts or {}
-  local session = self.session
-  local pull = type(requests) == "function" and requests or nil
-  local results = not opts.on_result and {} or nil
-  local in_flight, queue = {}, {}
-  local active, pulled, stopped, stop_deadline, source_done = 0, 0, nil, nil, false
-  -- queue[head..] is a FIFO (jobs appended at the end, taken at head, never shifted); a job
-  -- not yet due moves to `delayed` (retries: few), so a turn costs O(started + delayed),
-  -- not O(queue), and n requests O(n) instead of O(n^2).
-  local head, delayed = 1, {}
-
-  local function finish(job, res, err)
-    local req = job.req
-    if req.on_result and not stopped then
-      local again = req.on_result(res, err, req)
-      if again == "again" and job.extra < 1 then
-        job.extra = job.extra + 1
-        job.attempt = job.attempt - 1   -- a renewed token is not a retry
-        job.ready_at = 0
-        queue[#queue + 1] = job
-        return
-      end
-    end
-    if results then results[job.index] = { res = res, err = err } end
-    if opts.on_result then opts.on_result(job.index, res, err, req) end
-  end
-
-  local function start(job)
-    local req = job.req
-    local headers, err = req.headers, nil
-    if req.prepare then headers, err = req.prepare(req) end
-    if not headers and err then return finish(job, nil, err) end
-    job.attempt = job.attempt + 1
-    job.started = job.started or core.monotonic()
-    local id, msg, code = session:add { method = req.method, url = req.url, headers = headers, body = req.body }
-    if not id then
-      return finish(job, nil, errors.new("network", errors.redact(msg, self.secrets), { code = code }))
-    end
-    self.counts.requests = self.counts.requests + 1
-    self:trace("-> %s %s%s", req.method, req.url, req.body and (" " .. shorten(req.body)) or "")
-    in_flight[id] = job
-    active = active + 1
-  end
-
-  local function handle(job, res)
-    local req = job.req
-    -- An API answer that echoes the secret or a token must not carry it on into
-    -- reports and the ledger (the token endpoint's own answer is the exception).
-    if req.endpoint ~= "token" and type(res.body) == "string" and errors.holds_secret(res.body, self.secrets) then
-      res.body = errors.redact(res.body, self.secrets)
-    end
-    res.json = errors.decode_body(res.body)
-    local err = errors.from_result(res, req, self.secrets)
-    if not err and req.check then
-      -- a 2xx that is not the answer the caller expects (HTML from a proxy, cut JSON)
-      local problem = req.check(res)
-      if problem then err = errors.malformed(res, req, problem, self.secrets) end
-    end
-    self:trace("<- %s %s %s%s %.3fs %s", req.method, req.url, res.status,
-      res.code and (" " .. res.code) or "", res.total_time, shorten(res.body or ""))
-    if err and err.retryable and not stopped then
-      local delay = self:backoff(job.attempt, res)
-      local elapsed = core.monotonic() - job.started
-      if job.attempt < self.max_attempts and elapsed + delay <= self.max_retry_time then
-        self.counts.retries = self.counts.retries + 1
-        self:log("info", string.format("%s; retrying in %.1fs (attempt %d of %d)",
-          err.message, delay, job.attempt + 1, self.max_attempts))
-        if req.on_retry then req.on_retry(req, err, delay) end
-        job.ready_at = core.monotonic() + delay
-        queue[#queue + 1] = job
-        return
-      end
-      err.attempts = job.attempt
-      if delay > 0 and elapsed + delay > self.max_retry_time then
-        err.retry_after = delay
-        err.message = string.format("%s; gave up (the server asked to wait %s, beyond the %gs allowed for retries)",
-          err.message, delay >= 120 and string.format("%.0f min", delay / 60) or string.format("%.0f s", delay),
-          self.max_retry_time)
-      end
-    end
-    if err then return finish(job, nil, err) end
-    return finish(job, res, nil)
-  end
-
-  local function next_fresh()
-    if source_done then return nil end
-    local req
-    if pull then req = pull() else req = requests[pulled + 1] end
-    if req == nil then source_done = true; return nil end
-    pulled = pulled + 1
-    return { index = pulled, req = req, ready_at = 0, attempt = 0, extra = 0 }
-  end
-
-  -- Once stopped: what has not started finishes with the stop's err, at once.
-  local function drop_waiting(err)
-    while head <= #queue do
-      local job = queue[head]
-      queue[head] = false
-      head = head + 1
-      if job then finish(job, nil, err) end
-    end
-    while true do
-      local job = next_fresh()
-      if not job then break end
-      finish(job, nil, err)
-    end
-  end
-
+  local run = setmetatable({
+    transport = self, session = self.session, opts = opts, requests = requests,
+    pull = type(requests) == "function" and requests or nil,
+    results = not opts.on_result and {} or nil,
+    in_flight = {}, active = 0, pulled = 0, stopped = nil, stop_deadline = nil, source_done = false,
+    -- queue[head..] is a FIFO (jobs appended at the end, taken at head, never shifted); a job
+    -- not yet due moves to `delayed` (retries: few), so a turn costs O(started + delayed),
+    -- not O(queue), and n requests O(n) instead of O(n^2).
+    queue = {}, head = 1, delayed = {},
+  }, Run)
   while true do
-    if not stopped and opts.should_stop then
-      stopped = opts.should_stop()
-      if stopped then
-        stop_deadline = core.monotonic() + (opts.grace or 10)
-        for _, job in ipairs(delayed) do queue[#queue + 1] = job end
-        delayed = {}
-        drop_waiting(stopped)
-      end
+    if not run.stopped and opts.should_stop then
+      local stopped = opts.should_stop()
+      if stopped then run:stop(stopped) end
     end
     local now = core.monotonic()
-    local next_ready
-    if not stopped then
-      -- due retries first, then queued jobs (renewed tokens), then fresh ones
-      local d = 1
-      while d <= #delayed and active < self.concurrency do
-        local job = delayed[d]
-        if job.ready_at <= now then
-          table.remove(delayed, d)
-          start(job)
-        else
-          next_ready = math.min(next_ready or job.ready_at, job.ready_at)
-          d = d + 1
-        end
-      end
-      for j = d, #delayed do
-        next_ready = math.min(next_ready or delayed[j].ready_at, delayed[j].ready_at)
-      end
-      while active < self.concurrency do
-        local job
-        if head <= #queue then
-          job = queue[head]
-          queue[head] = false
-          head = head + 1
-        else
-          job = next_fresh()
-          if not job then break end
-        end
-        if job.ready_at > now then
-          delayed[#delayed + 1] = job
-          next_ready = math.min(next_ready or job.ready_at, job.ready_at)
-        else
-          start(job)
-        end
-      end
-    end
-    if active == 0 and #delayed == 0 and head > #queue and source_done then break end
+    local next_ready = not run.stopped and run:start_due(now) or nil
+    if run.active == 0 and #run.delayed == 0 and run.head > #run.queue and run.source_done then break end
     local wait = 1
-    if next_ready and active < self.concurrency then wait = math.max(0, math.min(1, next_ready - now)) end
-    if active > 0 then
-      if stopped and core.monotonic() >= stop_deadline then
-        -- answers not come within the grace period: their outcome is unknown
-        for id, job in pairs(in_flight) do
-          in_flight[id] = nil
-          active = active - 1
-          finish(job, nil, errors.new("unknown_outcome", (job.req.method or "POST") .. " " .. tostring(job.req.endpoint)
-            .. ": the run was stopped before the answer came (the request was sent; it may or may not have "
-            .. "been applied)",
-            { endpoint = job.req.endpoint }))
-        end
+    if next_ready and run.active < self.concurrency then wait = math.max(0, math.min(1, next_ready - now)) end
+    if run.active > 0 then
+      if run.stopped and core.monotonic() >= run.stop_deadline then
+        run:give_up_in_flight()
       else
-        local done, msg = session:poll(stopped and math.min(wait, 0.2) or wait)
-        if not done then error("kiva.transport: " .. tostring(msg)) end
-        for _, res in ipairs(done) do
-          local job = in_flight[res.id]
-          in_flight[res.id] = nil
-          -- no job: a result left by an earlier run that a raising callback ended
-          if job then
-            active = active - 1
-            handle(job, res)
-          end
-        end
+        run:collect(run.stopped and math.min(wait, 0.2) or wait)
       end
     elseif next_ready then
       core.sleep(math.max(0, math.min(0.5, next_ready - core.monotonic())))
     end
   end
-  return results
+  return run.results
 end
 
 --- One request; returns res | nil, err.

@@ -9,7 +9,7 @@
 -- where = "<path>:<row number in the sheet>".
 local core = require "kiva.core"
 local lxp = require "lxp"
-local map = require "kiva.map"
+local calendar = require "kiva.dates"
 local source = require "kiva.source"
 
 local M = {}
@@ -319,7 +319,7 @@ function M.rows(path, opts)
     if t == "d" then return v:gsub("T00:00:00.*$", "") end
     if v == "" then return "" end
     if date_styles[tonumber(cell.s or "0")] and tonumber(v) then
-      return map.from_excel(tonumber(v), { date1904 = date1904 }) or v
+      return calendar.from_excel(tonumber(v), date1904) or v
     end
     return number_text(v)
   end
@@ -507,7 +507,7 @@ function M.rows(path, opts)
         return out, where
       end
     end
-  end
+  end, nil, nil, source.closing(close)
 end
 
 return M

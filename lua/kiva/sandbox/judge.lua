@@ -104,172 +104,211 @@ local function fmt(n)
   return math.type(n) == "integer" and tostring(n) or string.format("%.15g", n)
 end
 
---- Judges a decoded draft; `today` is the day number of today (UTC).
--- Returns errors, warnings: arrays of { path, message } (warnings also carry `code`),
--- each in path order.
-function M.loan_draft(draft, today)
-  local errors, warnings = {}, {}
-  local function err(path, message) errors[#errors + 1] = { path = path, message = message } end
-  local function warn(code, path, message) warnings[#warnings + 1] = { code = code, path = path, message = message } end
+-- One judgement of a draft: its findings so far, and what the checks share (the
+-- currency's decimals, the disbursal day).
+local Judgement = {}
+Judgement.__index = Judgement
 
+function Judgement:err(path, message)
+  self.errors[#self.errors + 1] = { path = path, message = message }
+end
+
+function Judgement:warn(code, path, message)
+  self.warnings[#self.warnings + 1] = { code = code, path = path, message = message }
+end
+
+-- Each field's type, and what PA2 needs before publishing.
+function Judgement:fields(draft)
   for k, v in pairs(draft) do
     local f = FIELDS[k]
     if not f then
-      err(tostring(k), "unknown field")
+      self:err(tostring(k), "unknown field")
     elseif f.type == "id" and not positive_id(v) then
-      err(k, "must be a positive integer id")
+      self:err(k, "must be a positive integer id")
     elseif f.type == "text" and not text(v) then
-      err(k, "must be a non-empty string")
+      self:err(k, "must be a non-empty string")
     elseif f.type == "boolean" and type(v) ~= "boolean" then
-      err(k, "must be true or false")
+      self:err(k, "must be true or false")
     elseif f.type == "list" and not is_list(v) then
-      err(k, "must be an array")
+      self:err(k, "must be an array")
     end
   end
   for name, f in pairs(FIELDS) do
     if f.publish and draft[name] == nil and not (name == "image_encoded" and draft.image_url ~= nil) then
-      warn(f.publish, name, PUBLISH_MESSAGE[f.publish])
+      self:warn(f.publish, name, PUBLISH_MESSAGE[f.publish])
     end
   end
+end
 
+-- The currency code, and how many decimals its amounts may have.
+function Judgement:currency_of(draft)
   local currency = draft.currency
   local decimals
   if type(currency) == "string" then
     if not currency:match("^[A-Z][A-Z][A-Z]$") or NOT_CURRENCIES[currency] then
-      err("currency", "not an ISO 4217 currency code: " .. currency)
+      self:err("currency", "not an ISO 4217 currency code: " .. currency)
     else
       decimals = DECIMALS[currency] or 2
     end
   end
-  local max_decimals = decimals or 3
-  local function check_amount(path, v, positive)
-    if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then
-      err(path, "must be a number")
-      return nil
-    end
-    if positive and v <= 0 or v < 0 then
-      err(path, positive and "must be greater than 0" or "must not be negative")
-      return nil
-    end
-    if decimals_of(v) > max_decimals then
-      err(path, string.format("%s amounts have at most %d decimal(s), found %s", currency or "loan",
-        max_decimals, fmt(v)))
-      return nil
-    end
-    return math.floor(v * 10 ^ max_decimals + 0.5)
-  end
+  self.currency, self.max_decimals = currency, decimals or 3
+end
 
+-- An amount in minor units (exact sums), or nil when it is refused.
+function Judgement:amount(path, v, positive)
+  if type(v) ~= "number" or v ~= v or v == math.huge or v == -math.huge then
+    self:err(path, "must be a number")
+    return nil
+  end
+  if positive and v <= 0 or v < 0 then
+    self:err(path, positive and "must be greater than 0" or "must not be negative")
+    return nil
+  end
+  if decimals_of(v) > self.max_decimals then
+    self:err(path, string.format("%s amounts have at most %d decimal(s), found %s", self.currency or "loan",
+      self.max_decimals, fmt(v)))
+    return nil
+  end
+  return math.floor(v * 10 ^ self.max_decimals + 0.5)
+end
+
+function Judgement:disbursal(draft, today)
   local disbursed = draft.disburse_time
-  local disburse_day
-  if type(disbursed) == "string" then
-    disburse_day = day_number(disbursed)
-    if not disburse_day then
-      err("disburse_time", "not a date YYYY-MM-DD: " .. disbursed)
-    elseif disburse_day - today > AHEAD_DAYS then
-      warn("disbursal_far", "disburse_time", string.format("disbursal %d days in the future", disburse_day - today))
-    elseif today - disburse_day > BEHIND_DAYS then
-      warn("disbursal_far", "disburse_time", string.format("disbursal %d days ago", today - disburse_day))
-    end
+  if type(disbursed) ~= "string" then return end
+  local day = day_number(disbursed)
+  self.disburse_day = day
+  if not day then
+    self:err("disburse_time", "not a date YYYY-MM-DD: " .. disbursed)
+  elseif day - today > AHEAD_DAYS then
+    self:warn("disbursal_far", "disburse_time", string.format("disbursal %d days in the future", day - today))
+  elseif today - day > BEHIND_DAYS then
+    self:warn("disbursal_far", "disburse_time", string.format("disbursal %d days ago", today - day))
   end
+end
 
+local BORROWER_FIELDS = { client_id = 1, loan_id = 1, first_name = 1, last_name = 1, gender = 1, amount = 1 }
+
+-- One borrower; its amount in minor units, or nil.
+function Judgement:borrower(p, e)
+  for k in pairs(e) do
+    if not BORROWER_FIELDS[k] then self:err(p .. "." .. tostring(k), "unknown field") end
+  end
+  for _, k in ipairs { "client_id", "loan_id", "first_name", "last_name" } do
+    if not text(e[k]) then self:err(p .. "." .. k, "must be a non-empty string") end
+  end
+  if not GENDERS[e.gender] then self:err(p .. ".gender", "must be male, female, nonbinary or unknown") end
+  local units = self:amount(p .. ".amount", e.amount, true)
+  local per_usd = PER_USD[self.currency]
+  if units and per_usd and e.amount / per_usd > LARGE_USD then
+    self:warn("large_amount", p .. ".amount", string.format(
+      "%s %s is about %d USD: a very large loan for one borrower", fmt(e.amount), self.currency,
+      math.floor(e.amount / per_usd)))
+  end
+  return units
+end
+
+-- The borrowers; sets self.total (minor units) and self.totals_known.
+function Judgement:borrowers(draft)
   local borrowers = is_list(draft.entreps) and draft.entreps or nil
-  local total, totals_known = 0, borrowers ~= nil
-  if draft.entreps ~= nil and borrowers and #borrowers == 0 then err("entreps", "at least one borrower") end
-  if draft.entreps == nil then err("entreps", "at least one borrower is required") end
+  self.total, self.totals_known = 0, borrowers ~= nil
+  if draft.entreps ~= nil and borrowers and #borrowers == 0 then self:err("entreps", "at least one borrower") end
+  if draft.entreps == nil then self:err("entreps", "at least one borrower is required") end
   for i, e in ipairs(borrowers or {}) do
     local p = string.format("entreps[%d]", i)
+    local units
     if type(e) ~= "table" then
-      err(p, "must be an object")
-      totals_known = false
+      self:err(p, "must be an object")
     else
-      for k in pairs(e) do
-        if not ({ client_id = 1, loan_id = 1, first_name = 1, last_name = 1, gender = 1, amount = 1 })[k] then
-          err(p .. "." .. tostring(k), "unknown field")
-        end
-      end
-      for _, k in ipairs { "client_id", "loan_id", "first_name", "last_name" } do
-        if not text(e[k]) then err(p .. "." .. k, "must be a non-empty string") end
-      end
-      if not GENDERS[e.gender] then err(p .. ".gender", "must be male, female, nonbinary or unknown") end
-      local units = check_amount(p .. ".amount", e.amount, true)
-      if units then
-        total = total + units
-        local per_usd = PER_USD[currency]
-        if per_usd and e.amount / per_usd > LARGE_USD then
-          warn("large_amount", p .. ".amount", string.format(
-            "%s %s is about %d USD: a very large loan for one borrower", fmt(e.amount), currency,
-            math.floor(e.amount / per_usd)))
-        end
-      else
-        totals_known = false
-      end
+      units = self:borrower(p, e)
     end
+    if units then self.total = self.total + units else self.totals_known = false end
   end
+  return borrowers and #borrowers or 0
+end
 
-  local count = borrowers and #borrowers or 0
+-- What only a group loan carries, and what a group needs.
+function Judgement:group(draft, count)
   if count == 1 then
     for _, k in ipairs(GROUP_ONLY) do
-      if draft[k] ~= nil then err(k, "only group loans carry " .. k .. "; this loan has one borrower") end
+      if draft[k] ~= nil then self:err(k, "only group loans carry " .. k .. "; this loan has one borrower") end
     end
   elseif count > 1 then
     if draft.group_name == nil then
-      warn("missing_group_name", "group_name", "PA2 needs the group's name before publishing")
+      self:warn("missing_group_name", "group_name", "PA2 needs the group's name before publishing")
     end
     if is_list(draft.not_pictured) then
       if #draft.not_pictured ~= count then
-        err("not_pictured", string.format("one value per borrower (%d), found %d", count, #draft.not_pictured))
+        self:err("not_pictured", string.format("one value per borrower (%d), found %d", count, #draft.not_pictured))
       end
       for i, v in ipairs(draft.not_pictured) do
-        if type(v) ~= "boolean" then err(string.format("not_pictured[%d]", i), "must be true or false") end
+        if type(v) ~= "boolean" then self:err(string.format("not_pictured[%d]", i), "must be true or false") end
       end
     end
   end
+end
 
+-- The schedule: dates after the disbursal and ascending, principal totalling the
+-- borrowers' amounts exactly.
+function Judgement:schedule(draft)
   local schedule = is_list(draft.schedule) and draft.schedule or nil
-  if schedule and #schedule == 0 then err("schedule", "a schedule that is sent has at least one installment") end
+  if schedule and #schedule == 0 then self:err("schedule", "a schedule that is sent has at least one installment") end
   local scheduled, previous = 0, nil
   for i, s in ipairs(schedule or {}) do
     local p = string.format("schedule[%d]", i)
     if type(s) ~= "table" then
-      err(p, "must be an object")
-      totals_known = false
+      self:err(p, "must be an object")
+      self.totals_known = false
     else
       local day = day_number(s.date)
       if not day then
-        err(p .. ".date", "not a date YYYY-MM-DD")
+        self:err(p .. ".date", "not a date YYYY-MM-DD")
       else
-        if disburse_day and day < disburse_day then err(p .. ".date", "before the disbursal date") end
-        if previous and day <= previous then err(p .. ".date", "dates must be ascending") end
+        if self.disburse_day and day < self.disburse_day then self:err(p .. ".date", "before the disbursal date") end
+        if previous and day <= previous then self:err(p .. ".date", "dates must be ascending") end
         previous = day
       end
-      local units = check_amount(p .. ".principal", s.principal, false)
-      if units then scheduled = scheduled + units else totals_known = false end
-      if s.interest ~= nil then check_amount(p .. ".interest", s.interest, false) end
+      local units = self:amount(p .. ".principal", s.principal, false)
+      if units then scheduled = scheduled + units else self.totals_known = false end
+      if s.interest ~= nil then self:amount(p .. ".interest", s.interest, false) end
     end
   end
-  if schedule and #schedule > 0 and totals_known and scheduled ~= total then
-    err("schedule", string.format("principal totals %s, the borrowers' amounts %s",
-      fmt(scheduled / 10 ^ max_decimals), fmt(total / 10 ^ max_decimals)))
+  if schedule and #schedule > 0 and self.totals_known and scheduled ~= self.total then
+    self:err("schedule", string.format("principal totals %s, the borrowers' amounts %s",
+      fmt(scheduled / 10 ^ self.max_decimals), fmt(self.total / 10 ^ self.max_decimals)))
   end
+end
 
+function Judgement:image(draft)
   local image = draft.image_encoded
-  if text(image) then
-    local kind, data = image:match("^data:image/(%a+);base64,(.*)$")
-    local bytes = kind and IMAGE_MAGIC[kind] and data:match("^[%w+/]*=?=?$") and #data % 4 == 0 and mime.unb64(data)
-    if not bytes then
-      err("image_encoded", "must be a data URI data:image/jpeg|png|gif;base64,...")
-    elseif bytes:sub(1, #IMAGE_MAGIC[kind]) ~= IMAGE_MAGIC[kind] then
-      err("image_encoded", "the image bytes are not " .. kind)
-    end
+  if not text(image) then return end
+  local kind, data = image:match("^data:image/(%a+);base64,(.*)$")
+  local bytes = kind and IMAGE_MAGIC[kind] and data:match("^[%w+/]*=?=?$") and #data % 4 == 0 and mime.unb64(data)
+  if not bytes then
+    self:err("image_encoded", "must be a data URI data:image/jpeg|png|gif;base64,...")
+  elseif bytes:sub(1, #IMAGE_MAGIC[kind]) ~= IMAGE_MAGIC[kind] then
+    self:err("image_encoded", "the image bytes are not " .. kind)
   end
+end
 
-  local function by_path(a, b)
-    if a.path ~= b.path then return a.path < b.path end
-    return a.message < b.message
-  end
-  table.sort(errors, by_path)
-  table.sort(warnings, by_path)
-  return errors, warnings
+local function by_path(a, b)
+  if a.path ~= b.path then return a.path < b.path end
+  return a.message < b.message
+end
+
+--- Judges a decoded draft; `today` is the day number of today (UTC).
+-- Returns errors, warnings: arrays of { path, message } (warnings also carry `code`),
+-- each in path order.
+function M.loan_draft(draft, today)
+  local j = setmetatable({ errors = {}, warnings = {} }, Judgement)
+  j:fields(draft)
+  j:currency_of(draft)
+  j:disbursal(draft, today)
+  j:group(draft, j:borrowers(draft))
+  j:schedule(draft)
+  j:image(draft)
+  table.sort(j.errors, by_path)
+  table.sort(j.warnings, by_path)
+  return j.errors, j.warnings
 end
 
 --- Today's day number (UTC) for a clock in seconds.

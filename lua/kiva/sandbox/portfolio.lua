@@ -1,7 +1,7 @@
 -- The sandbox partner's data: the generated loan portfolio (the rule in
 -- docs/ARCHITECTURE.md: L%06d / C%06d, status by i % 10), loans added from a
 -- --portfolio JSON file, paging and search over them, and the config lists.
-local json = require "kiva.sandbox.json"
+local json = require "kiva.json"
 
 local M = {}
 

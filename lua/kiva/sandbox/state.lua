@@ -10,7 +10,7 @@
 -- each GET /__sandbox/state and at a clean stop (POST /__sandbox/shutdown, SIGTERM,
 -- SIGINT: signals reach the loop through core.signal_watch). Only SIGKILL can lose
 -- the changes of the last 100 ms, never the file.
-local json = require "kiva.sandbox.json"
+local json = require "kiva.json"
 
 local M = {}
 
@@ -137,10 +137,8 @@ end
 -- or nil, message when it is not a state document.
 function M:load()
   if not self.file then return true end
-  local f = io.open(self.file, "rb")
-  if not f then return true end
-  local text = f:read("a")
-  f:close()
+  local text = require("kiva.files").read(self.file)
+  if not text then return true end
   local doc, err = json.decode(text)
   if type(doc) ~= "table" then return nil, self.file .. ": not a sandbox state file: " .. tostring(err) end
   for _, name in ipairs { "token_requests", "requests", "duplicates" } do
