@@ -229,4 +229,29 @@ function M.form(t)
 end
 
 package.loaded.helper = M
+
+-- A one-sheet workbook in a fresh directory (zip(1)), its sheet's rows given as XML.
+function M.xlsx_workbook(rows_xml, prolog, shared)
+  local dir = M.tmpdir()
+  local parts = {
+    ["xl/workbook.xml"] = '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+      .. 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+      .. '<sheet name="Loans" sheetId="1" r:id="rId1"/></sheets></workbook>',
+    ["xl/_rels/workbook.xml.rels"] = '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+      .. 'relationships"><Relationship Id="rId1" Target="worksheets/sheet1.xml"/></Relationships>',
+    ["xl/worksheets/sheet1.xml"] = (prolog or '<?xml version="1.0" encoding="UTF-8"?>')
+      .. '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+      .. '<row r="1"><c r="A1" t="inlineStr"><is><t>Loan</t></is></c></row>'
+      .. '<row r="2"><c r="A2" t="inlineStr"><is><t>L1</t></is></c></row>' .. rows_xml
+      .. '</sheetData></worksheet>',
+    ["xl/sharedStrings.xml"] = '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+      .. (shared or "<si><t>L9</t></si>") .. '</sst>',
+  }
+  assert(require("kiva.core").mkdir(dir .. "/w/xl/_rels"))
+  assert(require("kiva.core").mkdir(dir .. "/w/xl/worksheets"))
+  for name, body in pairs(parts) do M.write(dir .. "/w/" .. name, body) end
+  assert(os.execute("cd " .. dir .. "/w && zip -q -X -r ../book.xlsx xl"))
+  return dir .. "/book.xlsx"
+end
+
 return M

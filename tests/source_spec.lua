@@ -254,6 +254,7 @@ describe("kiva.source.rows caps what one record or file part may hold", function
   local hostile = require "hostile_inputs"
   local big_file = hostile.big_file
   local function read_in_child(path) return hostile.read_in_child(path, "\n") end
+  local workbook = helper.xlsx_workbook
 
   local function zip_workbook(sheet_rows, shared_path)
     local dir = helper.tmpdir()
