@@ -482,6 +482,24 @@ describe("kiva push", function()
     assert.is_true(read > 0 and read < 3000, tostring(read))
   end)
 
+  it("lists the items sent with warnings by file:line, counts them, and keeps Kiva's in the ledger", function()
+    local dir = helper.tmpdir()
+    helper.write(dir .. "/in.csv", "Loan,Client\nW1,C1\n")
+    helper.write(dir .. "/map.lua", "return { loan_draft = function(row) return { entreps = { { loan_id = row.Loan, "
+      .. "client_id = row.Client, first_name = 'Ana', last_name = 'Diop', gender = 'female', amount = 100 } } } end }\n")
+    local r = push(sb, dir, "loans --mapping map.lua --input in.csv --report r.json --problems p.csv")
+    assert.equal(0, r.code, r.out .. r.err)
+    assert.matches("With warnings", r.out)
+    assert.matches("in%.csv:2 loan_draft/%d+/W1/C1: [^\n]*schedule", r.out)
+    local report = cjson.decode(helper.read(dir .. "/r.json"))
+    assert.equal(1, report.counts.warned)
+    assert.matches(",warning\r\n", helper.read(dir .. "/p.csv"))
+    -- a partial draft refused under --strict
+    r = push(sb, dir, "loans --strict --mapping map.lua --input in.csv --ledger l2.sqlite3")
+    assert.equal(1, r.code, r.out .. r.err)
+    assert.matches("invalid 1", r.out)
+  end)
+
   it("never says more was sent than the ledger recorded (a full disk)", function()
     local kiva_push = require "kiva.push"
     local calls = 0

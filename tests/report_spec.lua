@@ -28,8 +28,8 @@ describe("kiva.report", function()
     local lines = {}
     for l in helper.read(dir .. "/p.csv"):gmatch("[^\r\n]+") do lines[#lines + 1] = l end
     assert.equal(3, #lines)
-    assert.equal("in.csv:2,,invalid,amount,,'=must be positive", lines[2])
-    assert.equal("in.csv:3,repayment/1/2026-01/L1/C1,rejected,,NOT_PAYING_BACK,'@not expected", lines[3])
+    assert.equal("in.csv:2,,invalid,amount,,'=must be positive,error", lines[2])
+    assert.equal("in.csv:3,repayment/1/2026-01/L1/C1,rejected,,NOT_PAYING_BACK,'@not expected,error", lines[3])
     assert(report.write_json(dir .. "/r.json", result))
     local t = cjson.decode(helper.read(dir .. "/r.json"))
     assert.equal("push", t.command)
@@ -56,13 +56,14 @@ describe("kiva.report", function()
     local dir = helper.tmpdir()
     assert(report.write_problems(dir .. "/p.csv", result_with_hostile_text(), { delimiter = ";" }))
     local text = helper.read(dir .. "/p.csv")
-    assert.equal("\239\187\191where;key;status;field;code;message\r\n", text:sub(1, 40))
+    assert.equal("\239\187\191where;key;status;field;code;message;severity\r\n", text:sub(1, 49))
     local lines = {}
     for l in text:gmatch("([^\r\n]*)\r\n") do lines[#lines + 1] = l end
     assert.equal(3, #lines)
     assert.equal('in.csv:2;loan_draft/1/L1/C1;invalid;entreps[1].first_name;;'
-      .. '"name \\x1B[2Jwith\\r\\nbreaks; and = signs"', lines[2])
-    assert.equal("in.csv:3;loan_draft/1/L2/C2;valid;description;missing_description;Renée: no description", lines[3])
+      .. '"name \\x1B[2Jwith\\r\\nbreaks; and = signs";error', lines[2])
+    assert.equal("in.csv:3;loan_draft/1/L2/C2;valid;description;missing_description;Renée: no description;warning",
+      lines[3])
   end)
 
   it("writes a .xlsx problems file as a workbook that reads back cell by cell", function()

@@ -776,6 +776,7 @@ function M.run(opts)
   result.items = store:items()
   -- the items in some statuses, a few at a time (what a summary lists): see runstore.select
   result.select = function(statuses, limit) return store:select(statuses, limit) end
+  result.warned = function(limit) return store:warned(limit) end
   result.finished_at = os.time()
   result.duration = core.monotonic() - t0
   return result
@@ -784,7 +785,7 @@ end
 --- Releases what a result keeps open (its store); `items` is empty afterwards.
 function M.close(result)
   close_result(result)
-  result.items, result.select = {}, nil
+  result.items, result.select, result.warned = {}, nil, nil
 end
 
 --- The exit status a result calls for (interface.md): 0 done, 1 items invalid,

@@ -85,27 +85,29 @@ function M.csv_cell(v, delimiter)
   return s
 end
 
-M.PROBLEM_COLUMNS = { "where", "key", "status", "field", "code", "message" }
+M.PROBLEM_COLUMNS = { "where", "key", "status", "field", "code", "message", "severity" }
 
---- One row per problem of a result (where, key, status, field, code, message), as
--- printable text: an invalid item's errors, a rejected or unknown item's answer,
--- a changed or pending item's note, and every item's warnings.
+--- One row per problem of a result (where, key, status, field, code, message,
+-- severity), as printable text: an invalid item's errors, a rejected or unknown
+-- item's answer (severity "error"), a changed or pending item's note ("note"), and
+-- every item's warnings ("warning": what PA2 needs before publishing, or Kiva's own
+-- warnings on an accepted line).
 function M.problem_rows(result)
   local rows = {}
-  local function add(e, p)
+  local function add(e, p, severity)
     local t = type(p) == "table"
     local row = { e.where, e.key, e.status, t and (p.path or p.field) or nil, t and (p.code or p.kind) or nil,
-      t and (p.message or p.details or p.detail) or p }
-    for i = 1, 6 do row[i] = printable(row[i]) end
+      t and (p.message or p.details or p.detail) or p, severity }
+    for i = 1, 7 do row[i] = printable(row[i]) end
     rows[#rows + 1] = row
   end
   for _, e in ipairs(result.items or {}) do
     if e.errors and #e.errors > 0 then
-      for _, p in ipairs(e.errors) do add(e, p) end
+      for _, p in ipairs(e.errors) do add(e, p, "error") end
     elseif e.status == "changed" or e.status == "pending" then
-      add(e, { message = e.note })
+      add(e, { message = e.note }, "note")
     end
-    for _, w in ipairs(e.warnings or {}) do add(e, w) end
+    for _, w in ipairs(e.warnings or {}) do add(e, w, "warning") end
   end
   return rows
 end
@@ -127,7 +129,7 @@ function M.write_problems(path, result, opts)
   local d = opts.delimiter or ","
   local lines = { table.concat(M.PROBLEM_COLUMNS, d) }
   for _, row in ipairs(rows) do
-    for i = 1, 6 do row[i] = M.csv_cell(row[i], d) end
+    for i = 1, 7 do row[i] = M.csv_cell(row[i], d) end
     lines[#lines + 1] = table.concat(row, d)
   end
   return write(path, "\239\187\191" .. table.concat(lines, "\r\n") .. "\r\n")
@@ -277,6 +279,29 @@ function M.summary(result, opts)
         if #msgs == 0 and e.note then msgs[1] = printable(e.note) end
         say(string.format("  %s%s: %s", where, e.key and (" " .. printable(e.key)) or "", table.concat(msgs, "; ")))
       end
+    end
+  end
+  -- items sent (or valid) with warnings: what PA2 will need before publishing
+  local warned, warned_total = {}, nil
+  if result.warned then
+    warned, warned_total = result.warned(M.LIST_LIMIT + 1)
+  else
+    for _, e in ipairs(result.items or {}) do
+      if e.warnings and #e.warnings > 0 then warned[#warned + 1] = e end
+    end
+    warned_total = #warned
+  end
+  if warned_total > 0 then
+    say(tr("With warnings (what PA2 needs before publishing, or what looks wrong but may be right):"))
+    for n, e in ipairs(warned) do
+      if n > M.LIST_LIMIT then
+        say(rest_of_list(warned_total - M.LIST_LIMIT, opts, tr))
+        break
+      end
+      local msgs = {}
+      for _, w in ipairs(e.warnings) do msgs[#msgs + 1] = message_of(w) end
+      say(string.format("  %s%s: %s", printable(e.where or "?"), e.key and (" " .. printable(e.key)) or "",
+        table.concat(msgs, "; ")))
     end
   end
   if result.recovered and #result.recovered > 0 then

@@ -306,6 +306,15 @@ function Store:select(statuses, limit)
   return list, total
 end
 
+--- The first `limit` items that carry warnings, in export order, and how many do.
+function Store:warned(limit)
+  self:index()
+  local total = self:rows("SELECT count(*) AS n FROM items WHERE warnings IS NOT NULL")[1].n
+  local list = self:rows(ITEM_QUERY:gsub("WHERE seq >= %?", "WHERE warnings IS NOT NULL"), limit or -1)
+  for k, r in ipairs(list) do list[k] = setmetatable(decode_row(r), item_mt) end
+  return list, total
+end
+
 --- Closes the database (SQLite removes its file); idempotent.
 function Store:close()
   if not self.db then return end

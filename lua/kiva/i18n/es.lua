@@ -17,6 +17,8 @@ return {
   ["Rejected by Kiva:"] = "Rechazados por Kiva:",
   ["Outcome unknown (check PA2, then `kiva ledger resolve KEY sent|unsent`):"] =
     "Resultado desconocido (verifique en PA2 y luego `kiva ledger resolve CLAVE sent|unsent`):",
+  ["With warnings (what PA2 needs before publishing, or what looks wrong but may be right):"] =
+    "Con advertencias (lo que PA2 pedirá antes de publicar, o lo que parece incorrecto pero puede ser correcto):",
   ["Changed since sent:"] = "Modificados desde el envío:",
   ["Not sent:"] = "No enviados:",
   ["  ... and %d more (all of them in %s)"] = "  ... y %d más (todos en %s)",

@@ -18,6 +18,8 @@ return {
   ["Rejected by Kiva:"] = "Refusés par Kiva :",
   ["Outcome unknown (check PA2, then `kiva ledger resolve KEY sent|unsent`):"] =
     "Issue inconnue (vérifiez dans PA2, puis `kiva ledger resolve CLÉ sent|unsent`) :",
+  ["With warnings (what PA2 needs before publishing, or what looks wrong but may be right):"] =
+    "Avec des avertissements (ce que PA2 demandera avant publication, ou ce qui semble faux mais peut être juste) :",
   ["Changed since sent:"] = "Modifiés depuis l'envoi :",
   ["Not sent:"] = "Non envoyés :",
   ["  ... and %d more (all of them in %s)"] = "  ... et %d de plus (tous dans %s)",
