@@ -486,7 +486,8 @@ describe("kiva push", function()
     local dir = helper.tmpdir()
     helper.write(dir .. "/in.csv", "Loan,Client\nW1,C1\n")
     helper.write(dir .. "/map.lua", "return { loan_draft = function(row) return { entreps = { { loan_id = row.Loan, "
-      .. "client_id = row.Client, first_name = 'Ana', last_name = 'Diop', gender = 'female', amount = 100 } } } end }\n")
+      .. "client_id = row.Client, first_name = 'Ana', last_name = 'Diop', gender = 'female', amount = 100 } } } "
+      .. "end }\n")
     local r = push(sb, dir, "loans --mapping map.lua --input in.csv --report r.json --problems p.csv")
     assert.equal(0, r.code, r.out .. r.err)
     assert.matches("With warnings", r.out)

@@ -282,10 +282,11 @@ function M.summary(result, opts)
     end
   end
   -- items sent (or valid) with warnings: what PA2 will need before publishing
-  local warned, warned_total = {}, nil
+  local warned, warned_total
   if result.warned then
     warned, warned_total = result.warned(M.LIST_LIMIT + 1)
   else
+    warned = {}
     for _, e in ipairs(result.items or {}) do
       if e.warnings and #e.warnings > 0 then warned[#warned + 1] = e end
     end
