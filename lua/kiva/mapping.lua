@@ -345,6 +345,7 @@ local function runner(fn, ctx, limit, image_base)
     end
     if errs then return { where = where, errors = errs } end
     if result == nil then return { where = where, skipped = true } end
+    result = source.plain(result)   -- a script that returns its row as the payload
     if type(result) ~= "table" then
       return { where = where, errors = { { path = "", message = "the mapping returned a " .. type(result)
         .. " where a table (or nil to skip the row) was expected" } } }

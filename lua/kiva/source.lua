@@ -46,7 +46,8 @@ local function csv_rows(path, opts, fmt)
   if fmt == "tsv" and not delimiter then delimiter = "\t" end
   local warned = 0
   local reader, msg = core.csv_open(path, {
-    delimiter = delimiter, encoding = opts.encoding, keyed = true, max_record = opts.max_record,
+    -- lazy: a row turns a cell into a string only when the mapping reads it (src/row.c)
+    delimiter = delimiter, encoding = opts.encoding, lazy = true, max_record = opts.max_record,
   })
   if not reader then return nil, input_error(path, msg) end
   local function forward_warnings()
@@ -82,6 +83,15 @@ local function csv_rows(path, opts, fmt)
     end
     return row, path .. ":" .. line
   end, reader
+end
+
+--- A row as a plain table: a CSV row (the lazy userdata of src/row.c, whose
+-- cells become strings only when read) copied through pairs; anything else as is.
+function M.plain(row)
+  if type(row) ~= "userdata" or getmetatable(row) ~= "kiva row" then return row end
+  local t = {}
+  for k, v in pairs(row) do t[k] = v end
+  return t
 end
 
 local function to_text(v)
