@@ -151,6 +151,8 @@ end
 -- runs the bench (a dry run must not find any), HOME its scratch directory.
 local function in_clean_env(dir, env, program)
   local vars = {}
+  local build = os.getenv("KIVA_BUILD")    -- which build of the core to measure
+  if build then vars[1] = "KIVA_BUILD=" .. q(build:sub(1, 1) == "/" and build or ROOT .. "/" .. build) end
   for k, v in pairs(env or {}) do vars[#vars + 1] = k .. "=" .. q(v) end
   table.sort(vars)
   return string.format("cd %s && exec env -i PATH=%s HOME=%s LANG=C.UTF-8 %s %s", q(dir), q(os.getenv("PATH")),
@@ -342,9 +344,10 @@ local function b2()
   local ok, perr = pcall(function()
     local dir = scratch("b2_push")
     local err_file = log_file(name)
+    local input = N.push == N.repayments and inputs.five or generated("export", N.push, 5)
     local r, merr = util.measure(in_clean_env(dir, sb.env, kiva(string.format(
       "push repayments --period %s --mapping %s --input %s --ledger ledger.sqlite3",
-      PERIOD, q(ROOT .. "/bench/mapping_export.lua"), q(N.push == N.repayments and inputs.five or generated("export", N.push, 5))))), err_file)
+      PERIOD, q(ROOT .. "/bench/mapping_export.lua"), q(input)))), err_file)
     if not r then
       skipped(name, merr)
       return
@@ -526,21 +529,30 @@ local function b3_latency()
 end
 
 ---------------------------------------------------------------------------- table
+local function count_label(n)
+  if n >= 1000000 and n % 1000000 == 0 then return (n // 1000000) .. "M" end
+  if n >= 1000 and n % 1000 == 0 then return (n // 1000) .. "k" end
+  return tostring(n)
+end
+local R, D, B2, P = count_label(N.repayments), count_label(N.drafts), {}, count_label(N.push)
+for i, n in ipairs(N.b2) do B2[i] = count_label(n) end
+
 local ROWS = {
-  { "B1 `kiva push repayments --dry-run`, 200k rows (rows per CPU-second)", "b1_repayments_kiva",
+  { "B1 `kiva push repayments --dry-run`, " .. R .. " rows (rows per CPU-second)", "b1_repayments_kiva",
     "b1_repayments_python", "b1_repayments_kiva_vs_python", "≥ 10×" },
-  { "B1 `kiva push loans --dry-run`, 20k drafts (export rows per CPU-second)", "b1_loans_kiva", "b1_loans_python",
-    "b1_loans_kiva_vs_python", "≥ 10×" },
+  { "B1 `kiva push loans --dry-run`, " .. D .. " drafts (export rows per CPU-second)", "b1_loans_kiva",
+    "b1_loans_python", "b1_loans_kiva_vs_python", "≥ 10×" },
   { "B1-wide: the repayments in 40 columns (vs 5 columns)", "b1_wide_kiva", "b1_repayments_kiva",
     "b1_wide_vs_5_columns", "≥ 0.8" },
-  { "B1 peak RSS, repayments dry run 200k", "b1_repayments_kiva_rss", "b1_repayments_python_rss", nil, "≤ 64 MiB" },
-  { "B1 peak RSS, loans dry run 20k", "b1_loans_kiva_rss", "b1_loans_python_rss", nil, "≤ 64 MiB" },
-  { "B2 peak RSS, repayments dry run 10k", "b2_rss_10k_kiva", nil, nil, "≤ 64 MiB" },
-  { "B2 peak RSS, repayments dry run 100k", "b2_rss_100k_kiva", nil, nil, "≤ 64 MiB" },
-  { "B2 peak RSS, repayments dry run 1M", "b2_rss_1M_kiva", nil, nil, "≤ 64 MiB" },
-  { "B2 RSS growth 100k→1M", nil, nil, "b2_growth_100k_to_1M_kiva", "< 1.10" },
-  { "B2 peak RSS, `kiva push repayments` 200k to the sandbox", "b2_push_kiva_rss", nil, nil, "≤ 64 MiB" },
-  { "B2 `kiva push repayments` 200k to the sandbox (wall)", "b2_push_kiva_rows", nil, nil, "record" },
+  { "B1 peak RSS, repayments dry run " .. R, "b1_repayments_kiva_rss", "b1_repayments_python_rss", nil,
+    "≤ 64 MiB" },
+  { "B1 peak RSS, loans dry run " .. D, "b1_loans_kiva_rss", "b1_loans_python_rss", nil, "≤ 64 MiB" },
+  { "B2 peak RSS, repayments dry run " .. B2[1], "b2_rss_10k_kiva", nil, nil, "≤ 64 MiB" },
+  { "B2 peak RSS, repayments dry run " .. B2[2], "b2_rss_100k_kiva", nil, nil, "≤ 64 MiB" },
+  { "B2 peak RSS, repayments dry run " .. B2[3], "b2_rss_1M_kiva", nil, nil, "≤ 64 MiB" },
+  { "B2 RSS growth " .. B2[2] .. "→" .. B2[3], nil, nil, "b2_growth_100k_to_1M_kiva", "< 1.10" },
+  { "B2 peak RSS, `kiva push repayments` " .. P .. " to the sandbox", "b2_push_kiva_rss", nil, nil, "≤ 64 MiB" },
+  { "B2 `kiva push repayments` " .. P .. " to the sandbox (wall)", "b2_push_kiva_rows", nil, nil, "record" },
   { "B3 client drafts, c=16 on nginx (vs bare libcurl)", "b3_drafts_c16_kiva", "b3_drafts_c16_curl",
     "b3_drafts_c16_kiva_vs_curl", "≥ 0.8×" },
   { "B3 client repayments, c=16 on nginx (vs bare libcurl)", "b3_repayments_c16_kiva", "b3_repayments_c16_curl",
