@@ -117,19 +117,26 @@ static void warn(lua_State *L, int idx, const char *msg)
     }
 }
 
-static int end_field(kc_csv *r)
+/* Doubles the field-end array; -1 past CSV_MAX_FIELDS or out of memory. */
+static int grow_ends(kc_csv *r)
 {
-    if (r->nfields == r->ends_cap) {
-        size_t cap = r->ends_cap ? r->ends_cap * 2 : 64;
-        size_t *p;
-        if (cap > CSV_MAX_FIELDS)
-            return -1;
-        p = realloc(r->ends, cap * sizeof *p);
-        if (!p)
-            return -1;
-        r->ends = p;
-        r->ends_cap = cap;
-    }
+    size_t cap = r->ends_cap ? r->ends_cap * 2 : 64;
+    size_t *p;
+    if (cap > CSV_MAX_FIELDS)
+        return -1;
+    p = realloc(r->ends, cap * sizeof *p);
+    if (!p)
+        return -1;
+    r->ends = p;
+    r->ends_cap = cap;
+    return 0;
+}
+
+/* Records the end of a field; -1 past CSV_MAX_FIELDS or out of memory. */
+static inline int end_field(kc_csv *r)
+{
+    if (r->nfields == r->ends_cap && grow_ends(r) != 0)
+        return -1;
     r->ends[r->nfields++] = r->rec.len;
     return 0;
 }
@@ -151,8 +158,17 @@ static void add_run(kc_csv *r, int quoted, int *overflow)
     unsigned char mask = quoted ? STOP_QUOTED : STOP_UNQUOTED;
     while (i < r->in_len && !(r->stop[r->in[i]] & mask))
         i++;
-    if (i > r->in_pos && !*overflow && kc_buf_add(&r->rec, r->in + r->in_pos, i - r->in_pos) != 0)
-        *overflow = 1;
+    if (i > r->in_pos && !*overflow) {
+        size_t n = i - r->in_pos;
+        /* the common case, room in the record buffer, without a call */
+        if (r->rec.len + n < r->rec.cap && (!r->rec.max || r->rec.len + n <= r->rec.max)) {
+            memcpy(r->rec.data + r->rec.len, r->in + r->in_pos, n);
+            r->rec.len += n;
+            r->rec.data[r->rec.len] = '\0';
+        } else if (kc_buf_add(&r->rec, r->in + r->in_pos, n) != 0) {
+            *overflow = 1;
+        }
+    }
     r->in_pos = i;
 }
 
