@@ -239,7 +239,10 @@ static int read_record(kc_csv *r, long *start_line, int *blank)
             if (state == AFTER_QUOTE)
                 text_after_quote = 1;
             state = UNQUOTED;
-            r->in_pos--;   /* c is ordinary: it starts the run */
+            if (r->stop[c] & STOP_UNQUOTED)
+                ADD(c);        /* a stray quote: kept, and the run starts after it */
+            else
+                r->in_pos--;   /* an ordinary byte: it starts the run */
             add_run(r, 0, &overflow);
             continue;
         case QUOTED:
@@ -265,7 +268,10 @@ static int read_record(kc_csv *r, long *start_line, int *blank)
                 ADD('\n');
                 continue;
             }
-            r->in_pos--;
+            if (r->stop[c] & STOP_QUOTED)
+                ADD(c);
+            else
+                r->in_pos--;
             add_run(r, 1, &overflow);
             continue;
         }

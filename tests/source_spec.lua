@@ -142,6 +142,15 @@ describe("kiva.source.rows on CSV", function()
     assert.matches("late.csv:20002: not valid UTF%-8", warnings[1])
   end)
 
+  it("keeps a stray quote inside an unquoted cell as text", function()
+    local dir = helper.tmpdir()
+    helper.write(dir .. "/inches.csv", 'item,size\nTV,32" screen\n"x",\xb3""\n')
+    local rows = read_all(dir .. "/inches.csv")
+    assert.are.equal(2, #rows)
+    assert.are.equal('32" screen', rows[1].row.size)
+    assert.are.equal("x", rows[2].row.item)
+  end)
+
   it("caps the size of one record", function()
     local dir = helper.tmpdir()
     local path = dir .. "/big.csv"
