@@ -41,6 +41,7 @@ local N = {
   push = scaled(200000),
   b3_drafts = scaled(20000), b3_repayments = scaled(100000),
   latency_seconds = 4,                     -- each latency run lasts about this long
+  repeat_b1 = tonumber(os.getenv("BENCH_REPEAT") or "") or 2,   -- B1 keeps each command's fastest run
   wrk_seconds = 3,
 }
 
@@ -218,6 +219,19 @@ local function peer_run(label, what, input)
 end
 
 ---------------------------------------------------------------------------- B1
+--- The run of `fn` (a measure or nil, reason) with the least CPU, over N.repeat_b1 runs:
+-- the one least disturbed by the other load of a shared machine.
+local function fastest(fn)
+  local best, err
+  for _ = 1, N.repeat_b1 do
+    local r, e = fn()
+    if r and (not best or r.cpu < best.cpu) then best = r end
+    err = err or e
+  end
+  if best then return best end
+  return nil, err
+end
+
 local inputs = setmetatable({}, { __index = function(t, k)
   local made = ({ five = function() return generated("export", N.repayments, 5) end,
     wide = function() return generated("export", N.repayments, 40) end,
@@ -228,7 +242,8 @@ end })
 
 local function b1()
   note("B1/B2: each figure is one child process under /usr/bin/time; rows/s = export rows / (user + sys) "
-    .. "CPU seconds of that process, interpreter start included")
+    .. "CPU seconds of that process, interpreter start included; B1 keeps the fastest of "
+    .. N.repeat_b1 .. " runs (BENCH_REPEAT)")
   local sets = {
     { tag = "b1_repayments", what = "repayments", mapping = "bench/mapping_export.lua", input = inputs.five,
       peer = "export" },
@@ -236,13 +251,13 @@ local function b1()
   }
   for _, set in ipairs(sets) do
     local rows = data_rows(set.input)
-    local k = dry_run(set.tag .. "_kiva", set.what, set.mapping, set.input)
+    local k = fastest(function() return dry_run(set.tag .. "_kiva", set.what, set.mapping, set.input) end)
     if k then
       bench(set.tag .. "_kiva", rate(rows, k.cpu), "rows/s")
       bench(set.tag .. "_kiva_cpu", k.cpu, "s")
       bench(set.tag .. "_kiva_rss", mib(k.rss_kib), "MiB")
     end
-    local p, perr = peer_run(set.tag .. "_python", set.peer, set.input)
+    local p, perr = fastest(function() return peer_run(set.tag .. "_python", set.peer, set.input) end)
     if p then
       bench(set.tag .. "_python", rate(rows, p.cpu), "rows/s")
       bench(set.tag .. "_python_cpu", p.cpu, "s")
@@ -254,7 +269,8 @@ local function b1()
   end
   -- B1-wide: the same rows with 35 more columns the mapping never reads.
   local rows = data_rows(inputs.wide)
-  local w = dry_run("b1_wide_kiva", "repayments", "bench/mapping_export.lua", inputs.wide)
+  local w = fastest(function() return dry_run("b1_wide_kiva", "repayments", "bench/mapping_export.lua",
+    inputs.wide) end)
   if w then
     bench("b1_wide_kiva", rate(rows, w.cpu), "rows/s")
     bench("b1_wide_kiva_cpu", w.cpu, "s")
