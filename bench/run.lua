@@ -196,9 +196,12 @@ local function dry_run(label, what, mapping, input)
     return nil
   end
   r.counts = counts_of(r.out)
+  -- invalid items are neither encoded nor written: a rate over them would flatter the command
   if r.code ~= 0 or (r.counts.invalid or 0) > 0 then
-    note(string.format("%s: exit %s, %s invalid (%s)", label, tostring(r.code), tostring(r.counts.invalid),
-      first_line(err_file)))
+    local why = string.format("exit %s, %s invalid: %s", tostring(r.code), tostring(r.counts.invalid),
+      first_line(err_file))
+    skipped(label, why)
+    return nil, why
   end
   return r
 end
