@@ -1,6 +1,7 @@
 -- Deterministic generator of an MIS export for the benchmarks (plain Lua, no C).
 --   lua5.4 bench/gen.lua repayments N FILE   N repayment rows
 --   lua5.4 bench/gen.lua loans N FILE        rows for N loan drafts (one in ten a group of 3-5)
+--   lua5.4 bench/gen.lua export N FILE [C]   N repayment rows, C columns (5..40), as users measure
 -- The same arguments give the same bytes on every machine (own LCG, no math.random),
 -- so the Lua pipeline and its Python peer read identical input in every run.
 -- Files are ";"-separated UTF-8 with French-style amounts ("1 250,50"), as a
@@ -64,6 +65,48 @@ function M.repayments(n, path)
   f:close()
 end
 
+-- The extra columns of a wide export (what an MIS adds around the few a mapping
+-- reads): branch, officer, product, balances, dates, phone, address, ...
+local WIDE = { "Branch", "Officer", "Product", "Cycle", "Disbursed", "Maturity", "Principal",
+  "Interest", "Fees", "Penalty", "Balance", "Arrears", "DaysLate", "Phone", "Village", "District",
+  "Sector", "Purpose", "Fund", "Collateral", "Guarantor", "Savings", "Insurance", "Channel",
+  "Receipt", "Teller", "Batch", "Currency", "Rate", "Term", "Frequency", "Status", "Group",
+  "Gender", "Notes" }
+
+--- Writes `n` rows of the export users are measured on: comma-separated, plain
+-- amounts, one row per loan (ids L-0000001...), `columns` = 5
+-- (LoanNo,ClientNo,ClientName,PaidOn,AmountPaid) or up to 40 (WIDE columns after).
+function M.export(n, path, columns)
+  columns = columns or 5
+  assert(columns >= 5 and columns <= 5 + #WIDE, "export: 5 to 40 columns")
+  local rand = lcg(20261205)
+  local f = assert(io.open(path, "wb"))
+  local head = { "LoanNo", "ClientNo", "ClientName", "PaidOn", "AmountPaid" }
+  for c = 1, columns - 5 do head[#head + 1] = WIDE[c] end
+  f:write(table.concat(head, ","), "\n")
+  local buf, nbuf, cells = {}, 0, {}
+  for i = 1, n do
+    local cents = rand(150000) + 500
+    cells[1] = string.format("L-%07d", i)
+    cells[2] = string.format("C-%07d", i)
+    cells[3] = FIRST[rand(#FIRST)] .. " " .. LAST[rand(#LAST)]
+    cells[4] = string.format("2026-10-%02d", rand(28))
+    cells[5] = string.format("%d.%02d", cents // 100, cents % 100)
+    for c = 6, columns do
+      local k = rand(4)
+      if k == 1 then cells[c] = string.format("%d.%02d", rand(900000), rand(100) - 1)
+      elseif k == 2 then cells[c] = LOCATION[rand(#LOCATION)]
+      elseif k == 3 then cells[c] = string.format("2026-%02d-%02d", rand(12), rand(28))
+      else cells[c] = ACTIVITY[rand(#ACTIVITY)] end
+    end
+    nbuf = nbuf + 1
+    buf[nbuf] = table.concat(cells, ",", 1, columns) .. "\n"
+    if nbuf == 4096 then f:write(table.concat(buf)); buf, nbuf = {}, 0 end
+  end
+  f:write(table.concat(buf, "", 1, nbuf))
+  f:close()
+end
+
 --- Writes the rows of `n` loan drafts to `path`: one row per borrower; every tenth
 -- draft is a group of 3 to 5 borrowers sharing GroupNo (adjacent, as MIS exports list them).
 -- Returns the number of rows written.
@@ -103,8 +146,9 @@ function M.loans(n, path)
 end
 
 if arg and arg[0] and arg[0]:match("gen%.lua$") and select("#", ...) > 0 then
-  local what, n, path = ...
-  local rows = assert(M[what], "gen.lua repayments|loans N FILE")(assert(tonumber(n)), path)
+  local what, n, path, columns = ...
+  local rows = assert(M[what], "gen.lua repayments|loans|export N FILE [COLUMNS]")(assert(tonumber(n)), path,
+    tonumber(columns))
   io.write(string.format("%s %d %s\n", what, rows or n, path))
 end
 

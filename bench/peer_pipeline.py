@@ -2,7 +2,11 @@
 """B1 peer: the bench mapping, validation and encoding written the way Kiva's Python
 sample would grow (csv, json, jsonschema), run on the same generated export.
 
-    /usr/bin/python3 bench/peer_pipeline.py loans|repayments INPUT [--out FILE] [--limit N]
+    /usr/bin/python3 bench/peer_pipeline.py loans|repayments|export INPUT [--out FILE] [--out-dir DIR] [--limit N]
+
+`export` is the comma-separated export of `bench/gen.lua export` (LoanNo, ClientNo,
+AmountPaid read, however many columns). --out-dir writes one JSON file per request
+body (a draft, a batch of 250 repayments), as `kiva push --dry-run --out DIR` does.
 
 Prints one line of key=value figures: rows read, items, valid, invalid, wall and CPU
 seconds, peak RSS.
@@ -250,6 +254,13 @@ def repayment(row):
     return {k: v for k, v in r.items() if v is not None}
 
 
+def export_repayment(row):
+    """bench/mapping_export.lua"""
+    r = {"loan_id": trim(row["LoanNo"]), "client_id": trim(row["ClientNo"]),
+         "amount": amount(row["AmountPaid"])}
+    return {k: v for k, v in r.items() if v is not None}
+
+
 # --- Kiva rules a careful client adds (kiva-partner-api.md) ---------------------------
 
 def draft_rules(d):
@@ -276,12 +287,16 @@ def draft_rules(d):
 def main():
     kind, path = sys.argv[1], sys.argv[2]
     out_path = "/dev/null"
+    out_dir = None
     limit = None
     args = sys.argv[3:]
     while args:
         opt = args.pop(0)
         if opt == "--out":
             out_path = args.pop(0)
+        elif opt == "--out-dir":
+            out_dir = args.pop(0)
+            os.makedirs(out_dir, exist_ok=True)
         elif opt == "--limit":
             limit = int(args.pop(0))
     with open(os.path.join(ROOT, "bench", "config.json"), encoding="utf-8") as f:
@@ -292,7 +307,8 @@ def main():
     started, cpu_started = time.perf_counter(), time.process_time()
     rows = items = valid = invalid = nbytes = 0
     with open(path, newline="", encoding="utf-8") as f, open(out_path, "w", encoding="utf-8") as out:
-        reader = csv.DictReader(f, delimiter=";")
+        reader = csv.DictReader(f, delimiter="," if kind == "export" else ";")
+        map_row = export_repayment if kind == "export" else repayment
 
         def emit(body, errors):
             nonlocal valid, invalid, nbytes
@@ -303,6 +319,10 @@ def main():
             valid += 1
             s = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
             nbytes += len(s.encode("utf-8")) + 1
+            if out_dir:
+                with open(os.path.join(out_dir, "%s-%06d.json" % (schema_kind, valid)), "w",
+                          encoding="utf-8") as one:
+                    one.write(s)
             out.write(s)
             out.write("\n")
 
@@ -333,7 +353,7 @@ def main():
                 if limit and rows > limit:
                     rows -= 1
                     break
-                batch.append(repayment(row))
+                batch.append(map_row(row))
                 items += 1
                 if len(batch) == 250:
                     emit({"repayments": batch}, [])

@@ -1,16 +1,24 @@
--- `make bench`: kiva's throughput and memory, each figure a ratio against a peer
--- measured in the same run (these machines are shared and noisy).
---   B1 mapping pipeline (no network)   kiva vs Python csv+json+jsonschema
---   B2 peak RSS at 10k/100k/1M rows     kiva vs the same Python peer
---   B3 HTTPS posts to a loopback nginx  kiva.client vs wrk, vs libcurl driven from C
---                                       (bench/curl_post.c) and vs a Python requests loop
---   B4 end to end against `kiva sandbox`, for the record
+-- `make bench`: the commands users run, each as a child process measured by
+-- /usr/bin/time (CPU = user + sys seconds, peak RSS of that process), against a
+-- Python peer doing the same work in the same run (shared machines are noisy: a
+-- ratio from one run is worth more than an absolute figure).
+--   B1       `kiva push repayments --dry-run` (200,000 rows, 5 columns) and
+--            `kiva push loans --dry-run` (20,000 drafts): rows per CPU-second vs
+--            bench/peer_pipeline.py (csv + jsonschema + json, one file per body written)
+--   B1-wide  the same repayments in 40 columns (the mapping reads the same 3): vs 5 columns
+--   B2       peak RSS of the dry run at 10k/100k/1M rows, and of a real
+--            `kiva push repayments` of 200,000 rows to `kiva sandbox`
+--   B3       kiva.client (post_loan_drafts, post_repayments) at concurrency 16 on a
+--            loopback nginx vs bare libcurl from C (bench/curl_post.c), wrk for
+--            reference; and the client against latency: the sandbox answering every
+--            POST 50 ms late, at concurrency 4 and 16, vs 0.9 × concurrency / 50 ms
+--   breakdown bench/pipeline.lua in-process (read → map → validate → encode), not a
+--            command: where the command's time goes
 -- Prints `bench <name> <value> <unit>`, `ratio <name> <value>` and, at the end, a
--- Markdown table (also bench/out/table.md). A part that is missing prints
--- `bench <name> skipped (<reason>)` and the run goes on. Knobs: BENCH_SCALE (default 1)
--- multiplies every count (BENCH_SCALE=0.1 for a quick try); BENCH_BUDGET (default 285 s)
--- skips what would start after it; BENCH_LUA_PATH is passed to the workers (a patched
--- module first). See bench/README.md and docs/ARCHITECTURE.md.
+-- Markdown table (also bench/out/table.md). A part that cannot run prints
+-- `bench <name> skipped (<reason>)` and the run goes on. Knobs: BENCH_QUICK=1 (every
+-- count ×0.1) or BENCH_SCALE (a factor); BENCH_BUDGET (default 540 s) skips what
+-- would start after it. See bench/README.md.
 package.path = "bench/?.lua;lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = (os.getenv("KIVA_BUILD") or "build") .. "/?.so;" .. package.cpath
 
@@ -18,18 +26,22 @@ local util = require "util"
 
 local OUT = "bench/out"
 local LUA = os.getenv("LUA") or "lua5.4"
-local PY = "/usr/bin/python3"              -- Debian's, with python3-jsonschema and -requests
-local SCALE = tonumber(os.getenv("BENCH_SCALE") or "") or 1
-local BUDGET = tonumber(os.getenv("BENCH_BUDGET") or "") or 285   -- seconds for the whole run
+local PY = "/usr/bin/python3"              -- Debian's, with python3-jsonschema
+local SCALE = tonumber(os.getenv("BENCH_SCALE") or "") or (os.getenv("BENCH_QUICK") == "1" and 0.1 or 1)
+local BUDGET = tonumber(os.getenv("BENCH_BUDGET") or "") or 540   -- seconds for the whole run
+local PERIOD = "2026-10"                   -- every push names its period (the generated dates)
 local q = util.quote
+local ROOT = util.capture("pwd"):gsub("%s+$", "")
 
 local function scaled(n) return math.max(1, math.floor(n * SCALE + 0.5)) end
 
 local N = {
-  drafts = scaled(20000), repayments = scaled(200000),
+  repayments = scaled(200000), drafts = scaled(20000),
   b2 = { scaled(10000), scaled(100000), scaled(1000000) },
+  push = scaled(200000),
   b3_drafts = scaled(20000), b3_repayments = scaled(100000),
-  py_fraction = 10,                        -- the requests loop posts 1/10 of B3's counts
+  latency_seconds = 4,                     -- each latency run lasts about this long
+  repeat_b1 = tonumber(os.getenv("BENCH_REPEAT") or "") or 2,   -- B1 keeps each command's fastest run
   wrk_seconds = 3,
 }
 
@@ -74,18 +86,27 @@ local function note(s)
   io.flush()
 end
 
---- Runs a worker command; returns its last key=value line as a table, or nil, reason.
 local log_count = 0
-local function worker(label, cmd)
+local function log_file(label)
   log_count = log_count + 1
-  local err_file = string.format("%s/logs/%02d-%s.err", OUT, log_count, label)
+  return string.format("%s/logs/%02d-%s.err", OUT, log_count, label)
+end
+
+local function first_line(path)
+  return (util.read(path) or ""):gsub("%s+", " "):sub(1, 160)
+end
+
+--- Runs an in-process worker (bench/pipeline.lua, post.lua, curl_post); returns its
+-- last key=value line as a table, or nil, reason.
+local function worker(label, cmd)
+  local err_file = log_file(label)
   local out = util.capture(cmd .. " 2>" .. q(err_file))
   local last
   for line in out:gmatch("[^\n]+") do
     if line:find("=") then last = line end
   end
   if not last then
-    local err = (util.read(err_file) or ""):gsub("%s+", " "):sub(1, 160)
+    local err = first_line(err_file)
     return nil, "no result" .. (err ~= "" and (": " .. err) or "")
   end
   local t = util.parse_kv(last)
@@ -96,17 +117,6 @@ end
 local function rate(n, seconds) return (seconds and seconds > 0) and n / seconds or 0 end
 local function mib(kib) return kib / 1024 end
 
---- Generated inputs, kept between runs and remade when bench/gen.lua changes.
-local function input(what, n)
-  local path = string.format("%s/data/%s_%d.csv", OUT, what, n)
-  if not util.sh("test -s " .. q(path) .. " && test " .. q(path) .. " -nt bench/gen.lua") then
-    if not util.sh(LUA .. " bench/gen.lua " .. what .. " " .. n .. " " .. q(path) .. " >/dev/null") then
-      return nil, "bench/gen.lua failed"
-    end
-  end
-  return path
-end
-
 local function over_budget(name)
   if elapsed() > BUDGET then
     skipped(name, string.format("over the %ds budget after %.0fs", BUDGET, elapsed()))
@@ -115,137 +125,291 @@ local function over_budget(name)
   return false
 end
 
+--- Generated inputs, kept between runs and remade when bench/gen.lua changes.
+local function generated(what, n, columns)
+  local path = string.format("%s/data/%s_%d%s.csv", OUT, what, n, columns and ("_" .. columns) or "")
+  if not util.sh("test -s " .. q(path) .. " && test " .. q(path) .. " -nt bench/gen.lua") then
+    if not util.sh(string.format("%s bench/gen.lua %s %d %s %s >/dev/null", LUA, what, n, q(path),
+        columns or "")) then
+      error("bench/gen.lua " .. what .. " failed")
+    end
+  end
+  return ROOT .. "/" .. path
+end
+
+local function data_rows(path)
+  return tonumber(util.capture("wc -l < " .. q(path)):match("%d+")) - 1
+end
+
+--- A fresh scratch directory for one run of the command.
+local function scratch(label)
+  local dir = string.format("%s/%s/runs/%s", ROOT, OUT, label)
+  util.sh("rm -rf " .. q(dir) .. " && mkdir -p " .. q(dir))
+  return dir
+end
+
+-- The command runs in a clean environment: no KIVA_* settings or credentials of whoever
+-- runs the bench (a dry run must not find any), HOME its scratch directory.
+local function in_clean_env(dir, env, program)
+  local vars = {}
+  local build = os.getenv("KIVA_BUILD")    -- which build of the core to measure
+  if build then vars[1] = "KIVA_BUILD=" .. q(build:sub(1, 1) == "/" and build or ROOT .. "/" .. build) end
+  for k, v in pairs(env or {}) do vars[#vars + 1] = k .. "=" .. q(v) end
+  table.sort(vars)
+  return string.format("cd %s && exec env -i PATH=%s HOME=%s LANG=C.UTF-8 %s %s", q(dir), q(os.getenv("PATH")),
+    q(dir), table.concat(vars, " "), program)
+end
+
+local function kiva(args) return string.format("%s %s %s", LUA, q(ROOT .. "/kiva"), args) end
+
+--- The counts of the command's summary line ("read 200000, valid 200000, invalid 0, ...").
+local function counts_of(out)
+  local c = {}
+  for name, n in (out or ""):gmatch("(%a+) (%d+)") do c[name] = c[name] or tonumber(n) end
+  return c
+end
+
+-- Kiva's config lists as a day-old cache beside the (dry run's default) ledger, so the
+-- loans mapping's ctx.activity and the like find them without a connection, as a cron
+-- run's second push of the day does. The cache file's name is the CLI's (partner "-"
+-- in a dry run; "any" too, for a CLI that names it so).
+local function write_config_cache(dir)
+  local cjson = require "cjson"
+  local config = cjson.decode(assert(util.read("bench/config.json")))
+  local cache = {}
+  for name, answer in pairs(config) do cache[name] = { fetched_at = os.time(), list = answer[name] } end
+  local text = cjson.encode(cache)
+  util.write(dir .. "/kiva-config-stage--.json", text)
+  util.write(dir .. "/kiva-config-stage-any.json", text)
+end
+
+--- One `kiva push <what> --dry-run` measured; returns the measure with .counts, or nil.
+local function dry_run(label, what, mapping, input)
+  local dir = scratch(label)
+  if what == "loans" then write_config_cache(dir) end
+  local err_file = log_file(label)
+  local r, err = util.measure(in_clean_env(dir, nil, kiva(string.format(
+    "push %s --dry-run --period %s --mapping %s --input %s --out out", what, PERIOD, q(ROOT .. "/" .. mapping),
+    q(input)))), err_file)
+  if not r then
+    skipped(label, err)
+    return nil
+  end
+  r.counts = counts_of(r.out)
+  -- invalid items are neither encoded nor written: a rate over them would flatter the command
+  if r.code ~= 0 or (r.counts.invalid or 0) > 0 then
+    local why = string.format("exit %s, %s invalid: %s", tostring(r.code), tostring(r.counts.invalid),
+      first_line(err_file))
+    skipped(label, why)
+    return nil, why
+  end
+  return r
+end
+
+--- The Python peer on the same input, as a child process, writing one file per body.
+local function peer_run(label, what, input)
+  local dir = scratch(label)
+  local err_file = log_file(label)
+  local r, err = util.measure(in_clean_env(dir, nil, string.format("%s %s %s %s --out-dir out", PY,
+    q(ROOT .. "/bench/peer_pipeline.py"), what, q(input))), err_file)
+  if not r then return nil, err end
+  local t = util.parse_kv(r.out:match("[^\n]*=[^\n]*") or "")
+  if t.skipped then return nil, tostring(t.skipped):gsub("_", " ") end
+  if not t.rows then return nil, "no result: " .. first_line(err_file) end
+  if (t.invalid or 0) > 0 then note(string.format("%s: the peer found %d invalid bodies", label, t.invalid)) end
+  r.peer = t
+  return r
+end
+
 ---------------------------------------------------------------------------- B1
-local bodies = {}        -- kind -> JSONL file of request bodies, for B3
+--- The run of `fn` (a measure or nil, reason) with the least CPU, over N.repeat_b1 runs:
+-- the one least disturbed by the other load of a shared machine.
+local function fastest(fn)
+  local best, err
+  for _ = 1, N.repeat_b1 do
+    local r, e = fn()
+    if r and (not best or r.cpu < best.cpu) then best = r end
+    err = err or e
+  end
+  if best then return best end
+  return nil, err
+end
 
--- B1 rates are rows per CPU-second of the worker (os.clock, time.process_time): both
--- are single-threaded and CPU-bound, and CPU time is what other load on a shared
--- machine disturbs least. The wall-clock rates are printed too (_wall).
+local inputs = setmetatable({}, { __index = function(t, k)
+  local made = ({ five = function() return generated("export", N.repayments, 5) end,
+    wide = function() return generated("export", N.repayments, 40) end,
+    loans = function() return generated("loans", N.drafts) end })[k]()
+  rawset(t, k, made)
+  return made
+end })
+
 local function b1()
-  note("B1 rates are rows per CPU-second of each worker (wall-clock rates: _wall)")
-  local loans = assert(input("loans", N.drafts))
-  local reps = assert(input("repayments", N.repayments))
+  note("B1/B2: each figure is one child process under /usr/bin/time; rows/s = export rows / (user + sys) "
+    .. "CPU seconds of that process, interpreter start included; B1 keeps the fastest of "
+    .. N.repeat_b1 .. " runs (BENCH_REPEAT)")
   local sets = {
-    { name = "loans", file = loans, unit_rows = "export rows" },
-    { name = "repayments", file = reps },
+    { tag = "b1_repayments", what = "repayments", mapping = "bench/mapping_export.lua", input = inputs.five,
+      peer = "export" },
+    { tag = "b1_loans", what = "loans", mapping = "bench/mapping_loans.lua", input = inputs.loans, peer = "loans" },
   }
-  local total = { lua_rows = 0, lua_s = 0, py_rows = 0, py_s = 0 }
   for _, set in ipairs(sets) do
-    local lua, lerr = worker("b1-lua-" .. set.name,
-      string.format("%s bench/pipeline.lua %s %s", LUA, set.name, q(set.file)))
-    local py, perr = worker("b1-py-" .. set.name,
-      string.format("%s bench/peer_pipeline.py %s %s", PY, set.name, q(set.file)))
-    local tag = "b1_" .. set.name
-    if lua then
-      bench(tag .. "_kiva", rate(lua.rows, lua.cpu_seconds), "rows/s")
-      bench(tag .. "_kiva_wall", rate(lua.rows, lua.seconds), "rows/s")
-      bench(tag .. "_kiva_rss", mib(lua.rss_kib), "MiB")
-      if (lua.invalid or 0) > 0 then
-        note(string.format("%s: kiva found %d invalid of %d items (first: %s)", tag, lua.invalid,
-          lua.items, tostring(lua.first_error)))
-      end
-      total.lua_rows, total.lua_s = total.lua_rows + lua.rows, total.lua_s + lua.cpu_seconds
-    else
-      skipped(tag .. "_kiva", lerr)
+    local rows = data_rows(set.input)
+    local k = fastest(function() return dry_run(set.tag .. "_kiva", set.what, set.mapping, set.input) end)
+    if k then
+      bench(set.tag .. "_kiva", rate(rows, k.cpu), "rows/s")
+      bench(set.tag .. "_kiva_cpu", k.cpu, "s")
+      bench(set.tag .. "_kiva_rss", mib(k.rss_kib), "MiB")
     end
-    if py then
-      bench(tag .. "_python", rate(py.rows, py.cpu_seconds), "rows/s")
-      bench(tag .. "_python_wall", rate(py.rows, py.seconds), "rows/s")
-      bench(tag .. "_python_rss", mib(py.rss_kib), "MiB")
-      if py.schema ~= "project" then
-        note(tag .. ": the Python peer validated against bench/peer_pipeline.py's transcription "
-          .. "of the API contract (lua/kiva/schemas/ not plain JSON Schema or absent)")
-      end
-      total.py_rows, total.py_s = total.py_rows + py.rows, total.py_s + py.cpu_seconds
+    local p, perr = fastest(function() return peer_run(set.tag .. "_python", set.peer, set.input) end)
+    if p then
+      bench(set.tag .. "_python", rate(rows, p.cpu), "rows/s")
+      bench(set.tag .. "_python_cpu", p.cpu, "s")
+      bench(set.tag .. "_python_rss", mib(p.rss_kib), "MiB")
+      if k then ratio(set.tag .. "_kiva_vs_python", p.cpu / k.cpu) end
     else
-      skipped(tag .. "_python", perr)
-    end
-    if lua and py then
-      ratio(tag .. "_kiva_vs_python", rate(lua.rows, lua.cpu_seconds) / rate(py.rows, py.cpu_seconds))
-      -- The ceiling of that ratio today: kiva.source.rows alone (no mapping, validation
-      -- or encoding) against the whole Python pipeline.
-      local rd = worker("b1-read-" .. set.name, string.format("%s bench/stages.lua %s %s read", LUA, set.name,
-        q(set.file)))
-      if rd and rd.items then
-        bench(tag .. "_kiva_read_only", rate(rd.items, rd.cpu_seconds), "rows/s")
-        ratio(tag .. "_kiva_read_only_vs_python", rate(rd.items, rd.cpu_seconds) / rate(py.rows, py.cpu_seconds))
-      end
+      skipped(set.tag .. "_python", perr)
     end
   end
-  if total.lua_s > 0 and total.py_s > 0 then
-    bench("b1_all_kiva", rate(total.lua_rows, total.lua_s), "rows/s")
-    bench("b1_all_python", rate(total.py_rows, total.py_s), "rows/s")
-    ratio("b1_all_kiva_vs_python", rate(total.lua_rows, total.lua_s) / rate(total.py_rows, total.py_s))
-  end
-
-  -- Request bodies for B3's peers (wrk, Python) and for kiva.client: the same payloads.
-  for _, k in ipairs({ { "loan_draft", "loans", loans }, { "repayments", "repayments", reps } }) do
-    local file = string.format("%s/data/bodies_%s.jsonl", OUT, k[1])
-    local ok = worker("bodies-lua-" .. k[1], string.format("%s bench/pipeline.lua %s %s --out %s",
-      LUA, k[2], q(k[3]), q(file)))
-    if not ok then
-      ok = worker("bodies-py-" .. k[1], string.format("%s bench/peer_pipeline.py %s %s --out %s",
-        PY, k[2], q(k[3]), q(file)))
-      if ok then note("B3 bodies for " .. k[1] .. " written by the Python peer (kiva pipeline missing)") end
-    end
-    if ok and util.sh("test -s " .. q(file)) then bodies[k[1]] = file end
+  -- B1-wide: the same rows with 35 more columns the mapping never reads.
+  local rows = data_rows(inputs.wide)
+  local w = fastest(function() return dry_run("b1_wide_kiva", "repayments", "bench/mapping_export.lua",
+    inputs.wide) end)
+  if w then
+    bench("b1_wide_kiva", rate(rows, w.cpu), "rows/s")
+    bench("b1_wide_kiva_cpu", w.cpu, "s")
+    local five = figures.b1_repayments_kiva
+    if five and five.value then ratio("b1_wide_vs_5_columns", rate(rows, w.cpu) / five.value) end
   end
 end
 
 ---------------------------------------------------------------------------- B2
-local deferred = {}      -- long peer runs kept for the end: { name, need (s), run }
+local function start_sandbox(label, args)
+  local dir = scratch(label)
+  local pid_file = OUT .. "/sandbox.pid"
+  util.stop_stale(pid_file, "kiva sandbox")
+  local out = dir .. "/sandbox.out"
+  -- In the background of popen's shell, $! is the sandbox's own pid (sh execs a simple command).
+  local pid = util.capture(string.format("%s %s sandbox --port 0 %s >%s 2>%s </dev/null & echo $!",
+    LUA, q(ROOT .. "/kiva"), args, q(out), q(dir .. "/sandbox.err"))):match("%d+")
+  if pid then util.write(pid_file, pid .. "\n") end
+  local env = {}
+  for _ = 1, 600 do      -- a big portfolio takes a few seconds to load
+    local s = util.read(out) or ""
+    for k, v in s:gmatch("export (KIVA_[%w_]+)=(%S+)") do env[k] = v:gsub("^'(.*)'$", "%1") end
+    if env.KIVA_API_URL and env.KIVA_CLIENT_SECRET then break end
+    util.sleep(0.1)
+  end
+  local function stop()
+    if pid then util.sh("kill " .. pid .. " 2>/dev/null") end
+    os.remove(pid_file)
+  end
+  if not env.KIVA_API_URL then
+    stop()
+    return nil, "no export lines: " .. first_line(dir .. "/sandbox.err")
+  end
+  return { env = env, dir = dir, stop = stop }
+end
+
+--- A portfolio where every loan of the export exists and repays (L-0000001 ...).
+local function portfolio(n)
+  local path = string.format("%s/%s/data/portfolio_%d.json", ROOT, OUT, n)
+  if util.exists(path) then return path end
+  local f = assert(io.open(path, "wb"))
+  f:write("[")
+  for i = 1, n do
+    f:write(string.format('%s{"internal_loan_id":"L-%07d","internal_client_id":"C-%07d","status":"payingBack"}',
+      i > 1 and "," or "", i, i))
+  end
+  f:write("]\n")
+  f:close()
+  return path
+end
+
 local function b2()
-  local big = assert(input("repayments", N.b2[3]))
+  local big = generated("export", N.b2[3], 5)
   local labels = { "10k", "100k", "1M" }
-  local lua_rss, py_rss = {}, {}
+  local rss = {}
+  if SCALE ~= 1 then
+    note(string.format("B2 at scale %g: 10k/100k/1M stand for %d/%d/%d rows", SCALE, N.b2[1], N.b2[2], N.b2[3]))
+  end
   for i, n in ipairs(N.b2) do
+    local label = labels[i]
     local file = big
     if n ~= N.b2[3] then
       -- The generator is a stream: the first n rows of the big file are the n-row file.
-      file = string.format("%s/data/repayments_head_%d.csv", OUT, n)
+      file = string.format("%s/%s/data/export_head_%d_5.csv", ROOT, OUT, n)
       util.sh(string.format("head -n %d %s > %s", n + 1, q(big), q(file)))
     end
-    local label = labels[i]
-    if SCALE ~= 1 then label = tostring(n) end
-    local lua, lerr = worker("b2-lua-" .. label, string.format("%s bench/pipeline.lua repayments %s",
-      LUA, q(file)))
-    if lua then
-      lua_rss[i] = lua.rss_kib
-      bench("b2_rss_" .. label .. "_kiva", mib(lua.rss_kib), "MiB")
-    else
-      skipped("b2_rss_" .. label .. "_kiva", lerr)
-    end
-    local function peer()
-      local py, perr = worker("b2-py-" .. label, string.format("%s bench/peer_pipeline.py repayments %s",
-        PY, q(file)))
-      if py then
-        py_rss[i] = py.rss_kib
-        bench("b2_rss_" .. label .. "_python", mib(py.rss_kib), "MiB")
-        if lua then ratio("b2_rss_" .. label .. "_kiva_vs_python", lua.rss_kib / py.rss_kib) end
-        if i == 3 and py_rss[2] then ratio("b2_growth_100k_to_1M_python", py_rss[3] / py_rss[2]) end
-      else
-        skipped("b2_rss_" .. label .. "_python", perr)
+    local name = "b2_rss_" .. label .. "_kiva"
+    if not over_budget(name) then
+      local k = dry_run(name, "repayments", "bench/mapping_export.lua", file)
+      if k then
+        rss[i] = k.rss_kib
+        bench(name, mib(k.rss_kib), "MiB")
+        bench("b2_dry_" .. label .. "_kiva_rows", rate(n, k.cpu), "rows/s")
       end
     end
-    -- The peer takes ~45 s at 1M rows: it runs last, if the budget still allows.
-    if i < 3 then
-      if not over_budget("b2_rss_" .. label .. "_python") then peer() end
-    else
-      deferred[#deferred + 1] = { name = "b2_rss_" .. label .. "_python", need = 70, run = peer }
-    end
   end
-  if lua_rss[2] and lua_rss[3] then
-    ratio("b2_growth_100k_to_1M_kiva", lua_rss[3] / lua_rss[2])
+  if rss[2] and rss[3] then ratio("b2_growth_100k_to_1M_kiva", rss[3] / rss[2]) end
+
+  -- A real push of N.push rows to the sandbox, its loans all repaying.
+  local name = "b2_push_kiva"
+  if over_budget(name) then return end
+  local sb, err = start_sandbox("b2-sandbox", "--loans 0 --portfolio " .. q(portfolio(N.push)))
+  if not sb then
+    skipped(name, err)
+    return
+  end
+  local ok, perr = pcall(function()
+    local dir = scratch("b2_push")
+    local err_file = log_file(name)
+    local input = N.push == N.repayments and inputs.five or generated("export", N.push, 5)
+    local r, merr = util.measure(in_clean_env(dir, sb.env, kiva(string.format(
+      "push repayments --period %s --mapping %s --input %s --ledger ledger.sqlite3",
+      PERIOD, q(ROOT .. "/bench/mapping_export.lua"), q(input)))), err_file)
+    if not r then
+      skipped(name, merr)
+      return
+    end
+    local c = counts_of(r.out)
+    bench(name .. "_rss", mib(r.rss_kib), "MiB")
+    bench(name .. "_wall", r.wall, "s")
+    bench(name .. "_rows", rate(N.push, r.wall), "rows/s (wall)")
+    note(string.format("%s: %d rows, sent %s, rejected %s, unknown %s, exit %s, %.1f s wall, %.1f s CPU", name,
+      N.push, tostring(c.sent), tostring(c.rejected), tostring(c.unknown), tostring(r.code), r.wall, r.cpu))
+    if c.sent ~= N.push then note(name .. ": not every row was sent: " .. first_line(err_file)) end
+  end)
+  sb.stop()
+  if not ok then skipped(name, "error: " .. tostring(perr)) end
+end
+
+---------------------------------------------------------------------------- breakdown
+local bodies = {}        -- kind -> JSONL file of request bodies, for B3
+
+-- bench/pipeline.lua in one process (read → map → validate → encode, no ledger, no
+-- files per body): where the command's time goes. It also writes B3's request bodies.
+local function breakdown()
+  local sets = {
+    { kind = "loan_draft", what = "loans", input = inputs.loans, mapping = "bench/mapping_loans.lua" },
+    { kind = "repayments", what = "repayments", input = inputs.five, mapping = "bench/mapping_export.lua" },
+  }
+  for _, s in ipairs(sets) do
+    local file = string.format("%s/data/bodies_%s.jsonl", OUT, s.kind)
+    local name = "breakdown_" .. s.what .. "_pipeline"
+    local r, err = worker(name, string.format("%s bench/pipeline.lua %s %s --mapping %s --out %s", LUA, s.what,
+      q(s.input), q(s.mapping), q(file)))
+    if r then
+      bench(name, rate(r.rows, r.cpu_seconds), "rows/s")
+      local cmd = figures["b1_" .. s.what .. "_kiva"]
+      if cmd and cmd.value then ratio(name .. "_vs_command", rate(r.rows, r.cpu_seconds) / cmd.value) end
+      if util.sh("test -s " .. q(file)) then bodies[s.kind] = file end
+    else
+      skipped(name, err)
+    end
   end
 end
 
 ---------------------------------------------------------------------------- B3
-local function wrk(h, path, file, c)
-  local cmd = string.format("WRK_BODIES=%s WRK_TOKEN=%s wrk -t1 -c%d -d%ds -s bench/wrk_post.lua %s",
-    q(file), q(h.token), c, N.wrk_seconds, q(h.base .. path))
-  return worker("wrk-c" .. c, cmd)
-end
-
 -- The canned nginx checks no credential; the workers still send one, made per run so
 -- that no secret-looking literal lives in the tree.
 local function throwaway_secret()
@@ -255,14 +419,18 @@ local function throwaway_secret()
   return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
-local function b3()
-  if not util.sh("command -v wrk >/dev/null 2>&1") then note("wrk not installed: no wrk peer") end
+local function env_prefix(env)
+  local s = ""
+  for k, v in pairs(env) do s = s .. k .. "=" .. q(v) .. " " end
+  return s
+end
+
+local function b3_nginx()
   local cjson = require "cjson"
   local config = cjson.decode(assert(util.read("bench/config.json")))
   local served = {}
   for k, v in pairs(config) do served[k] = cjson.encode(v) end
-  local nginx = require "nginx"
-  local h, err = nginx.start(OUT, served)
+  local h, err = require("nginx").start(OUT, served)
   if not h then
     skipped("b3", err)
     return
@@ -274,105 +442,63 @@ local function b3()
     note("bench/curl_post.c did not build (see bench/out/logs/curl_post-build.err): no bare-libcurl peer")
     curl_peer = nil
   end
+  local has_wrk = util.sh("command -v wrk >/dev/null 2>&1")
+  if not has_wrk then note("wrk not installed: no wrk reference row") end
   local ok, perr = pcall(function()
-    local env = string.format("KIVA_AUTH_URL=%s KIVA_API_URL=%s KIVA_CA_FILE=%s KIVA_CLIENT_ID=bench "
-      .. "KIVA_CLIENT_SECRET=%s ", q(h.auth_url), q(h.api_url), q(h.ca_file), throwaway_secret())
-    local kinds = {
+    local env = env_prefix({ KIVA_AUTH_URL = h.auth_url, KIVA_API_URL = h.api_url, KIVA_CA_FILE = h.ca_file,
+      KIVA_CLIENT_ID = "bench", KIVA_CLIENT_SECRET = throwaway_secret() })
+    local c = 16
+    for _, k in ipairs({
       { kind = "loan_draft", tag = "drafts", count = N.b3_drafts, path = "/v3/partner/1/loan_draft" },
       { kind = "repayments", tag = "repayments", count = N.b3_repayments, path = "/v3/partner/1/repayments" },
-    }
-    local client_rps = {}
-    for _, c in ipairs({ 1, 4, 16 }) do
-      for _, k in ipairs(kinds) do
-        local name = string.format("b3_%s_c%d", k.tag, c)
-        if not bodies[k.kind] then
-          skipped(name, "no request bodies (B1 pipeline and peer both missing)")
-        elseif not over_budget(name) then
-          local mark = h.mark()
-          local r, rerr = worker(name, string.format("%s%s bench/post.lua %s %s %d %d", env, LUA, k.kind,
-            q(bodies[k.kind]), k.count, c))
-          local seen = h.since(mark)
-          if r then
-            local rps = rate(r.requests, r.seconds)
-            client_rps[name] = rps
-            bench(name .. "_kiva", rps, "req/s")
-            bench(name .. "_kiva_items", rate(r.items, r.seconds), "items/s")
-            bench(name .. "_kiva_connections", seen.api_connections, "connections")
-            bench(name .. "_kiva_token_requests", seen.token_requests, "requests")
-            ratio(name .. "_connections_per_concurrency", seen.api_connections / c)
-            if (r.failures or 0) > 0 or seen.errors > 0 then
-              note(string.format("%s: %d failures (%s), nginx non-2xx %d", name, r.failures or 0,
-                tostring(r.first_error), seen.errors))
-            end
-            if r.connects then
-              note(string.format("%s: client:stats() connects=%d (API and token sessions), nginx saw %d "
-                .. "connections (%d for API requests), %d requests", name, r.connects, seen.connections,
-                seen.api_connections, seen.requests))
-            end
+    }) do
+      local name = string.format("b3_%s_c%d", k.tag, c)
+      if not bodies[k.kind] then
+        skipped(name, "no request bodies (bench/pipeline.lua failed)")
+      elseif not over_budget(name) then
+        local mark = h.mark()
+        local r, rerr = worker(name, string.format("%s%s bench/post.lua %s %s %d %d", env, LUA, k.kind,
+          q(bodies[k.kind]), k.count, c))
+        local seen = h.since(mark)
+        if r then
+          bench(name .. "_kiva", rate(r.requests, r.seconds), "req/s")
+          bench(name .. "_kiva_connections", seen.api_connections, "connections")
+          if (r.failures or 0) > 0 or seen.errors > 0 then
+            note(string.format("%s: %d failures (%s), nginx non-2xx %d", name, r.failures or 0,
+              tostring(r.first_error), seen.errors))
+          end
+        else
+          skipped(name .. "_kiva", rerr)
+        end
+        -- The same bytes through the client's transport alone (no validation, no encoding).
+        local raw, rawerr = worker(name .. "-raw", string.format("%s%s bench/post.lua %s %s %d %d raw", env, LUA,
+          k.kind, q(bodies[k.kind]), k.count, c))
+        if raw then bench(name .. "_kiva_raw", rate(raw.requests, raw.seconds), "req/s")
+        else skipped(name .. "_kiva_raw", rawerr) end
+        if curl_peer then
+          local requests = k.kind == "repayments" and math.max(1, k.count // 250) or k.count
+          local cp, cerr = worker(name .. "-curl", string.format("%s %s %s %s %s %d %d", q(curl_peer),
+            q(h.base .. k.path), q(h.ca_file), q(h.token), q(bodies[k.kind]), requests, c))
+          if cp then
+            local crps = rate(cp.requests, cp.seconds)
+            bench(name .. "_curl", crps, "req/s")
+            if r then ratio(name .. "_kiva_vs_curl", rate(r.requests, r.seconds) / crps) end
+            if raw then ratio(name .. "_kiva_raw_vs_curl", rate(raw.requests, raw.seconds) / crps) end
           else
-            skipped(name .. "_kiva", rerr)
+            skipped(name .. "_curl", cerr)
           end
-          -- The same bytes without validation/encoding: the client's transport alone.
-          local raw, rawerr
-          if not over_budget(name .. "_kiva_raw") then
-            raw, rawerr = worker(name .. "-raw", string.format("%s%s bench/post.lua %s %s %d %d raw", env, LUA,
-              k.kind, q(bodies[k.kind]), k.count, c))
-            if raw then
-              bench(name .. "_kiva_raw", rate(raw.requests, raw.seconds), "req/s")
-            else
-              skipped(name .. "_kiva_raw", rawerr)
-            end
-          end
-          local cpeer, cerr
-          if curl_peer and not over_budget(name .. "_curl") then
-            local requests = k.kind == "repayments" and math.max(1, k.count // 250) or k.count
-            cpeer, cerr = worker(name .. "-curl", string.format("%s %s %s %s %s %d %d", q(curl_peer),
-              q(h.base .. k.path), q(h.ca_file), q(h.token), q(bodies[k.kind]), requests, c))
-            if cpeer then
-              bench(name .. "_curl", rate(cpeer.requests, cpeer.seconds), "req/s")
-              if raw then
-                ratio(name .. "_kiva_raw_vs_curl",
-                  rate(raw.requests, raw.seconds) / rate(cpeer.requests, cpeer.seconds))
-              end
-            else
-              skipped(name .. "_curl", cerr)
-            end
-          end
-          local w, werr = wrk(h, k.path, bodies[k.kind], c)
+        end
+        if has_wrk then
+          local w, werr = worker(name .. "-wrk", string.format(
+            "WRK_BODIES=%s WRK_TOKEN=%s wrk -t1 -c%d -d%ds -s bench/wrk_post.lua %s", q(bodies[k.kind]),
+            q(h.token), c, N.wrk_seconds, q(h.base .. k.path)))
           if w then
+            bench(name .. "_wrk", rate(w.wrk_requests, w.wrk_seconds), "req/s")
             local wrps = rate(w.wrk_requests, w.wrk_seconds)
-            bench(name .. "_wrk", wrps, "req/s")
             if r then ratio(name .. "_kiva_vs_wrk", rate(r.requests, r.seconds) / wrps) end
-            if raw then ratio(name .. "_kiva_raw_vs_wrk", rate(raw.requests, raw.seconds) / wrps) end
-            if cpeer then ratio(name .. "_curl_vs_wrk", rate(cpeer.requests, cpeer.seconds) / wrps) end
           else
             skipped(name .. "_wrk", werr)
           end
-        end
-      end
-    end
-    -- The pattern of Kiva's samples: one token, then requests.post one at a time.
-    for _, k in ipairs(kinds) do
-      local name = "b3_" .. k.tag .. "_python"
-      if bodies[k.kind] and not over_budget(name) then
-        local count = math.max(1, k.count // N.py_fraction)
-        if k.kind == "repayments" then count = math.max(1, count // 250) end
-        local mark = h.mark()
-        local py, pyerr = worker(name, string.format("%s%s bench/peer_post.py %s %s %d", env, PY, k.kind,
-          q(bodies[k.kind]), count))
-        local seen = h.since(mark)
-        if py then
-          local prps = rate(py.requests, py.seconds)
-          bench(name, prps, "req/s")
-          bench(name .. "_connections", seen.api_connections, "connections")
-          note(string.format("%s: posted 1/%d of the count (%d requests) and compares rates", name,
-            N.py_fraction, py.requests))
-          for _, c in ipairs({ 1, 16 }) do
-            local crps = client_rps[string.format("b3_%s_c%d", k.tag, c)]
-            if crps then ratio(string.format("b3_%s_c%d_kiva_vs_python", k.tag, c), crps / prps) end
-          end
-        else
-          skipped(name, pyerr)
         end
       end
     end
@@ -381,171 +507,90 @@ local function b3()
   if not ok then skipped("b3", "error: " .. tostring(perr)) end
 end
 
----------------------------------------------------------------------------- B4
-local function start_sandbox()
-  local dir = OUT .. "/sandbox"
-  util.stop_stale(OUT .. "/sandbox.pid", "kiva sandbox")
-  util.sh("rm -rf " .. q(dir) .. " && mkdir -p " .. q(dir))
-  local out = dir .. "/sandbox.out"
-  -- In the background of popen's shell, $! is the sandbox's own pid (sh execs a simple command).
-  -- 50,000 loans: every loan the generated repayments name exists (L000001..L050000).
-  local pid = util.capture(string.format("%s ./kiva sandbox --port 0 --loans 50000 >%s 2>%s </dev/null & echo $!",
-    LUA, q(out), q(dir .. "/sandbox.err"))):match("%d+")
-  if pid then util.write(OUT .. "/sandbox.pid", pid .. "\n") end
-  local env = {}
-  for _ = 1, 100 do
-    local s = util.read(out) or ""
-    for k, v in s:gmatch("export (KIVA_[%w_]+)=(%S+)") do env[k] = v:gsub("^'(.*)'$", "%1") end
-    if env.KIVA_API_URL and env.KIVA_CLIENT_SECRET then break end
-    util.sleep(0.1)
-  end
-  if not env.KIVA_API_URL then
-    if pid then util.sh("kill " .. pid .. " 2>/dev/null") end
-    return nil, "no export lines: " .. (util.read(dir .. "/sandbox.err") or ""):gsub("%s+", " "):sub(1, 160)
-  end
-  return { pid = tonumber(pid), env = env, dir = dir }
-end
-
-local function b4()
-  if not util.exists("lua/kiva/sandbox/cli.lua") then
-    skipped("b4", "kiva.sandbox.cli not there")
-    return
-  end
+-- Against latency: every POST answered 50 ms late. With c requests in flight the
+-- ceiling is c / 50 ms; the target is 90% of it.
+local function b3_latency()
   if not bodies.loan_draft then
-    skipped("b4", "no request bodies")
+    skipped("b3_latency", "no request bodies")
     return
   end
-  local sb, err = start_sandbox()
+  local slow_ms = 50
+  local sb, err = start_sandbox("b3-sandbox", string.format("--loans 1000 --faults slow:1.0 --slow-ms %d", slow_ms))
   if not sb then
-    skipped("b4", err)
+    skipped("b3_latency", err)
     return
   end
   local ok, perr = pcall(function()
-    local env = ""
-    for k, v in pairs(sb.env) do env = env .. k .. "=" .. q(v) .. " " end
-    local runs = {
-      { kind = "loan_draft", tag = "drafts", count = scaled(2000) },
-      { kind = "repayments", tag = "repayments", count = scaled(20000) },
-    }
-    for _, k in ipairs(runs) do
-      local name = "b4_sandbox_" .. k.tag .. "_c4"
+    for _, c in ipairs({ 4, 16 }) do
+      local name = string.format("b3_latency_drafts_c%d", c)
       if not over_budget(name) then
-        local r, rerr = worker(name, string.format("%s%s bench/post.lua %s %s %d 4", env, LUA, k.kind,
-          q(bodies[k.kind]), k.count))
+        local ceiling = c / (slow_ms / 1000)
+        local count = math.max(c * 4, math.floor(ceiling * N.latency_seconds * math.min(1, SCALE * 4)))
+        local r, rerr = worker(name, string.format("%s%s bench/post.lua loan_draft %s %d %d",
+          env_prefix(sb.env), LUA, q(bodies.loan_draft), count, c))
         if r then
-          bench(name, rate(r.requests, r.seconds), "req/s")
-          bench(name .. "_items", rate(r.items, r.seconds), "items/s")
-          bench(name .. "_connections", r.connects, "connections")
+          local rps = rate(r.requests, r.seconds)
+          bench(name .. "_kiva", rps, "req/s")
+          bench(name .. "_target", 0.9 * ceiling, "req/s")
+          ratio(name .. "_vs_ceiling", rps / ceiling)
           if (r.failures or 0) > 0 then
-            note(string.format("%s: %d failures (%s)", name, r.failures, tostring(r.first_error)))
-          end
-          local on_nginx = figures["b3_" .. k.tag .. "_c4_kiva"]
-          if on_nginx and on_nginx.value then
-            ratio(name .. "_vs_nginx", rate(r.requests, r.seconds) / on_nginx.value)
+            note(string.format("%s: %d of %d drafts answered with an error (%s); they count, as the wait is the same",
+              name, r.failures, r.requests, tostring(r.first_error)))
           end
         else
-          skipped(name, rerr)
+          skipped(name .. "_kiva", rerr)
         end
-      end
-    end
-    -- The CLI end to end: map, validate, ledger, send, report.
-    local name = "b4_push_repayments"
-    if util.exists("lua/kiva/push.lua") and not over_budget(name) then
-      local n = scaled(20000)
-      local file = string.format("%s/data/repayments_head_%d.csv", OUT, n)
-      util.sh(string.format("head -n %d %s > %s", n + 1, q(assert(input("repayments", N.repayments))), q(file)))
-      local t0 = util.clock()
-      local root = os.getenv("PWD") or "."
-      local code = util.sh(string.format("cd %s && %s%s %s/kiva push repayments "
-        .. "--mapping %s/bench/mapping_repayments.lua --input %s/%s --ledger ledger.sqlite3 "
-        .. "--report report.json >push.out 2>push.err",
-        q(sb.dir), env, LUA, q(root), q(root), q(root), file))
-      local seconds = util.clock() - t0
-      local report = util.read(sb.dir .. "/report.json")
-      local sent = report and tonumber(report:match('"sent"%s*:%s*(%d+)'))
-      if sent then
-        bench(name, rate(n, seconds), "rows/s")
-        note(string.format("%s: %d rows, %s sent items, exit %s, %.1fs", name, n, sent, tostring(code), seconds))
-      else
-        skipped(name, "no report: " .. (util.read(sb.dir .. "/push.err") or ""):gsub("%s+", " "):sub(1, 160))
       end
     end
   end)
-  if sb.pid then util.sh("kill " .. sb.pid .. " 2>/dev/null") end
-  os.remove(OUT .. "/sandbox.pid")
-  if not ok then skipped("b4", "error: " .. tostring(perr)) end
-end
-
----------------------------------------------------------------------------- parts
--- The component benches of the schema and source engineers, passed through as they
--- print them (single figures, no peer: context for B1's profile).
-local function parts()
-  for _, p in ipairs({ { "bench/validate_bench.lua", "1" }, { "bench/read_bench.lua", tostring(scaled(200000)) } }) do
-    if util.exists(p[1]) and not over_budget(p[1]) then
-      local out = util.capture(string.format("%s %s %s 2>/dev/null", LUA, p[1], p[2]))
-      local any = false
-      for line in out:gmatch("[^\n]+") do
-        local name, value, unit = line:match("^bench (%S+) (%S+) (.+)$")
-        if name and tonumber(value) then
-          bench("part_" .. name, tonumber(value), unit)
-          any = true
-        end
-      end
-      if not any then skipped("part " .. p[1], "printed no bench line") end
-    end
-  end
+  sb.stop()
+  if not ok then skipped("b3_latency", "error: " .. tostring(perr)) end
 end
 
 ---------------------------------------------------------------------------- table
-local T = "≥ 20×"
-local W = "≥ 0.8"
-local ROWS = {
-  { "B1 loan drafts: read→map→validate→encode", "b1_loans_kiva", "b1_loans_python", "b1_loans_kiva_vs_python", T },
-  { "B1 repayments", "b1_repayments_kiva", "b1_repayments_python", "b1_repayments_kiva_vs_python", T },
-  { "B1 both", "b1_all_kiva", "b1_all_python", "b1_all_kiva_vs_python", T },
-  { "B1 repayments, reading alone (ceiling)", "b1_repayments_kiva_read_only", "b1_repayments_python",
-    "b1_repayments_kiva_read_only_vs_python", "" },
-  { "B1 peak RSS, loan drafts", "b1_loans_kiva_rss", "b1_loans_python_rss", nil, "" },
-  { "B2 peak RSS, 100k repayments", "b2_rss_100k_kiva", "b2_rss_100k_python", "b2_rss_100k_kiva_vs_python", "" },
-  { "B2 peak RSS, 1M repayments", "b2_rss_1M_kiva", "b2_rss_1M_python", "b2_rss_1M_kiva_vs_python", "≤ 64 MiB" },
-  { "B2 RSS growth 100k→1M", nil, nil, "b2_growth_100k_to_1M_kiva", "< 1.10" },
-  { "B3 connections opened, drafts c=16", "b3_drafts_c16_kiva_connections", "b3_drafts_python_connections", nil,
-    "≤ 16" },
-  { "B3 token requests, drafts c=16", "b3_drafts_c16_kiva_token_requests", nil, nil, "1" },
-  { "B4 sandbox drafts, c=4", "b4_sandbox_drafts_c4", nil, "b4_sandbox_drafts_c4_vs_nginx", "record" },
-  { "B4 sandbox repayments, c=4", "b4_sandbox_repayments_c4", nil, "b4_sandbox_repayments_c4_vs_nginx", "record" },
-  { "B4 `kiva push repayments` to the sandbox", "b4_push_repayments", nil, nil, "record" },
-}
-
--- B3 rows after B2's: each kind and concurrency against wrk, the transport alone
--- (pre-encoded) at c=16, then against the Python loop. All figures are in the lines above.
-do
-  local at = 9
-  local function add(row)
-    table.insert(ROWS, at, row)
-    at = at + 1
-  end
-  for _, tag in ipairs({ "drafts", "repayments" }) do
-    for _, c in ipairs({ 1, 4, 16 }) do
-      local name = string.format("b3_%s_c%d", tag, c)
-      add({ string.format("B3 %s, c=%d (vs wrk)", tag, c), name .. "_kiva", name .. "_wrk",
-        name .. "_kiva_vs_wrk", W })
-    end
-    local name = string.format("b3_%s_c16", tag)
-    add({ string.format("B3 %s, c=16, pre-encoded: transport alone (vs wrk)", tag), name .. "_kiva_raw",
-      name .. "_wrk", name .. "_kiva_raw_vs_wrk", W })
-    -- The floor: libcurl driven from C with the client's options, no Lua at all.
-    add({ string.format("B3 %s, c=16, bare libcurl in C (vs wrk)", tag), name .. "_curl",
-      name .. "_wrk", name .. "_curl_vs_wrk", "" })
-    add({ string.format("B3 %s, c=16, transport alone (vs bare libcurl)", tag), name .. "_kiva_raw",
-      name .. "_curl", name .. "_kiva_raw_vs_curl", "" })
-  end
-  for _, v in ipairs({ { "drafts", 1 }, { "drafts", 16 }, { "repayments", 1 } }) do
-    local name = string.format("b3_%s_c%d", v[1], v[2])
-    add({ string.format("B3 %s, c=%d (vs Python requests loop)", v[1], v[2]), name .. "_kiva",
-      "b3_" .. v[1] .. "_python", name .. "_kiva_vs_python", "" })
-  end
+local function count_label(n)
+  if n >= 1000000 and n % 1000000 == 0 then return (n // 1000000) .. "M" end
+  if n >= 1000 and n % 1000 == 0 then return (n // 1000) .. "k" end
+  return tostring(n)
 end
+local R, D, B2, P = count_label(N.repayments), count_label(N.drafts), {}, count_label(N.push)
+for i, n in ipairs(N.b2) do B2[i] = count_label(n) end
+
+local ROWS = {
+  { "B1 `kiva push repayments --dry-run`, " .. R .. " rows (rows per CPU-second)", "b1_repayments_kiva",
+    "b1_repayments_python", "b1_repayments_kiva_vs_python", "≥ 10×" },
+  { "B1 `kiva push loans --dry-run`, " .. D .. " drafts (export rows per CPU-second)", "b1_loans_kiva",
+    "b1_loans_python", "b1_loans_kiva_vs_python", "≥ 10×" },
+  { "B1-wide: the repayments in 40 columns (vs 5 columns)", "b1_wide_kiva", "b1_repayments_kiva",
+    "b1_wide_vs_5_columns", "≥ 0.8" },
+  { "B1 peak RSS, repayments dry run " .. R, "b1_repayments_kiva_rss", "b1_repayments_python_rss", nil,
+    "≤ 64 MiB" },
+  { "B1 peak RSS, loans dry run " .. D, "b1_loans_kiva_rss", "b1_loans_python_rss", nil, "≤ 64 MiB" },
+  { "B2 peak RSS, repayments dry run " .. B2[1], "b2_rss_10k_kiva", nil, nil, "≤ 64 MiB" },
+  { "B2 peak RSS, repayments dry run " .. B2[2], "b2_rss_100k_kiva", nil, nil, "≤ 64 MiB" },
+  { "B2 peak RSS, repayments dry run " .. B2[3], "b2_rss_1M_kiva", nil, nil, "≤ 64 MiB" },
+  { "B2 RSS growth " .. B2[2] .. "→" .. B2[3], nil, nil, "b2_growth_100k_to_1M_kiva", "< 1.10" },
+  { "B2 peak RSS, `kiva push repayments` " .. P .. " to the sandbox", "b2_push_kiva_rss", nil, nil, "≤ 64 MiB" },
+  { "B2 `kiva push repayments` " .. P .. " to the sandbox (wall)", "b2_push_kiva_rows", nil, nil, "record" },
+  { "B3 client drafts, c=16 on nginx (vs bare libcurl)", "b3_drafts_c16_kiva", "b3_drafts_c16_curl",
+    "b3_drafts_c16_kiva_vs_curl", "≥ 0.8×" },
+  { "B3 client repayments, c=16 on nginx (vs bare libcurl)", "b3_repayments_c16_kiva", "b3_repayments_c16_curl",
+    "b3_repayments_c16_kiva_vs_curl", "≥ 0.8×" },
+  { "B3 drafts, c=16, wrk (reference)", "b3_drafts_c16_wrk", nil, nil, "" },
+  { "B3 repayments, c=16, wrk (reference)", "b3_repayments_c16_wrk", nil, nil, "" },
+  { "B3 drafts, 50 ms latency, c=4 (vs 0.9 × c / 50 ms)", "b3_latency_drafts_c4_kiva",
+    "b3_latency_drafts_c4_target", "b3_latency_drafts_c4_vs_ceiling", "≥ 0.9 of c/50ms" },
+  { "B3 drafts, 50 ms latency, c=16 (vs 0.9 × c / 50 ms)", "b3_latency_drafts_c16_kiva",
+    "b3_latency_drafts_c16_target", "b3_latency_drafts_c16_vs_ceiling", "≥ 0.9 of c/50ms" },
+  { "breakdown: bench/pipeline.lua loans in-process (vs the command)", "breakdown_loans_pipeline",
+    "b1_loans_kiva", "breakdown_loans_pipeline_vs_command", "" },
+  { "breakdown: bench/pipeline.lua repayments in-process (vs the command)", "breakdown_repayments_pipeline",
+    "b1_repayments_kiva", "breakdown_repayments_pipeline_vs_command", "" },
+  { "breakdown: B3 drafts c=16, transport alone (vs bare libcurl)", "b3_drafts_c16_kiva_raw", "b3_drafts_c16_curl",
+    "b3_drafts_c16_kiva_raw_vs_curl", "" },
+  { "breakdown: B3 repayments c=16, transport alone (vs bare libcurl)", "b3_repayments_c16_kiva_raw",
+    "b3_repayments_c16_curl", "b3_repayments_c16_kiva_raw_vs_curl", "" },
+}
 
 local function cell(name)
   if not name then return "" end
@@ -563,7 +608,8 @@ local function table_md()
   for _, row in ipairs(ROWS) do
     local r = row[4] and ratios[row[4]]
     lines[#lines + 1] = string.format("| %s | %s | %s | %s | %s |", row[1], cell(row[2]), cell(row[3]),
-      r and (fmt(r) .. (row[4]:find("growth") and "" or "×")) or (row[4] and "—" or ""), row[5])
+      r and (fmt(r) .. ((row[4]:find("growth") or row[4]:find("ceiling") or row[4]:find("columns")) and "" or "×"))
+        or (row[4] and "—" or ""), row[5])
   end
   return table.concat(lines, "\n") .. "\n"
 end
@@ -573,21 +619,13 @@ util.sh("mkdir -p " .. q(OUT .. "/data") .. " " .. q(OUT .. "/logs") .. " && rm 
 note(string.format("kiva bench, %s cores, %s, scale %g", util.capture("nproc"):gsub("%s", ""),
   os.date("!%Y-%m-%d %H:%M UTC"), SCALE))
 
-for _, part in ipairs({ { "b1", b1 }, { "b2", b2 }, { "b3", b3 }, { "b4", b4 }, { "parts", parts } }) do
+for _, part in ipairs({ { "b1", b1 }, { "b2", b2 }, { "breakdown", breakdown }, { "b3", b3_nginx },
+    { "b3_latency", b3_latency } }) do
   if not over_budget(part[1]) then
     local t0 = elapsed()
     local ok, err = pcall(part[2])
     if not ok then skipped(part[1], "error: " .. tostring(err):gsub("\n", " ")) end
     note(string.format("%s took %.0fs", part[1], elapsed() - t0))
-  end
-end
-
-for _, d in ipairs(deferred) do
-  if elapsed() + d.need > BUDGET then
-    skipped(d.name, string.format("needs ~%ds, over the %ds budget after %.0fs", d.need, BUDGET, elapsed()))
-  else
-    local ok, err = pcall(d.run)
-    if not ok then skipped(d.name, "error: " .. tostring(err)) end
   end
 end
 

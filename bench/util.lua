@@ -99,6 +99,24 @@ function M.peak_rss_kib()
   return tonumber(s:match("VmHWM:%s*(%d+)"))
 end
 
+--- Runs `cmd` (a shell command line; end it with `exec prog ...` so that the process
+-- measured is the program itself) under /usr/bin/time as one child process and
+-- returns { cpu (user + sys s), user, sys, wall, rss_kib (the child's peak RSS),
+-- code (exit status), out (its stdout) }, or nil, reason when /usr/bin/time is missing.
+-- Its stderr goes to `err_file`.
+function M.measure(cmd, err_file)
+  if not M.exists("/usr/bin/time") then return nil, "/usr/bin/time missing (Debian package time)" end
+  local tf = os.tmpname()
+  local out = M.capture(string.format("/usr/bin/time -f 'user=%%U sys=%%S wall=%%e rss_kib=%%M exit=%%x' -o %s "
+    .. "sh -c %s 2>%s", M.quote(tf), M.quote(cmd), M.quote(err_file or "/dev/null")))
+  local line = (M.read(tf) or ""):match("user=[^\n]*")
+  os.remove(tf)
+  if not line then return nil, "no figures from /usr/bin/time" end
+  local t = M.parse_kv(line)
+  return { user = t.user, sys = t.sys, cpu = (t.user or 0) + (t.sys or 0), wall = t.wall, rss_kib = t.rss_kib,
+    code = t.exit, out = out }
+end
+
 --- Parses "key=value key=value" into a table (numbers converted).
 function M.parse_kv(line)
   local t = {}

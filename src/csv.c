@@ -4,7 +4,10 @@
 ** ("kiva.core.csv") with next, header, delimiter, encoding, warnings, close.
 ** The reader owns its FILE, a fixed 64 KiB read buffer and one record buffer
 ** capped at opts.max_record bytes, so memory stays flat whatever the file size.
-** User values: 1 = header (array), 2 = warnings (array), 3 = on_warning.
+** A record comes out as an array of strings, a table keyed by the header, or
+** (opts.lazy) a row userdata holding its UTF-8 bytes (src/row.c).
+** User values: 1 = header (array), 2 = warnings (array), 3 = on_warning,
+** 4 = header name -> position (the rows' index).
 */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +16,7 @@
 
 #include "kiva_core.h"
 #include "buf.h"
+#include "row.h"
 #include "transcode.h"
 #include "utf8.h"
 
@@ -28,20 +32,24 @@ typedef struct kc_csv {
     size_t in_pos, in_len;
     int eof;
     kc_buf rec;         /* raw bytes of the current record's fields, back to back */
-    kc_buf out;         /* a field transcoded to UTF-8 */
+    kc_buf out;         /* the record transcoded to UTF-8, when it was not UTF-8 */
     size_t *ends;       /* end offset in rec of each field */
-    size_t nfields, ends_cap;
+    size_t *out_ends;   /* end offset in out of each field (ends_cap of them) */
+    size_t nfields, ends_cap, out_ends_cap;
     int delim;
+    unsigned char stop[256];   /* STOP_* bits: the bytes that end a run of ordinary ones */
     int enc, enc_auto;
     long line;          /* line of the next byte */
     int done;           /* end of file reached or a fatal error reported */
     int header_state;   /* 0 none wanted, 1 wanted and not read, 2 read */
     size_t nheader;
-    int keyed;
+    int keyed;          /* records as tables keyed by the header */
+    int lazy;           /* records as rows (implies keyed) */
     char err[512];
 } kc_csv;
 
 enum { GOT_EOF = 0, GOT_RECORD = 1, GOT_BAD = -1, GOT_FATAL = -2 };
+enum { STOP_QUOTED = 1, STOP_UNQUOTED = 2 };
 
 static kc_csv *check_open(lua_State *L)
 {
@@ -63,6 +71,8 @@ static int csv_release(lua_State *L)
     r->path = NULL;
     free(r->ends);
     r->ends = NULL;
+    free(r->out_ends);
+    r->out_ends = NULL;
     kc_buf_free(&r->rec);
     kc_buf_free(&r->out);
     return 0;
@@ -107,21 +117,37 @@ static void warn(lua_State *L, int idx, const char *msg)
     }
 }
 
-static int end_field(kc_csv *r)
+/* Doubles the field-end array; -1 past CSV_MAX_FIELDS or out of memory. */
+static int grow_ends(kc_csv *r)
 {
-    if (r->nfields == r->ends_cap) {
-        size_t cap = r->ends_cap ? r->ends_cap * 2 : 64;
-        size_t *p;
-        if (cap > CSV_MAX_FIELDS)
-            return -1;
-        p = realloc(r->ends, cap * sizeof *p);
-        if (!p)
-            return -1;
-        r->ends = p;
-        r->ends_cap = cap;
-    }
+    size_t cap = r->ends_cap ? r->ends_cap * 2 : 64;
+    size_t *p;
+    if (cap > CSV_MAX_FIELDS)
+        return -1;
+    p = realloc(r->ends, cap * sizeof *p);
+    if (!p)
+        return -1;
+    r->ends = p;
+    r->ends_cap = cap;
+    return 0;
+}
+
+/* Records the end of a field; -1 past CSV_MAX_FIELDS or out of memory. */
+static inline int end_field(kc_csv *r)
+{
+    if (r->nfields == r->ends_cap && grow_ends(r) != 0)
+        return -1;
     r->ends[r->nfields++] = r->rec.len;
     return 0;
+}
+
+/* The stop table: quote, CR, LF and NUL end a run in and out of quotes, the
+** delimiter only outside. */
+static void set_stops(kc_csv *r)
+{
+    memset(r->stop, 0, sizeof r->stop);
+    r->stop['"'] = r->stop['\r'] = r->stop['\n'] = r->stop[0] = STOP_QUOTED | STOP_UNQUOTED;
+    r->stop[(unsigned char)r->delim] |= STOP_UNQUOTED;
 }
 
 /* Appends the run of ordinary bytes at the read position (none of delim, quote,
@@ -129,14 +155,20 @@ static int end_field(kc_csv *r)
 static void add_run(kc_csv *r, int quoted, int *overflow)
 {
     size_t i = r->in_pos;
-    while (i < r->in_len) {
-        unsigned char c = r->in[i];
-        if (c == '"' || c == '\r' || c == '\n' || c == 0 || (!quoted && c == r->delim))
-            break;
+    unsigned char mask = quoted ? STOP_QUOTED : STOP_UNQUOTED;
+    while (i < r->in_len && !(r->stop[r->in[i]] & mask))
         i++;
+    if (i > r->in_pos && !*overflow) {
+        size_t n = i - r->in_pos;
+        /* the common case, room in the record buffer, without a call */
+        if (r->rec.len + n < r->rec.cap && (!r->rec.max || r->rec.len + n <= r->rec.max)) {
+            memcpy(r->rec.data + r->rec.len, r->in + r->in_pos, n);
+            r->rec.len += n;
+            r->rec.data[r->rec.len] = '\0';
+        } else if (kc_buf_add(&r->rec, r->in + r->in_pos, n) != 0) {
+            *overflow = 1;
+        }
     }
-    if (i > r->in_pos && !*overflow && kc_buf_add(&r->rec, r->in + r->in_pos, i - r->in_pos) != 0)
-        *overflow = 1;
     r->in_pos = i;
 }
 
@@ -207,8 +239,19 @@ static int read_record(kc_csv *r, long *start_line, int *blank)
             if (state == AFTER_QUOTE)
                 text_after_quote = 1;
             state = UNQUOTED;
-            ADD(c);
+            if (r->stop[c] & STOP_UNQUOTED)
+                ADD(c);        /* a stray quote: kept, and the run starts after it */
+            else
+                r->in_pos--;   /* an ordinary byte: it starts the run */
             add_run(r, 0, &overflow);
+            /* the common case of a wide export: a delimiter, then another plain field,
+            ** both in the buffer; taken here without a turn of the state machine */
+            while (r->in_pos + 1 < r->in_len && r->in[r->in_pos] == r->delim
+                   && !(r->stop[r->in[r->in_pos + 1]] & STOP_UNQUOTED)) {
+                r->in_pos++;
+                END_FIELD();
+                add_run(r, 0, &overflow);
+            }
             continue;
         case QUOTED:
             if (c == -1) {
@@ -233,7 +276,10 @@ static int read_record(kc_csv *r, long *start_line, int *blank)
                 ADD('\n');
                 continue;
             }
-            ADD(c);
+            if (r->stop[c] & STOP_QUOTED)
+                ADD(c);
+            else
+                r->in_pos--;
             add_run(r, 1, &overflow);
             continue;
         }
@@ -254,39 +300,92 @@ done:
     return GOT_RECORD;
 }
 
-/* Pushes field i as a UTF-8 string; 0, or -1 with r->err set. In automatic
-** mode the first invalid UTF-8 switches the rest of the file to Windows-1252. */
-static int push_field(lua_State *L, kc_csv *r, size_t i, long line)
+/* 1 when no field boundary of the (valid UTF-8) record splits a sequence: the
+** byte that starts each field is not a continuation byte. */
+static int boundaries_whole(const kc_csv *r, const char *s)
 {
-    size_t start = i ? r->ends[i - 1] : 0, n = r->ends[i] - start;
-    const char *s = r->rec.data ? r->rec.data + start : "";
-    if (r->enc == KC_ENC_UTF8) {
-        size_t ok = kc_utf8_valid_prefix(s, n);
-        if (ok == n) {
-            lua_pushlstring(L, s, n);
+    size_t i;
+    for (i = 0; i + 1 < r->nfields; i++) {
+        size_t e = r->ends[i];
+        if (e < r->rec.len && ((unsigned char)s[e] & 0xC0) == 0x80)
             return 0;
+    }
+    return 1;
+}
+
+/* Turns the switch to Windows-1252 on (automatic mode, first invalid UTF-8), once. */
+static void switch_to_cp1252(lua_State *L, kc_csv *r, long line)
+{
+    char msg[600];
+    r->enc = KC_ENC_CP1252;
+    r->enc_auto = 0;
+    snprintf(msg, sizeof msg, "%s:%ld: not valid UTF-8; reading the file as Windows-1252 "
+             "(pass encoding = \"...\" to choose)", r->path, line);
+    warn(L, 1, msg);
+}
+
+/* The current record in UTF-8: *data and *ends are the record itself when it
+** already is, else its transcoding in out/out_ends; 0, or -1 with r->err set. In
+** automatic mode the first invalid UTF-8 switches the rest of the file to
+** Windows-1252 (the cells before it, valid UTF-8, stay as read). */
+static int record_utf8(lua_State *L, kc_csv *r, long line, const char **data, const size_t **ends)
+{
+    const char *s = r->rec.data ? r->rec.data : "";
+    size_t i, from = 0;
+    *data = s;
+    *ends = r->ends;
+    if (r->enc == KC_ENC_UTF8) {
+        if (kc_utf8_valid_prefix(s, r->rec.len) == r->rec.len && boundaries_whole(r, s))
+            return 0;
+        for (from = 0; from < r->nfields; from++) {
+            size_t start = from ? r->ends[from - 1] : 0, n = r->ends[from] - start;
+            size_t ok = kc_utf8_valid_prefix(s + start, n);
+            if (ok == n)
+                continue;
+            if (!r->enc_auto) {
+                snprintf(r->err, sizeof r->err, "%s:%ld: invalid UTF-8 (byte 0x%02X); pass the file's "
+                         "encoding, such as encoding = \"windows-1252\"", r->path, line,
+                         (unsigned char)s[start + ok]);
+                return -1;
+            }
+            switch_to_cp1252(L, r, line);
+            break;
         }
-        if (!r->enc_auto) {
-            snprintf(r->err, sizeof r->err, "%s:%ld: invalid UTF-8 (byte 0x%02X); pass the file's encoding, "
-                     "such as encoding = \"windows-1252\"", r->path, line, (unsigned char)s[ok]);
-            return -1;
-        }
-        r->enc = KC_ENC_CP1252;
-        r->enc_auto = 0;
-        {
-            char msg[600];
-            snprintf(msg, sizeof msg, "%s:%ld: not valid UTF-8; reading the file as Windows-1252 "
-                     "(pass encoding = \"...\" to choose)", r->path, line);
-            warn(L, 1, msg);
-        }
+        if (from == r->nfields)
+            return 0;
+    }
+    if (r->out_ends_cap < r->nfields) {
+        size_t *p = realloc(r->out_ends, r->ends_cap * sizeof *p);
+        if (!p)
+            goto nomem;
+        r->out_ends = p;
+        r->out_ends_cap = r->ends_cap;
     }
     kc_buf_reset(&r->out);
-    if (kc_transcode_to_utf8(&r->out, s, n, r->enc) != 0) {
-        snprintf(r->err, sizeof r->err, "%s:%ld: out of memory", r->path, line);
-        return -1;
+    if (from) {
+        if (kc_buf_add(&r->out, s, r->ends[from - 1]) != 0)
+            goto nomem;
+        memcpy(r->out_ends, r->ends, from * sizeof *r->ends);
     }
-    lua_pushlstring(L, r->out.data ? r->out.data : "", r->out.len);
+    for (i = from; i < r->nfields; i++) {
+        size_t start = i ? r->ends[i - 1] : 0;
+        if (kc_transcode_to_utf8(&r->out, s + start, r->ends[i] - start, r->enc) != 0)
+            goto nomem;
+        r->out_ends[i] = r->out.len;
+    }
+    *data = r->out.data ? r->out.data : "";
+    *ends = r->out_ends;
     return 0;
+nomem:
+    snprintf(r->err, sizeof r->err, "%s:%ld: out of memory", r->path, line);
+    return -1;
+}
+
+/* Pushes cell i of a UTF-8 record. */
+static void push_cell(lua_State *L, const char *data, const size_t *ends, size_t i)
+{
+    size_t start = i ? ends[i - 1] : 0;
+    lua_pushlstring(L, data + start, ends[i] - start);
 }
 
 static int is_space(char c)
@@ -331,26 +430,30 @@ static void unique_header(lua_State *L, int header, size_t i)
     lua_replace(L, base);
 }
 
-/* Reads the next non-blank record: GOT_* with fields pushed in an array (or
-** nothing pushed on EOF/error). */
-static int next_record(lua_State *L, kc_csv *r, long *line)
+/* Reads the next non-blank record into UTF-8 (*data, *ends, r->nfields cells):
+** GOT_*, nothing pushed. */
+static int next_record(lua_State *L, kc_csv *r, long *line, const char **data, const size_t **ends)
 {
     int got, blank;
-    size_t i;
     do {
         got = read_record(r, line, &blank);
     } while (got == GOT_RECORD && blank);
     if (got != GOT_RECORD)
         return got;
-    lua_createtable(L, (int)r->nfields, 0);
-    for (i = 0; i < r->nfields; i++) {
-        if (push_field(L, r, i, *line) != 0) {
-            lua_pop(L, 2);
-            return GOT_BAD;
-        }
+    if (record_utf8(L, r, *line, data, ends) != 0)
+        return GOT_BAD;
+    return GOT_RECORD;
+}
+
+/* Pushes the first n cells of a UTF-8 record as an array. */
+static void push_array(lua_State *L, const char *data, const size_t *ends, size_t n)
+{
+    size_t i;
+    lua_createtable(L, (int)n, 0);
+    for (i = 0; i < n; i++) {
+        push_cell(L, data, ends, i);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    return GOT_RECORD;
 }
 
 /* Reads the header on first use; 0 or -1 with r->err set. */
@@ -359,9 +462,11 @@ static int ensure_header(lua_State *L, kc_csv *r)
     long line;
     int got, header;
     size_t i;
+    const char *data;
+    const size_t *ends;
     if (r->header_state != 1)
         return 0;
-    got = next_record(L, r, &line);
+    got = next_record(L, r, &line, &data, &ends);
     if (got == GOT_FATAL || got == GOT_BAD) {
         if (got == GOT_FATAL)
             r->done = 1;
@@ -372,16 +477,24 @@ static int ensure_header(lua_State *L, kc_csv *r)
         r->done = 1;
         lua_newtable(L);
         lua_setiuservalue(L, 1, 1);
+        lua_newtable(L);
+        lua_setiuservalue(L, 1, 4);
         return 0;
     }
+    push_array(L, data, ends, r->nfields);
     header = lua_gettop(L);
+    lua_createtable(L, 0, (int)r->nfields);
     for (i = 1; i <= r->nfields; i++) {
         lua_rawgeti(L, header, (lua_Integer)i);
         trim_header(L, i);
         unique_header(L, header, i);
+        lua_pushvalue(L, -1);
+        lua_pushinteger(L, (lua_Integer)i);
+        lua_rawset(L, header + 1);
         lua_rawseti(L, header, (lua_Integer)i);
     }
     r->nheader = r->nfields;
+    lua_setiuservalue(L, 1, 4);
     lua_setiuservalue(L, 1, 1);
     return 0;
 }
@@ -392,6 +505,9 @@ static int csv_next(lua_State *L)
     kc_csv *r = check_open(L);
     long line;
     int got;
+    size_t n;
+    const char *data;
+    const size_t *ends;
     lua_settop(L, 1);
     if (r->done)
         return 0;
@@ -402,7 +518,7 @@ static int csv_next(lua_State *L)
     }
     if (r->done)
         return 0;
-    got = next_record(L, r, &line);
+    got = next_record(L, r, &line, &data, &ends);
     if (got == GOT_EOF) {
         r->done = 1;
         return 0;
@@ -414,10 +530,10 @@ static int csv_next(lua_State *L)
         lua_pushstring(L, r->err);
         return 2;
     }
+    n = r->nfields;
     if (r->header_state == 2) {
-        size_t n = r->nfields;
         /* trailing empty cells past the header (";;;" that Excel leaves) are dropped */
-        while (n > r->nheader && r->ends[n - 1] == r->ends[n - 2])
+        while (n > r->nheader && ends[n - 1] == ends[n - 2])
             n--;
         if (n != r->nheader) {
             lua_pushboolean(L, 0);
@@ -425,22 +541,27 @@ static int csv_next(lua_State *L)
                             r->path, (int)line, (int)r->nfields, (int)r->nheader);
             return 2;
         }
-        for (; r->nfields > n; r->nfields--) {
-            lua_pushnil(L);
-            lua_rawseti(L, -2, (lua_Integer)r->nfields);
+        if (r->lazy) {
+            lua_getiuservalue(L, 1, 4);
+            lua_getiuservalue(L, 1, 1);
+            kc_row_push(L, data, ends, n, -2, -1);
+            lua_pushinteger(L, line);
+            return 2;
         }
         if (r->keyed) {
             size_t i;
-            int arr = lua_gettop(L);
             lua_getiuservalue(L, 1, 1);
             lua_createtable(L, 0, (int)n);
-            for (i = 1; i <= n; i++) {
-                lua_rawgeti(L, arr + 1, (lua_Integer)i);
-                lua_rawgeti(L, arr, (lua_Integer)i);
+            for (i = 0; i < n; i++) {
+                lua_rawgeti(L, -2, (lua_Integer)i + 1);
+                push_cell(L, data, ends, i);
                 lua_rawset(L, -3);
             }
+            lua_pushinteger(L, line);
+            return 2;
         }
     }
+    push_array(L, data, ends, n);
     lua_pushinteger(L, line);
     return 2;
 }
@@ -539,7 +660,8 @@ static int opt_field(lua_State *L, int opts, const char *name, int type)
 /* core.csv_open(path, opts) -> reader | nil, message, code
 ** opts: delimiter (one byte; nil = sniff), encoding (nil = UTF-8 or else
 ** Windows-1252 with a warning), header (default true), keyed (rows keyed by the
-** header), max_record (bytes), on_warning (function). */
+** header), lazy (rows as src/row.c userdata: keyed, cells made on use),
+** max_record (bytes), on_warning (function). */
 static int csv_open(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -549,7 +671,7 @@ static int csv_open(lua_State *L)
     if (has_opts)
         luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
-    r = lua_newuserdatauv(L, sizeof *r, 3);
+    r = lua_newuserdatauv(L, sizeof *r, 4);
     memset(r, 0, sizeof *r);
     ud = lua_gettop(L);
     luaL_setmetatable(L, CSV_MT);
@@ -579,6 +701,8 @@ static int csv_open(lua_State *L)
             r->header_state = 0;
         if (opt_field(L, 2, "keyed", LUA_TBOOLEAN) != LUA_TNIL)
             r->keyed = lua_toboolean(L, -1);
+        if (opt_field(L, 2, "lazy", LUA_TBOOLEAN) != LUA_TNIL)
+            r->lazy = lua_toboolean(L, -1);
         if (opt_field(L, 2, "max_record", LUA_TNUMBER) != LUA_TNIL)
             r->rec.max = (size_t)luaL_checkinteger(L, -1);
         if (opt_field(L, 2, "on_warning", LUA_TFUNCTION) != LUA_TNIL) {
@@ -607,6 +731,7 @@ static int csv_open(lua_State *L)
         }
     }
     r->delim = delim ? (unsigned char)*delim : sniff_delimiter(r);
+    set_stops(r);
     if (r->enc_auto)
         prescan_encoding(L, r);
     return 1;
@@ -628,6 +753,7 @@ void kc_csv_open(lua_State *L)
         { "__close", csv_release },
         { NULL, NULL }
     };
+    kc_row_open(L);
     luaL_newmetatable(L, CSV_MT);
     luaL_setfuncs(L, meta, 0);
     luaL_newlib(L, methods);

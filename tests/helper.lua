@@ -25,8 +25,9 @@ function M.write(path, data)
   return path
 end
 
---- All rows of kiva.source.rows(path, opts): a list of { row =, where = } or
--- { err = }, and the warnings said; or nil, err when the input cannot be opened.
+--- All rows of kiva.source.rows(path, opts), as plain tables (a CSV row is a lazy
+-- object: kiva.source.plain): a list of { row =, where = } or { err = }, and the
+-- warnings said; or nil, err when the input cannot be opened.
 function M.read_rows(path, opts)
   opts = opts or {}
   local warnings = {}
@@ -35,7 +36,11 @@ function M.read_rows(path, opts)
   if not it then return nil, err end
   local out = {}
   for row, where in it do
-    if row then out[#out + 1] = { row = row, where = where } else out[#out + 1] = { err = where } end
+    if row then
+      out[#out + 1] = { row = require("kiva.source").plain(row), where = where }
+    else
+      out[#out + 1] = { err = where }
+    end
   end
   return out, warnings
 end

@@ -3,8 +3,11 @@
 local helper = require "helper"
 local source = require "kiva.source"
 local core = require "kiva.core"
+local map = require "kiva.map"
+local mapping = require "kiva.mapping"
 
 local DATA = "tests/data/source/"
+local plain = source.plain
 
 -- All rows of a file under DATA (or a path): helper.read_rows.
 local function read_all(name, opts)
@@ -141,6 +144,15 @@ describe("kiva.source.rows on CSV", function()
     assert.matches("late.csv:20002: not valid UTF%-8", warnings[1])
   end)
 
+  it("keeps a stray quote inside an unquoted cell as text", function()
+    local dir = helper.tmpdir()
+    helper.write(dir .. "/inches.csv", 'item,size\nTV,32" screen\n"x",\xb3""\n')
+    local rows = read_all(dir .. "/inches.csv")
+    assert.are.equal(2, #rows)
+    assert.are.equal('32" screen', rows[1].row.size)
+    assert.are.equal("x", rows[2].row.item)
+  end)
+
   it("caps the size of one record", function()
     local dir = helper.tmpdir()
     local path = dir .. "/big.csv"
@@ -178,6 +190,109 @@ describe("kiva.source.rows on CSV", function()
     local it, err = source.rows(DATA .. "make_fixtures.py")
     assert.is_nil(it)
     assert.matches("format", err.message)
+  end)
+end)
+
+describe("a CSV row (cells made when the mapping reads them)", function()
+  after_each(helper.cleanup)
+
+  local function rows_of(text, opts)
+    local path = helper.tmpdir() .. "/rows.csv"
+    helper.write(path, text)
+    local list = {}
+    for row, where in assert(source.rows(path, opts)) do
+      assert.is_truthy(row, where)
+      list[#list + 1] = row
+    end
+    return list
+  end
+
+  it("reads a cell as row.Col and row[\"Col\"]; other keys are nil", function()
+    local row = rows_of("LoanNo,N° Prêt,Amount\nL-1,P 1,\n")[1]
+    assert.are.equal("L-1", row.LoanNo)
+    assert.are.equal("P 1", row["N° Prêt"])
+    assert.are.equal("", row.Amount)
+    assert.is_nil(row.Missing)
+    assert.is_nil(row[1])
+    assert.are.equal("L-1", map.trim(row.LoanNo))
+    assert.is_nil(map.trim(row.Amount))
+  end)
+
+  it("goes through pairs in header order, each cell a string", function()
+    local row = rows_of("b,a,c\n2,1,3\n")[1]
+    local keys, values = {}, {}
+    for k, v in pairs(row) do
+      keys[#keys + 1] = k
+      values[#values + 1] = v
+    end
+    assert.are.same({ "b", "a", "c" }, keys)
+    assert.are.same({ "2", "1", "3" }, values)
+    assert.are.equal('{b="2", a="1", c="3"}', tostring(row))
+  end)
+
+  it("keeps what the mapping writes into it, nil included, and shows it in pairs", function()
+    local row = rows_of("a,b,c\n1,2,3\n")[1]
+    row.b = nil
+    row.a = "one"
+    row.total = 6
+    row.list = { 1, 2 }
+    assert.are.equal("one", row.a)
+    assert.is_nil(row.b)
+    assert.are.equal("3", row.c)
+    assert.are.equal(6, row.total)
+    local seen = plain(row)
+    assert.are.same({ a = "one", c = "3", total = 6, list = { 1, 2 } }, seen)
+    row.b = "back"
+    row.total = nil
+    assert.are.equal("back", row.b)
+    assert.are.same({ a = "one", b = "back", c = "3", list = { 1, 2 } }, plain(row))
+    assert.has_error(function() row[nil] = 1 end)
+  end)
+
+  it("keeps its own cells after the file is read on (rows kept by joins and groups)", function()
+    local text = "id,name\n" .. string.rep("x,y\n", 3) .. "K,Zoé\n"
+    local list = rows_of(text)
+    assert.are.equal(4, #list)
+    assert.are.equal("x", list[1].id)
+    assert.are.equal("K", list[4].id)
+    assert.are.equal("Zoé", list[4].name)
+    list[1].id = "changed"
+    assert.are.equal("x", list[2].id)   -- written values belong to one row
+  end)
+
+  it("holds UTF-8 even when the file switches to Windows-1252 mid-record", function()
+    -- past the first 64 KiB, which are checked before any record
+    local list = rows_of("a,b,c\n" .. string.rep("x,y,z\n", 20000) .. "Zoé,Jos\233,\128 5\n")
+    local row = list[20001]
+    assert.are.equal("Zoé", row.a)   -- read before the switch: valid UTF-8 as is
+    assert.are.equal("José", row.b)
+    assert.are.equal("€ 5", row.c)
+  end)
+
+  it("is returned as a plain table when a mapping returns its row", function()
+    local dir = helper.tmpdir()
+    helper.write(dir .. "/j.csv", "internal_loan_id,subject\nL1,Hello\n")
+    helper.write(dir .. "/m.lua", "return { journal = function(row) return row end }")
+    local m = assert(mapping.load(dir .. "/m.lua"))
+    local it = assert(mapping.items(m, "journals", dir .. "/j.csv"))
+    local item = it()
+    assert.are.same({ internal_loan_id = "L1", subject = "Hello" }, item.payload)
+  end)
+
+  it("reads a 40-column export's cells the mapping names, whatever their place", function()
+    local head, cells = {}, {}
+    for i = 1, 40 do
+      head[i] = "Col" .. i
+      cells[i] = "v" .. i
+    end
+    local text = table.concat(head, ",") .. "\n" .. table.concat(cells, ",") .. "\n"
+    local row = rows_of(text)[1]
+    assert.are.equal("v1", row.Col1)
+    assert.are.equal("v23", row.Col23)
+    assert.are.equal("v40", row.Col40)
+    local n = 0
+    for _ in pairs(row) do n = n + 1 end
+    assert.are.equal(40, n)
   end)
 end)
 

@@ -457,12 +457,21 @@ local function runner(fn, ctx, limit, run, check_columns, box, on_output)
       on_output(line, current_where)
     end
   end
+  -- a lazy CSV row (src/row.c) is no table: the same check is handed to the file's
+  -- table of column names, shared by all its rows, once
+  local hooked
   return function(arg, rows, where)
     errors_list, current_rows, current_where = nil, rows, where
     if row_meta then
       for i = 1, #rows do
         local row = rows[i]
-        if getmetatable(row) == nil then setmetatable(row, row_meta) end
+        local mt = getmetatable(row)
+        if mt == nil then
+          setmetatable(row, row_meta)
+        elseif mt == "kiva row" and not hooked then
+          core.row_on_missing(row, row_meta.__index)
+          hooked = true
+        end
       end
     end
     -- the script's helpers and ctx report to this runner (another items() over the
@@ -487,6 +496,7 @@ local function runner(fn, ctx, limit, run, check_columns, box, on_output)
     end
     if errs then return { where = where, errors = errs, rows = n } end
     if result == nil then return { where = where, skipped = true, rows = n } end
+    result = source.plain(result)   -- a script that returns its row as the payload
     if type(result) ~= "table" then
       return { where = where, rows = n, errors = { { path = "", message = "the mapping returned a " .. type(result)
         .. " where a table (or nil to skip the row) was expected" } } }

@@ -105,6 +105,13 @@ function M.new(opts)
       "rawlen", "rawset", "select", "tonumber", "tostring", "type", "_VERSION" } do
     env[name] = _G[name]
   end
+  -- rawget(row, "Photo") reads a column some exports lack (the guide's way): a CSV
+  -- row is a lazy object (src/row.c), read there without the missing-column check
+  local row_get = require("kiva.core").row_get
+  env.rawget = function(t, k)
+    if getmetatable(t) == "kiva row" then return row_get(t, k) end
+    return rawget(t, k)
+  end
   local libs = {
     string = guarded_string(), table = guarded_table(), math = copy(math), utf8 = copy(utf8),
     coroutine = copy(coroutine),

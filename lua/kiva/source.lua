@@ -188,7 +188,9 @@ local function csv_rows(path, opts, fmt)
   if herr0 then return nil, input_error(path, path .. ": " .. herr0) end
   local warned = 0
   local reader, msg = core.csv_open(path, {
-    delimiter = delimiter, encoding = opts.encoding, keyed = header_line == nil, max_record = opts.max_record,
+    -- header on line 1: the C reader keys the rows, lazily (a row turns a cell into a
+    -- string only when the mapping reads it: src/row.c); below it: arrays keyed here
+    delimiter = delimiter, encoding = opts.encoding, lazy = header_line == nil, max_record = opts.max_record,
     header = header_line == nil,
   })
   if not reader then return nil, input_error(path, msg) end
@@ -256,6 +258,15 @@ local function csv_rows(path, opts, fmt)
       if (width > 0 and row[header[1]] ~= "") or not is_blank_row(row) then return row, path .. ":" .. line end
     end
   end, nil, nil, reader
+end
+
+--- A row as a plain table: a CSV row (the lazy userdata of src/row.c, whose
+-- cells become strings only when read) copied through pairs; anything else as is.
+function M.plain(row)
+  if type(row) ~= "userdata" or getmetatable(row) ~= "kiva row" then return row end
+  local t = {}
+  for k, v in pairs(row) do t[k] = v end
+  return t
 end
 
 local function to_text(v)
