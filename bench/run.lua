@@ -169,18 +169,19 @@ local function counts_of(out)
   return c
 end
 
--- Kiva's config lists as a day-old cache beside the (dry run's default) ledger, so the
--- loans mapping's ctx.activity and the like find them without a connection, as a cron
--- run's second push of the day does. The cache file's name is the CLI's (partner "-"
--- in a dry run; "any" too, for a CLI that names it so).
+-- Kiva's config lists as a day-old cache where the CLI keeps them (beside the target's
+-- ledger in the state directory; HOME is the scratch directory), so the loans
+-- mapping's ctx.activity and the like find them without a connection, as a dry run
+-- after a push does.
 local function write_config_cache(dir)
   local cjson = require "cjson"
   local config = cjson.decode(assert(util.read("bench/config.json")))
   local cache = {}
   for name, answer in pairs(config) do cache[name] = { fetched_at = os.time(), list = answer[name] } end
-  local text = cjson.encode(cache)
-  util.write(dir .. "/kiva-config-stage--.json", text)
-  util.write(dir .. "/kiva-config-stage-any.json", text)
+  local state = dir .. "/.local/state/kiva"
+  assert(os.execute("mkdir -p " .. q(state)))
+  -- kiva.ledger.target_name(stage's API URL, "any"): a dry run's target with no partner id
+  util.write(state .. "/partner-api-stage.dk1.kiva.org-any.config.json", cjson.encode(cache))
 end
 
 --- One `kiva push <what> --dry-run` measured; returns the measure with .counts, or nil.

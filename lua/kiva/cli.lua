@@ -366,6 +366,17 @@ local function stop_on_signals()
   end, watch
 end
 
+-- Kiva's config lists (for ctx.activity and the like) are kept a day beside the
+-- ledger, one file per API host and partner, so a cron run does not fetch them each
+-- time and a dry run finds what the last push fetched. nil when there is nowhere.
+local function config_cache_path(settings, ledger_file, partner)
+  local ledger = require "kiva.ledger"
+  local dir = ledger_file and (ledger_file:match("^(.*)/[^/]*$") or ".") or ledger.state_dir()
+  if not dir then return nil end
+  if not ledger_file then require("kiva.core").mkdir(dir, files.PRIVATE_DIR, true) end
+  return dir .. "/" .. ledger.target_name(settings.api_url, partner) .. ".config.json"
+end
+
 local function cmd_push(args, validate_only)
   local push = require "kiva.push"
   local ledger = require "kiva.ledger"
@@ -383,13 +394,9 @@ local function cmd_push(args, validate_only)
     if config.require_credentials(settings) then
       production_guard(settings, args, false)   -- Kiva's lists may be fetched: say from where
       opts.client = new_client(settings, args)
-      local cache_dir = settings.ledger and settings.ledger:match("^(.*)/[^/]*$") or ledger.state_dir()
-      if cache_dir then
-        require("kiva.core").mkdir(cache_dir, files.PRIVATE_DIR, true)
-        opts.config_cache = cache_dir .. "/" .. ledger.target_name(settings.api_url, settings.partner_id)
-          .. ".config.json"
-      end
     end
+    -- lists a push of the same target cached are used without credentials
+    opts.config_cache = config_cache_path(settings, settings.ledger, settings.partner_id or "any")
   else
     local ok, gerr = production_guard(settings, args, true)
     if not ok then return fail(gerr) end
@@ -410,9 +417,7 @@ local function cmd_push(args, validate_only)
       err_line("the ledger ", path, " was empty: nothing sent before is known here")
     end
     opts.ledger = db
-    -- Kiva's config lists (for ctx.activity and the like) are kept a day beside the
-    -- ledger, per API host and partner, so a cron run does not fetch them each time.
-    opts.config_cache = path:gsub("%.sqlite3$", "") .. ".config.json"
+    opts.config_cache = config_cache_path(settings, path, partner)
     opts.target = { env = settings.env, api_url = settings.api_url, auth_url = settings.auth_url,
       partner_id = partner, ledger = path, production = settings.production }
   end
