@@ -86,17 +86,10 @@ local function tally(results)
   end
 end
 if raw then
-  -- Client:encode sends a string as given; repayment batches go through the client's
-  -- own request builder and transport (what post_repayments does after encoding).
-  local results
-  if kind == "loan_draft" then
-    results = client:post_loan_drafts(raw_lines)
-  else
-    local api_path = assert(client:path("repayments"))
-    local reqs = {}
-    for i, body in ipairs(raw_lines) do reqs[i] = client:request("POST", api_path, body) end
-    results = client.api:run(reqs)
-  end
+  -- pre-encoded bodies through the client's one sending path (client:send), as
+  -- kiva push sends them: what post_* do after encoding
+  local results = {}
+  client:send(kind, raw_lines, { on_result = function(i, res, e) results[i] = { res = res, err = e } end })
   tally(results)
   list = { n = raw_items }
 elseif kind == "loan_draft" then
