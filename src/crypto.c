@@ -6,7 +6,6 @@
 ** base64url_decode, random_bytes, hex. Work buffers live in Lua's luaL_Buffer, so
 ** nothing leaks if Lua raises; OpenSSL's error queue is emptied on each failure.
 */
-#include <pthread.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -42,31 +41,33 @@ static void push_hex(lua_State *L, const unsigned char *p, size_t n)
     luaL_pushresultsize(&b, n * 2);
 }
 
-/* SHA-256 fetched once per process: OpenSSL 3 looks an implicit EVP_sha256() up in
-** its provider tables on every call, which cost more than hashing one item's JSON.
-** Set once under pthread_once and never changed after (like curl_global_init's
-** state), so states and threads share it safely; never freed, as the process ends. */
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-static EVP_MD *sha256_fetched;
+/* SHA-256 fetched once per Lua state and kept in an upvalue of sha256_hex (a
+** userdata whose __gc frees it): OpenSSL 3 looks an implicit EVP_sha256() up in its
+** provider tables on every call, which cost more than hashing one item's JSON. */
+#define SHA256_MT "kiva.core.sha256_md"
 
-static void sha256_fetch(void)
-{
-    sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
+typedef struct {
+    EVP_MD *md;
+} fetched_md;
 
-static const EVP_MD *sha256_md(void)
+static int fetched_md_release(lua_State *L)
 {
-    pthread_once(&sha256_once, sha256_fetch);
-    return sha256_fetched ? sha256_fetched : EVP_sha256();
+    fetched_md *f = luaL_checkudata(L, 1, SHA256_MT);
+    if (f->md) {
+        EVP_MD_free(f->md);
+        f->md = NULL;
+    }
+    return 0;
 }
 
 static int kc_crypto_sha256_hex(lua_State *L)
 {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
+    const fetched_md *f = lua_touserdata(L, lua_upvalueindex(1));
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    if (!EVP_Digest(s, n, md, &mdlen, sha256_md(), NULL))
+    if (!EVP_Digest(s, n, md, &mdlen, f->md ? f->md : EVP_sha256(), NULL))
         return openssl_fail(L, "sha256");
     push_hex(L, md, mdlen);
     return 1;
@@ -192,7 +193,6 @@ static int kc_crypto_random_bytes(lua_State *L)
 void kc_crypto_open(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
-        { "sha256_hex", kc_crypto_sha256_hex },
         { "hmac_sha256", kc_crypto_hmac_sha256 },
         { "base64_encode", kc_crypto_base64_encode },
         { "base64_decode", kc_crypto_base64_decode },
@@ -203,4 +203,16 @@ void kc_crypto_open(lua_State *L)
         { NULL, NULL }
     };
     luaL_setfuncs(L, funcs, 0);
+    /* sha256_hex: a closure over this state's fetched SHA-256 (NULL: the implicit one) */
+    fetched_md *f = lua_newuserdatauv(L, sizeof *f, 0);
+    f->md = NULL;
+    if (luaL_newmetatable(L, SHA256_MT)) {
+        lua_pushcfunction(L, fetched_md_release);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    f->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    ERR_clear_error();
+    lua_pushcclosure(L, kc_crypto_sha256_hex, 1);
+    lua_setfield(L, -2, "sha256_hex");
 }
