@@ -11,7 +11,11 @@
 -- ttl: a 5-second token lifetime during a 60-second run; no item fails for expiry.
 -- Prints `soak: N items, 0 lost, 0 duplicated, K unknown (listed)` and exits 1 on any
 -- broken invariant. Also a module (`require "soak"`) for tests/reliability_spec.lua.
-if ... ~= "soak" then package.path = "tests/?.lua;lua/?.lua;" .. package.path end
+if ... ~= "soak" then
+  -- run as a script (make check): the checkout's modules and core, as busted's .busted gives them
+  package.path = "tests/?.lua;lua/?.lua;lua/?/init.lua;" .. package.path
+  package.cpath = (os.getenv("KIVA_BUILD") or "build") .. "/?.so;" .. package.cpath
+end
 local cjson = require "cjson"
 local helper = require "helper"
 
