@@ -426,6 +426,60 @@ local function env_prefix(env)
   return s
 end
 
+-- One kind of POST against the nginx peer: the client, its bare transport, and the
+-- libcurl and wrk floors when available.
+local function b3_nginx_kind(h, env, k, c, curl_peer, has_wrk)
+  local name = string.format("b3_%s_c%d", k.tag, c)
+  if not bodies[k.kind] then
+    skipped(name, "no request bodies (bench/pipeline.lua failed)")
+  elseif not over_budget(name) then
+    local mark = h.mark()
+    local r, rerr = worker(name, string.format("%s%s bench/post.lua %s %s %d %d", env, LUA, k.kind,
+      q(bodies[k.kind]), k.count, c))
+    local seen = h.since(mark)
+    if r then
+      bench(name .. "_kiva", rate(r.requests, r.seconds), "req/s")
+      bench(name .. "_kiva_connections", seen.api_connections, "connections")
+      if (r.failures or 0) > 0 or seen.errors > 0 then
+        note(string.format("%s: %d failures (%s), nginx non-2xx %d", name, r.failures or 0,
+          tostring(r.first_error), seen.errors))
+      end
+    else
+      skipped(name .. "_kiva", rerr)
+    end
+    -- The same bytes through the client's transport alone (no validation, no encoding).
+    local raw, rawerr = worker(name .. "-raw", string.format("%s%s bench/post.lua %s %s %d %d raw", env, LUA,
+      k.kind, q(bodies[k.kind]), k.count, c))
+    if raw then bench(name .. "_kiva_raw", rate(raw.requests, raw.seconds), "req/s")
+    else skipped(name .. "_kiva_raw", rawerr) end
+    if curl_peer then
+      local requests = k.kind == "repayments" and math.max(1, k.count // 250) or k.count
+      local cp, cerr = worker(name .. "-curl", string.format("%s %s %s %s %s %d %d", q(curl_peer),
+        q(h.base .. k.path), q(h.ca_file), q(h.token), q(bodies[k.kind]), requests, c))
+      if cp then
+        local crps = rate(cp.requests, cp.seconds)
+        bench(name .. "_curl", crps, "req/s")
+        if r then ratio(name .. "_kiva_vs_curl", rate(r.requests, r.seconds) / crps) end
+        if raw then ratio(name .. "_kiva_raw_vs_curl", rate(raw.requests, raw.seconds) / crps) end
+      else
+        skipped(name .. "_curl", cerr)
+      end
+    end
+    if has_wrk then
+      local w, werr = worker(name .. "-wrk", string.format(
+        "WRK_BODIES=%s WRK_TOKEN=%s wrk -t1 -c%d -d%ds -s bench/wrk_post.lua %s", q(bodies[k.kind]),
+        q(h.token), c, N.wrk_seconds, q(h.base .. k.path)))
+      if w then
+        bench(name .. "_wrk", rate(w.wrk_requests, w.wrk_seconds), "req/s")
+        local wrps = rate(w.wrk_requests, w.wrk_seconds)
+        if r then ratio(name .. "_kiva_vs_wrk", rate(r.requests, r.seconds) / wrps) end
+      else
+        skipped(name .. "_wrk", werr)
+      end
+    end
+  end
+end
+
 local function b3_nginx()
   local cjson = require "cjson"
   local config = cjson.decode(assert(util.read("bench/config.json")))
@@ -453,55 +507,7 @@ local function b3_nginx()
       { kind = "loan_draft", tag = "drafts", count = N.b3_drafts, path = "/v3/partner/1/loan_draft" },
       { kind = "repayments", tag = "repayments", count = N.b3_repayments, path = "/v3/partner/1/repayments" },
     }) do
-      local name = string.format("b3_%s_c%d", k.tag, c)
-      if not bodies[k.kind] then
-        skipped(name, "no request bodies (bench/pipeline.lua failed)")
-      elseif not over_budget(name) then
-        local mark = h.mark()
-        local r, rerr = worker(name, string.format("%s%s bench/post.lua %s %s %d %d", env, LUA, k.kind,
-          q(bodies[k.kind]), k.count, c))
-        local seen = h.since(mark)
-        if r then
-          bench(name .. "_kiva", rate(r.requests, r.seconds), "req/s")
-          bench(name .. "_kiva_connections", seen.api_connections, "connections")
-          if (r.failures or 0) > 0 or seen.errors > 0 then
-            note(string.format("%s: %d failures (%s), nginx non-2xx %d", name, r.failures or 0,
-              tostring(r.first_error), seen.errors))
-          end
-        else
-          skipped(name .. "_kiva", rerr)
-        end
-        -- The same bytes through the client's transport alone (no validation, no encoding).
-        local raw, rawerr = worker(name .. "-raw", string.format("%s%s bench/post.lua %s %s %d %d raw", env, LUA,
-          k.kind, q(bodies[k.kind]), k.count, c))
-        if raw then bench(name .. "_kiva_raw", rate(raw.requests, raw.seconds), "req/s")
-        else skipped(name .. "_kiva_raw", rawerr) end
-        if curl_peer then
-          local requests = k.kind == "repayments" and math.max(1, k.count // 250) or k.count
-          local cp, cerr = worker(name .. "-curl", string.format("%s %s %s %s %s %d %d", q(curl_peer),
-            q(h.base .. k.path), q(h.ca_file), q(h.token), q(bodies[k.kind]), requests, c))
-          if cp then
-            local crps = rate(cp.requests, cp.seconds)
-            bench(name .. "_curl", crps, "req/s")
-            if r then ratio(name .. "_kiva_vs_curl", rate(r.requests, r.seconds) / crps) end
-            if raw then ratio(name .. "_kiva_raw_vs_curl", rate(raw.requests, raw.seconds) / crps) end
-          else
-            skipped(name .. "_curl", cerr)
-          end
-        end
-        if has_wrk then
-          local w, werr = worker(name .. "-wrk", string.format(
-            "WRK_BODIES=%s WRK_TOKEN=%s wrk -t1 -c%d -d%ds -s bench/wrk_post.lua %s", q(bodies[k.kind]),
-            q(h.token), c, N.wrk_seconds, q(h.base .. k.path)))
-          if w then
-            bench(name .. "_wrk", rate(w.wrk_requests, w.wrk_seconds), "req/s")
-            local wrps = rate(w.wrk_requests, w.wrk_seconds)
-            if r then ratio(name .. "_kiva_vs_wrk", rate(r.requests, r.seconds) / wrps) end
-          else
-            skipped(name .. "_wrk", werr)
-          end
-        end
-      end
+      b3_nginx_kind(h, env, k, c, curl_peer, has_wrk)
     end
   end)
   h.stop()
