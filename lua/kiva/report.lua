@@ -216,6 +216,87 @@ local function rest_of_list(n, opts, tr)
   return tr("  ... and %d more (run again with --problems FILE.xlsx to list them all)", n)
 end
 
+-- The items of each listed status, and the sent journals to confirm: asked of a
+-- push's on-disk store (only the few listed) or taken from the result's items.
+local function grouped_items(result)
+  local groups, journals = {}, {}
+  if result.select then
+    -- a push's items are on disk: ask for the few listed here, not every item
+    for _, t in ipairs(TITLES) do
+      local list, total = result.select({ t[1] }, M.LIST_LIMIT + 1)
+      list.total = total
+      groups[t[1]] = list
+    end
+    if result.kind == "journals" then
+      for _, e in ipairs((result.select({ "sent" }))) do
+        if e.response and e.response.confirm_url then journals[#journals + 1] = e end
+      end
+    end
+  else
+    for _, t in ipairs(TITLES) do groups[t[1]] = {} end
+    for _, e in ipairs(result.items or {}) do
+      if groups[e.status] then table.insert(groups[e.status], e) end
+      if e.status == "sent" and e.response and e.response.confirm_url then journals[#journals + 1] = e end
+    end
+  end
+  return groups, journals
+end
+
+-- One summary line per listed item, under its status's title, cut at LIST_LIMIT.
+local function say_groups(out, groups, opts, tr)
+  for _, t in ipairs(TITLES) do
+    local list = groups[t[1]]
+    if #list > 0 then
+      out[#out + 1] = tr(t[2])
+      for n, e in ipairs(list) do
+        if n > M.LIST_LIMIT then
+          out[#out + 1] = rest_of_list((list.total or #list) - M.LIST_LIMIT, opts, tr)
+          break
+        end
+        local msgs = {}
+        local where = printable(e.where or "?")
+        local prefix = e.where and (where .. ": ")
+        for _, p in ipairs(e.errors or {}) do
+          local m = message_of(p)
+          -- readers put the file:line in their messages too: say it once
+          if prefix and m:sub(1, #prefix) == prefix then m = m:sub(#prefix + 1) end
+          msgs[#msgs + 1] = m
+        end
+        if #msgs == 0 and e.note then msgs[1] = printable(e.note) end
+        out[#out + 1] = string.format("  %s%s: %s", where, e.key and (" " .. printable(e.key)) or "",
+          table.concat(msgs, "; "))
+      end
+    end
+  end
+end
+
+-- Items sent (or valid) with warnings: what PA2 will need before publishing.
+local function say_warned(out, result, opts, tr)
+  local warned, warned_total
+  if result.warned then
+    warned, warned_total = result.warned(M.LIST_LIMIT + 1)
+  else
+    warned = {}
+    for _, e in ipairs(result.items or {}) do
+      if e.warnings and #e.warnings > 0 then warned[#warned + 1] = e end
+    end
+    warned_total = #warned
+  end
+  if warned_total > 0 then
+    out[#out + 1] = tr("With warnings (what PA2 needs before publishing, or what looks wrong but may be right):")
+    for n, e in ipairs(warned) do
+      if n > M.LIST_LIMIT then
+        out[#out + 1] = rest_of_list(warned_total - M.LIST_LIMIT, opts, tr)
+        break
+      end
+      local msgs = {}
+      for _, w in ipairs(e.warnings) do msgs[#msgs + 1] = message_of(w) end
+      out[#out + 1] = string.format("  %s%s: %s", printable(e.where or "?"),
+        e.key and (" " .. printable(e.key)) or "", table.concat(msgs, "; "))
+    end
+  end
+end
+
 --- The human summary printed at the end of a run. `opts` (all optional): `tr` (a
 -- kiva.i18n translator; English without), `report`/`problems` (the files this run
 -- wrote, named where a list is cut), `json` (the report went to stdout).
@@ -238,73 +319,9 @@ function M.summary(result, opts)
     say(tr("  %d changed since sent (not resent; --resend-changed resends them)", c.changed))
   end
   if (c.pending or 0) > 0 then say(tr("  %d not sent this run (they will be sent by the next run)", c.pending)) end
-  local groups, journals = {}, {}
-  if result.select then
-    -- a push's items are on disk: ask for the few listed here, not every item
-    for _, t in ipairs(TITLES) do
-      local list, total = result.select({ t[1] }, M.LIST_LIMIT + 1)
-      list.total = total
-      groups[t[1]] = list
-    end
-    if result.kind == "journals" then
-      for _, e in ipairs((result.select({ "sent" }))) do
-        if e.response and e.response.confirm_url then journals[#journals + 1] = e end
-      end
-    end
-  else
-    for _, t in ipairs(TITLES) do groups[t[1]] = {} end
-    for _, e in ipairs(result.items or {}) do
-      if groups[e.status] then table.insert(groups[e.status], e) end
-      if e.status == "sent" and e.response and e.response.confirm_url then journals[#journals + 1] = e end
-    end
-  end
-  for _, t in ipairs(TITLES) do
-    local list = groups[t[1]]
-    if #list > 0 then
-      say(tr(t[2]))
-      for n, e in ipairs(list) do
-        if n > M.LIST_LIMIT then
-          say(rest_of_list((list.total or #list) - M.LIST_LIMIT, opts, tr))
-          break
-        end
-        local msgs = {}
-        local where = printable(e.where or "?")
-        local prefix = e.where and (where .. ": ")
-        for _, p in ipairs(e.errors or {}) do
-          local m = message_of(p)
-          -- readers put the file:line in their messages too: say it once
-          if prefix and m:sub(1, #prefix) == prefix then m = m:sub(#prefix + 1) end
-          msgs[#msgs + 1] = m
-        end
-        if #msgs == 0 and e.note then msgs[1] = printable(e.note) end
-        say(string.format("  %s%s: %s", where, e.key and (" " .. printable(e.key)) or "", table.concat(msgs, "; ")))
-      end
-    end
-  end
-  -- items sent (or valid) with warnings: what PA2 will need before publishing
-  local warned, warned_total
-  if result.warned then
-    warned, warned_total = result.warned(M.LIST_LIMIT + 1)
-  else
-    warned = {}
-    for _, e in ipairs(result.items or {}) do
-      if e.warnings and #e.warnings > 0 then warned[#warned + 1] = e end
-    end
-    warned_total = #warned
-  end
-  if warned_total > 0 then
-    say(tr("With warnings (what PA2 needs before publishing, or what looks wrong but may be right):"))
-    for n, e in ipairs(warned) do
-      if n > M.LIST_LIMIT then
-        say(rest_of_list(warned_total - M.LIST_LIMIT, opts, tr))
-        break
-      end
-      local msgs = {}
-      for _, w in ipairs(e.warnings) do msgs[#msgs + 1] = message_of(w) end
-      say(string.format("  %s%s: %s", printable(e.where or "?"), e.key and (" " .. printable(e.key)) or "",
-        table.concat(msgs, "; ")))
-    end
-  end
+  local groups, journals = grouped_items(result)
+  say_groups(out, groups, opts, tr)
+  say_warned(out, result, opts, tr)
   if result.recovered and #result.recovered > 0 then
     say(tr("A previous run was interrupted; %d item(s) are now of unknown outcome.", #result.recovered))
   end
