@@ -522,6 +522,43 @@ local function group_column(m, kind)
 end
 
 
+-- Every row goes to a group store on disk as it is read, and the groups come back
+-- one at a time, each at its last row: memory holds one group, whatever the export.
+-- @return the filled store | nil, err (a bad file, or no group_by column)
+local function grouped_store(it, group_by, input)
+  local store, serr = groupstore.open()
+  if not store then return nil, serr end
+  local columns, first_bad = nil, nil
+  for row, where in it do
+    local ok, aerr
+    if row then
+      if row[group_by] == nil then
+        columns = columns or columns_of(row)
+      else
+        columns = false
+      end
+      ok, aerr = store:add(map.trim(row[group_by]), row, where)
+    else
+      first_bad = first_bad or where
+      -- a bad record keeps its place among the items
+      ok, aerr = store:add(nil, { [BAD_RECORD] = where.message, [BAD_WHERE] = where.where }, where.where)
+    end
+    if not ok then
+      store:close()
+      return nil, aerr
+    end
+  end
+  if columns ~= false then
+    store:close()
+    -- a file that cannot be read is said first: its header is then no guide
+    if first_bad and not columns then return nil, first_bad end
+    local msg = input .. ": " .. M.missing_column(group_by, columns or {}) .. " (the mapping's group_by)"
+    if first_bad then msg = msg .. "; and " .. first_bad.message end
+    return nil, input_error(input, msg)
+  end
+  return store
+end
+
 --- Maps the rows of `input` with the script `m` (from M.load: its helpers report to
 -- the run) for `kind` ("loans", "repayments", "journals").
 -- opts: ctx (from M.context; default: one without a connection), source (rows
@@ -583,38 +620,8 @@ function M.items(m, kind, input, opts)
     end
   end
 
-  -- Every row goes to a group store on disk as it is read, and the groups come back
-  -- one at a time, each at its last row: memory holds one group, whatever the export.
-  local store, serr = groupstore.open()
+  local store, serr = grouped_store(it, group_by, input)
   if not store then return nil, serr end
-  local columns, first_bad = nil, nil
-  for row, where in it do
-    local ok, aerr
-    if row then
-      if row[group_by] == nil then
-        columns = columns or columns_of(row)
-      else
-        columns = false
-      end
-      ok, aerr = store:add(map.trim(row[group_by]), row, where)
-    else
-      first_bad = first_bad or where
-      -- a bad record keeps its place among the items
-      ok, aerr = store:add(nil, { [BAD_RECORD] = where.message, [BAD_WHERE] = where.where }, where.where)
-    end
-    if not ok then
-      store:close()
-      return nil, aerr
-    end
-  end
-  if columns ~= false then
-    store:close()
-    -- a file that cannot be read is said first: its header is then no guide
-    if first_bad and not columns then return nil, first_bad end
-    local msg = input .. ": " .. M.missing_column(group_by, columns or {}) .. " (the mapping's group_by)"
-    if first_bad then msg = msg .. "; and " .. first_bad.message end
-    return nil, input_error(input, msg)
-  end
   local next_group, gerr = store:groups()
   if not next_group then
     store:close()
