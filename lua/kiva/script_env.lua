@@ -86,32 +86,17 @@ local function guarded_table()
   return t
 end
 
---- A new box. box.output(text) receives what the script prints (set it per run);
--- box.limits is set by the runner (core.limits). opts.modules: what `require` gives
--- for a name instead of the shared module (the script's own kiva.map helpers).
--- @return box with .env (the script's _ENV)
-function M.new(opts)
-  local modules = opts and opts.modules or {}
-  local box = { output = function() end }
-  local env = {}
-  local function out(...)
-    local n = select("#", ...)
-    local parts = {}
-    for i = 1, n do parts[i] = tostring((select(i, ...))) end
-    return parts
-  end
+-- The arguments of print, io.write and warn as strings.
+local function out(...)
+  local n = select("#", ...)
+  local parts = {}
+  for i = 1, n do parts[i] = tostring((select(i, ...))) end
+  return parts
+end
 
-  for _, name in ipairs { "assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "rawequal", "rawget",
-      "rawlen", "rawset", "select", "tonumber", "tostring", "type", "_VERSION" } do
-    env[name] = _G[name]
-  end
-  -- rawget(row, "Photo") reads a column some exports lack (the guide's way): a CSV
-  -- row is a lazy object (src/row.c), read there without the missing-column check
-  local row_get = require("kiva.core").row_get
-  env.rawget = function(t, k)
-    if getmetatable(t) == "kiva row" then return row_get(t, k) end
-    return rawget(t, k)
-  end
+-- The standard libraries as a script sees them: copies, guarded where a call could
+-- reach outside its row; io.write goes to box.output.
+local function boxed_libs(box)
   local libs = {
     string = guarded_string(), table = guarded_table(), math = copy(math), utf8 = copy(utf8),
     coroutine = copy(coroutine),
@@ -144,6 +129,30 @@ function M.new(opts)
       error("os." .. name .. " is not available to a mapping script (it would act outside its row)", 2)
     end
   end
+  return libs
+end
+
+--- A new box. box.output(text) receives what the script prints (set it per run);
+-- box.limits is set by the runner (core.limits). opts.modules: what `require` gives
+-- for a name instead of the shared module (the script's own kiva.map helpers).
+-- @return box with .env (the script's _ENV)
+function M.new(opts)
+  local modules = opts and opts.modules or {}
+  local box = { output = function() end }
+  local env = {}
+
+  for _, name in ipairs { "assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "rawequal", "rawget",
+      "rawlen", "rawset", "select", "tonumber", "tostring", "type", "_VERSION" } do
+    env[name] = _G[name]
+  end
+  -- rawget(row, "Photo") reads a column some exports lack (the guide's way): a CSV
+  -- row is a lazy object (src/row.c), read there without the missing-column check
+  local row_get = require("kiva.core").row_get
+  env.rawget = function(t, k)
+    if getmetatable(t) == "kiva row" then return row_get(t, k) end
+    return rawget(t, k)
+  end
+  local libs = boxed_libs(box)
   box.string = libs.string
   for _, name in ipairs(BOXED_LIBS) do env[name] = libs[name] end
 
