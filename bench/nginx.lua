@@ -57,30 +57,16 @@ local function make_certs(dir)
   return true
 end
 
---- Starts nginx; returns a handle { port, base, auth_url, api_url, ca_file, token, log,
--- stop(), mark(), since(mark) } or nil, reason.
-function M.start(out_dir, config_json)
-  if not util.sh("command -v nginx >/dev/null 2>&1") and not util.exists("/usr/sbin/nginx") then
-    return nil, "nginx not installed"
-  end
-  if out_dir:sub(1, 1) ~= "/" then out_dir = (os.getenv("PWD") or ".") .. "/" .. out_dir end
-  local dir = out_dir .. "/nginx"
-  util.sh("mkdir -p " .. util.quote(dir .. "/tmp"))
-  util.stop_stale(dir .. "/nginx.pid", dir)
-  local ok, err = make_certs(dir)
-  if not ok then return nil, err end
-  local port = util.free_port()
-  if not port then return nil, "no free port (luasocket missing?)" end
-  local token = fake_jwt()
-  local log = dir .. "/access.log"
-  os.remove(log)
-  local is_root = util.capture("id -u"):match("^0") ~= nil
-  local function canned(path, body, exact)
-    return string.format("    location %s%s {\n      default_type application/json;\n"
-      .. "      return 200 %s;\n    }\n", exact and "= " or "~ ", path, nginx_string(body))
-  end
-  local config = config_json or {}
-  local conf = table.concat({
+-- A location answering 200 with a fixed JSON body.
+local function canned(path, body, exact)
+  return string.format("    location %s%s {\n      default_type application/json;\n"
+    .. "      return 200 %s;\n    }\n", exact and "= " or "~ ", path, nginx_string(body))
+end
+
+-- The nginx.conf of the bench peer: TLS on loopback, every Kiva endpoint canned,
+-- one access-log line per request with its connection.
+local function nginx_conf(dir, port, log, token, is_root, config)
+  return table.concat({
     is_root and "user root;\n" or "",
     "worker_processes 1;\n",
     "pid ", dir, "/nginx.pid;\n",
@@ -119,6 +105,62 @@ function M.start(out_dir, config_json)
     "    location / { return 404; }\n",
     "  }\n}\n",
   })
+end
+
+-- Position in the access log, to count what happens after it.
+local function log_mark(log)
+  local f = io.open(log, "rb")
+  if not f then return 0 end
+  local size = f:seek("end")
+  f:close()
+  return size
+end
+
+-- What nginx logged since `mark`: requests, distinct connections (all, and those that
+-- carried API requests), token requests, API requests, and non-2xx answers.
+local function log_since(log, mark)
+  local f = io.open(log, "rb")
+  local r = { requests = 0, connections = 0, api_connections = 0, token_requests = 0,
+    api_requests = 0, errors = 0 }
+  if not f then return r end
+  f:seek("set", mark)
+  local seen, seen_api = {}, {}
+  for line in f:lines() do
+    local conn, _, _, uri, status = line:match("^(%d+) (%d+) (%S+) (%S+) (%d+)")
+    if conn then
+      r.requests = r.requests + 1
+      if not seen[conn] then seen[conn] = true; r.connections = r.connections + 1 end
+      if uri == "/oauth/token" then r.token_requests = r.token_requests + 1
+      else
+        r.api_requests = r.api_requests + 1
+        if not seen_api[conn] then seen_api[conn] = true; r.api_connections = r.api_connections + 1 end
+      end
+      if status:sub(1, 1) ~= "2" then r.errors = r.errors + 1 end
+    end
+  end
+  f:close()
+  return r
+end
+
+--- Starts nginx; returns a handle { port, base, auth_url, api_url, ca_file, token, log,
+-- stop(), mark(), since(mark) } or nil, reason.
+function M.start(out_dir, config_json)
+  if not util.sh("command -v nginx >/dev/null 2>&1") and not util.exists("/usr/sbin/nginx") then
+    return nil, "nginx not installed"
+  end
+  if out_dir:sub(1, 1) ~= "/" then out_dir = (os.getenv("PWD") or ".") .. "/" .. out_dir end
+  local dir = out_dir .. "/nginx"
+  util.sh("mkdir -p " .. util.quote(dir .. "/tmp"))
+  util.stop_stale(dir .. "/nginx.pid", dir)
+  local ok, err = make_certs(dir)
+  if not ok then return nil, err end
+  local port = util.free_port()
+  if not port then return nil, "no free port (luasocket missing?)" end
+  local token = fake_jwt()
+  local log = dir .. "/access.log"
+  os.remove(log)
+  local is_root = util.capture("id -u"):match("^0") ~= nil
+  local conf = nginx_conf(dir, port, log, token, is_root, config_json or {})
   local conf_path = dir .. "/nginx.conf"
   util.write(conf_path, conf)
   local nginx = util.exists("/usr/sbin/nginx") and "/usr/sbin/nginx" or "nginx"
@@ -140,38 +182,9 @@ function M.start(out_dir, config_json)
     ca_file = dir .. "/ca.crt", token = token, log = log, partner = PARTNER, pid = pid,
   }
   --- Position in the access log, to count what happens after it.
-  function h.mark()
-    local f = io.open(log, "rb")
-    if not f then return 0 end
-    local size = f:seek("end")
-    f:close()
-    return size
-  end
-  --- What nginx logged since `mark`: requests, distinct connections (all, and those that
-  -- carried API requests), token requests, API requests, and non-2xx answers.
-  function h.since(mark)
-    local f = io.open(log, "rb")
-    local r = { requests = 0, connections = 0, api_connections = 0, token_requests = 0,
-      api_requests = 0, errors = 0 }
-    if not f then return r end
-    f:seek("set", mark)
-    local seen, seen_api = {}, {}
-    for line in f:lines() do
-      local conn, _, _, uri, status = line:match("^(%d+) (%d+) (%S+) (%S+) (%d+)")
-      if conn then
-        r.requests = r.requests + 1
-        if not seen[conn] then seen[conn] = true; r.connections = r.connections + 1 end
-        if uri == "/oauth/token" then r.token_requests = r.token_requests + 1
-        else
-          r.api_requests = r.api_requests + 1
-          if not seen_api[conn] then seen_api[conn] = true; r.api_connections = r.api_connections + 1 end
-        end
-        if status:sub(1, 1) ~= "2" then r.errors = r.errors + 1 end
-      end
-    end
-    f:close()
-    return r
-  end
+  function h.mark() return log_mark(log) end
+  --- What nginx logged since `mark` (see log_since).
+  function h.since(mark) return log_since(log, mark) end
   function h.stop()
     if h.pid then util.sh("kill -QUIT " .. h.pid .. " 2>/dev/null"); h.pid = nil end
   end
