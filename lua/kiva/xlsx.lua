@@ -268,10 +268,15 @@ function M.sheets(path)
   return names
 end
 
---- Rows of the first sheet of an .xlsx workbook, or of opts.sheet (name or 1-based index).
--- @return iterator yielding row, where | false, err — or nil, err (kind "input")
-function M.rows(path, opts)
-  opts = opts or {}
+-- One sheet being read: its archive and worksheet entry, the workbook's shared
+-- strings and date styles, the expat parser, the rows parsed and not yet given
+-- (queue[qhead..]), the rows read ahead to find the header (ahead[ahead_head..]).
+local Sheet = {}
+Sheet.__index = Sheet
+
+-- Opens the sheet of `path` that opts.sheet names (default the first).
+-- @return sheet | nil, err (kind "input")
+local function open_sheet(path, opts)
   local archive, zerr = core.zip_open(path)
   if not archive then return nil, input_error(path, zerr) end
   local names = {}
@@ -295,35 +300,44 @@ function M.rows(path, opts)
   end
   local entry, eerr = archive:open(sheet.entry)
   if not entry then return fail(eerr) end
+  return setmetatable({ path = path, opts = opts, archive = archive, entry = entry, sheet = sheet,
+    strings = strings, date_styles = date_styles, date1904 = date1904, queue = {}, qhead = 1,
+    ahead = {}, ahead_head = 1, finished = false }, Sheet)
+end
 
-  local queue, qhead = {}, 1
+-- The value of a cell from its text parts; a cell that cannot be read is reported
+-- to bad_cell(message) and reads "".
+local function cell_value(sh, cell, text, bad_cell)
+  local t, v = cell.t, table.concat(text)
+  if t == "s" then
+    local index = math.tointeger(tonumber(v))
+    local value = index and index >= 0 and sh.strings[index + 1]
+    if not value then
+      bad_cell(string.format("cell %s: shared string index %q is not one of the %d shared strings",
+        cell.ref or ("column " .. cell.col), v, #sh.strings))
+      return ""
+    end
+    return value
+  end
+  if t == "inlineStr" or t == "str" or t == "e" then return v end
+  if t == "b" then return v == "1" and "TRUE" or "FALSE" end
+  if t == "d" then return v:gsub("T00:00:00.*$", "") end
+  if v == "" then return "" end
+  if sh.date_styles[tonumber(cell.s or "0")] and tonumber(v) then
+    return calendar.from_excel(tonumber(v), sh.date1904) or v
+  end
+  return number_text(v)
+end
+
+-- The expat callbacks of a sheet: each row goes to sh.queue as it ends. The state of
+-- the element being read is in upvalues (these run for every element of the sheet).
+local function sheet_callbacks(sh)
   local row, row_no, cell, text, in_value
   -- A cell that cannot be read makes its row bad (the first reason is kept).
   local function bad_cell(message)
     if row and not row.err then row.err = message end
   end
-  local function cell_value()
-    local t, v = cell.t, table.concat(text)
-    if t == "s" then
-      local index = math.tointeger(tonumber(v))
-      local value = index and index >= 0 and strings[index + 1]
-      if not value then
-        bad_cell(string.format("cell %s: shared string index %q is not one of the %d shared strings",
-          cell.ref or ("column " .. cell.col), v, #strings))
-        return ""
-      end
-      return value
-    end
-    if t == "inlineStr" or t == "str" or t == "e" then return v end
-    if t == "b" then return v == "1" and "TRUE" or "FALSE" end
-    if t == "d" then return v:gsub("T00:00:00.*$", "") end
-    if v == "" then return "" end
-    if date_styles[tonumber(cell.s or "0")] and tonumber(v) then
-      return calendar.from_excel(tonumber(v), date1904) or v
-    end
-    return number_text(v)
-  end
-  local parser, guard = new_parser({
+  return {
     StartElement = function(_, name, attrs)
       name = local_name(name)
       if name == "row" then
@@ -359,12 +373,13 @@ function M.rows(path, opts)
         in_value = false
       elseif name == "c" and cell then
         if not cell.skip then
-          row[cell.col] = cell_value()
+          row[cell.col] = cell_value(sh, cell, text, bad_cell)
           if cell.col > row.n then row.n = cell.col end
         end
         cell = nil
       elseif name == "row" and row then
         row.line = row_no
+        local queue = sh.queue
         queue[#queue + 1] = row
         row = nil
       end
@@ -384,130 +399,150 @@ function M.rows(path, opts)
         text[#text + 1] = s
       end
     end,
-  })
+  }
+end
 
-  local header, finished = nil, false
-  local function close()
-    if not finished then
-      finished = true
-      close_parser(parser)
-      entry:close()
-      archive:close()
+function Sheet:close()
+  if not self.finished then
+    self.finished = true
+    close_parser(self.parser)
+    self.entry:close()
+    self.archive:close()
+  end
+end
+
+-- The next row parsed (its cells by column, n, line, err), reading and parsing more
+-- of the worksheet when none is queued; false, err at a parse error (given after the
+-- rows completed before it, in sheet order); nil at the end.
+function Sheet:next_raw()
+  while self.qhead > #self.queue do
+    if self.parse_failure then
+      local e = self.parse_failure
+      self.parse_failure = nil
+      return false, e
+    end
+    if self.finished then return nil end
+    self.queue, self.qhead = {}, 1
+    local chunk, rerr = self.entry:read(CHUNK)
+    local ok, perr, line
+    if chunk then
+      ok, perr, line = feed(self.parser, self.guard, chunk)
+    elseif rerr then
+      ok, perr = nil, rerr
+    else
+      ok, perr = self.parser:parse()
+      self:close()
+    end
+    if not ok then
+      self:close()
+      self.parse_failure = input_error(self.path, self.path .. ": " .. self.sheet.entry .. ":"
+        .. tostring(line or "?") .. ": " .. parse_error(self.guard, perr))
     end
   end
-  -- A parse error is given after the rows completed before it, in sheet order.
-  local parse_failure
-  local function next_raw()
-    while qhead > #queue do
-      if parse_failure then
-        local e = parse_failure
-        parse_failure = nil
-        return false, e
-      end
-      if finished then return nil end
-      queue, qhead = {}, 1
-      local chunk, rerr = entry:read(CHUNK)
-      local ok, perr, line
-      if chunk then
-        ok, perr, line = feed(parser, guard, chunk)
-      elseif rerr then
-        ok, perr = nil, rerr
-      else
-        ok, perr = parser:parse()
-        close()
-      end
-      if not ok then
-        close()
-        parse_failure = input_error(path, path .. ": " .. sheet.entry .. ":" .. tostring(line or "?")
-          .. ": " .. parse_error(guard, perr))
-      end
+  local r = self.queue[self.qhead]
+  self.queue[self.qhead] = nil
+  self.qhead = self.qhead + 1
+  return r
+end
+
+local function is_empty(r)
+  for i = 1, r.n do
+    if r[i] ~= nil and r[i] ~= "" then return false end
+  end
+  return true
+end
+
+-- Reads ahead to find the header (source.find_header); the rows read are given back
+-- after it by next_row. @return true | nil (only blank rows) | nil, err
+function Sheet:find_header()
+  local ahead, good = self.ahead, {}
+  while #ahead < source.HEADER_SCAN do
+    local r, err = self:next_raw()
+    if r == nil then break end
+    ahead[#ahead + 1] = r or { failure = err }
+    if not r or r.err then break end
+    if not is_empty(r) then good[#good + 1] = r end
+  end
+  local path, opts = self.path, self.opts
+  if #good == 0 then
+    -- no readable row before the first bad one: it was meant as the header
+    local r = ahead[1]
+    if r and r.err then
+      self:close()
+      local where = path .. ":" .. r.line
+      return nil, input_error(where, where .. ": the header row: " .. r.err)
     end
-    local r = queue[qhead]
-    queue[qhead] = nil
-    qhead = qhead + 1
+    return nil
+  end
+  local i, herr = source.find_header(good, opts.header_row)
+  if not i then
+    self:close()
+    return nil, input_error(path, path .. ": " .. herr)
+  end
+  local h = good[i]
+  self.header = source.header_names(h, h.n)
+  while ahead[self.ahead_head] ~= h do
+    ahead[self.ahead_head] = nil
+    self.ahead_head = self.ahead_head + 1
+  end
+  ahead[self.ahead_head] = nil
+  self.ahead_head = self.ahead_head + 1
+  if h.line > 1 and opts.on_warning then opts.on_warning(source.header_note(path, h.line)) end
+  if opts.on_header then opts.on_header(self.header, h.line, { sheet = self.sheet.name }) end
+  return true
+end
+
+-- The next row: one read ahead first, else the next parsed.
+function Sheet:next_row()
+  local ahead = self.ahead
+  if self.ahead_head <= #ahead then
+    local r = ahead[self.ahead_head]
+    ahead[self.ahead_head] = nil
+    self.ahead_head = self.ahead_head + 1
+    if r.failure then return false, r.failure end
     return r
   end
-  local function is_empty(r)
-    for i = 1, r.n do
-      if r[i] ~= nil and r[i] ~= "" then return false end
+  return self:next_raw()
+end
+
+-- The next row keyed by the header (row, where), a bad one (false, err), or nil.
+function Sheet:next_keyed()
+  if not self.header then
+    local ok, herr = self:find_header()
+    if not ok then
+      if herr then return false, herr end
+      -- only blank rows (then perhaps a failure): no header, nothing to key by
+      self.header = {}
     end
-    return true
   end
-  -- Rows read ahead to find the header (source.find_header), given back after it.
-  local ahead, ahead_head = {}, 1
-  local function find_header()
-    local good = {}
-    while #ahead < source.HEADER_SCAN do
-      local r, err = next_raw()
-      if r == nil then break end
-      ahead[#ahead + 1] = r or { failure = err }
-      if not r or r.err then break end
-      if not is_empty(r) then good[#good + 1] = r end
-    end
-    if #good == 0 then
-      -- no readable row before the first bad one: it was meant as the header
-      local r = ahead[1]
-      if r and r.err then
-        close()
-        local where = path .. ":" .. r.line
-        return nil, input_error(where, where .. ": the header row: " .. r.err)
-      end
-      return nil
-    end
-    local i, herr = source.find_header(good, opts.header_row)
-    if not i then
-      close()
-      return nil, input_error(path, path .. ": " .. herr)
-    end
-    local h = good[i]
-    header = source.header_names(h, h.n)
-    while ahead[ahead_head] ~= h do
-      ahead[ahead_head] = nil
-      ahead_head = ahead_head + 1
-    end
-    ahead[ahead_head] = nil
-    ahead_head = ahead_head + 1
-    if h.line > 1 and opts.on_warning then opts.on_warning(source.header_note(path, h.line)) end
-    if opts.on_header then opts.on_header(header, h.line, { sheet = sheet.name }) end
-    return true
-  end
-  local function next_row()
-    if ahead_head <= #ahead then
-      local r = ahead[ahead_head]
-      ahead[ahead_head] = nil
-      ahead_head = ahead_head + 1
-      if r.failure then return false, r.failure end
-      return r
-    end
-    return next_raw()
-  end
-  return function()
-    if not header then
-      local ok, herr = find_header()
-      if not ok then
-        if herr then return false, herr end
-        -- only blank rows (then perhaps a failure): no header, nothing to key by
-        header = {}
-      end
-    end
-    while true do
-      local r, err = next_row()
-      if not r then return r, err end
-      local where = path .. ":" .. r.line
-      if r.err then return false, input_error(where, where .. ": " .. r.err) end
-      if not is_empty(r) then
-        local out = {}
-        for i = 1, #header do out[header[i]] = r[i] or "" end
-        for i = #header + 1, r.n do
-          if r[i] ~= nil and r[i] ~= "" then
-            return false, input_error(where, where .. ": a value in column " .. i
-              .. " where the header has " .. #header .. " columns")
-          end
+  local header = self.header
+  while true do
+    local r, err = self:next_row()
+    if not r then return r, err end
+    local where = self.path .. ":" .. r.line
+    if r.err then return false, input_error(where, where .. ": " .. r.err) end
+    if not is_empty(r) then
+      local out = {}
+      for i = 1, #header do out[header[i]] = r[i] or "" end
+      for i = #header + 1, r.n do
+        if r[i] ~= nil and r[i] ~= "" then
+          return false, input_error(where, where .. ": a value in column " .. i
+            .. " where the header has " .. #header .. " columns")
         end
-        return out, where
       end
+      return out, where
     end
-  end, nil, nil, source.closing(close)
+  end
+end
+
+--- Rows of the first sheet of an .xlsx workbook, or of opts.sheet (name or 1-based index).
+-- @return iterator yielding row, where | false, err, and a closing value (a `break`
+-- out of the loop closes the archive) — or nil, err (kind "input")
+function M.rows(path, opts)
+  local sh, err = open_sheet(path, opts or {})
+  if not sh then return nil, err end
+  sh.parser, sh.guard = new_parser(sheet_callbacks(sh))
+  return function() return sh:next_keyed() end, nil, nil, source.closing(function() sh:close() end)
 end
 
 return M
