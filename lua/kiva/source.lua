@@ -269,14 +269,19 @@ function M.plain(row)
   return t
 end
 
+--- A number as the text a spreadsheet shows: integral values without a fraction
+-- (1250 and 1250.0 → "1250"), others with 15 significant digits (JSON, SQL and
+-- xlsx numbers alike).
+function M.number_text(x)
+  if math.type(x) == "integer" then return string.format("%d", x) end
+  if x == math.floor(x) and x > -2^53 and x < 2^53 then return string.format("%d", math.floor(x)) end
+  return string.format("%.15g", x)
+end
+
 local function to_text(v)
   local t = type(v)
   if t == "string" or t == "table" then return v end
-  if t == "number" then
-    if math.type(v) == "integer" then return string.format("%d", v) end
-    if v == math.floor(v) and v > -2^53 and v < 2^53 then return string.format("%d", math.floor(v)) end
-    return string.format("%.15g", v)
-  end
+  if t == "number" then return M.number_text(v) end
   if t == "boolean" then return tostring(v) end
   return nil   -- JSON null, SQL NULL: absent
 end

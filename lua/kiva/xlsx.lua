@@ -237,11 +237,11 @@ local function column_index(ref)
   return n
 end
 
+-- A number cell's text as a spreadsheet shows it (source.number_text).
 local function number_text(v)
   local x = tonumber(v)
   if not x then return v end
-  if x == math.floor(x) and math.abs(x) < 2^53 then return string.format("%d", math.floor(x)) end
-  return (string.format("%.15g", x))
+  return source.number_text(x)
 end
 
 local function pick_sheet(sheets, wanted, path)
