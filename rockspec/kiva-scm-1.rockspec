@@ -95,6 +95,7 @@ build = {
         ["kiva.schema"] = "lua/kiva/schema.lua",
         ["kiva.script_env"] = "lua/kiva/script_env.lua",
         ["kiva.source"] = "lua/kiva/source.lua",
+        ["kiva.tempdb"] = "lua/kiva/tempdb.lua",
         ["kiva.text"] = "lua/kiva/text.lua",
         ["kiva.transport"] = "lua/kiva/transport.lua",
         ["kiva.workbook"] = "lua/kiva/workbook.lua",

@@ -18,6 +18,8 @@
 
 #define SESSION_MT "kiva.core.http"
 #define MAX_HEADER_BYTES (256 * 1024)
+/* a Retry-After beyond this (ten years) is taken as this: it only ever means "give up" */
+#define MAX_RETRY_AFTER ((curl_off_t)10 * 365 * 86400)
 
 #define KC_SPARE_EASY 32
 
@@ -507,7 +509,7 @@ static void push_headers(lua_State *L, const kc_buf *h)
 static void push_result(lua_State *L, kc_session *s, kc_request *r)
 {
     long status = 0, connects = 0, version = 0;
-    curl_off_t connect_us = 0, pretransfer_us = 0, total_us = 0;
+    curl_off_t connect_us = 0, pretransfer_us = 0, total_us = 0, retry_after = 0;
     char tmp[32];
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects);
@@ -515,6 +517,8 @@ static void push_result(lua_State *L, kc_session *s, kc_request *r)
     curl_easy_getinfo(r->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
     curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &total_us);
     curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &version);
+    /* seconds or an HTTP date, read by curl; 0 when absent, unreadable or past */
+    curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
     s->connects += connects;
     s->requests++;
 
@@ -555,6 +559,10 @@ static void push_result(lua_State *L, kc_session *s, kc_request *r)
     lua_pushstring(L, version == CURL_HTTP_VERSION_2_0 ? "2" : version == CURL_HTTP_VERSION_1_1 ? "1.1"
         : version == CURL_HTTP_VERSION_1_0 ? "1.0" : version == CURL_HTTP_VERSION_3 ? "3" : "");
     lua_setfield(L, -2, "http_version");
+    if (retry_after > 0) {
+        lua_pushinteger(L, (lua_Integer)(retry_after < MAX_RETRY_AFTER ? retry_after : MAX_RETRY_AFTER));
+        lua_setfield(L, -2, "retry_after");
+    }
 }
 
 /* session:poll(timeout_s) -> array of finished results (maybe empty). Waits at

@@ -159,7 +159,18 @@ describe("kiva.core http session", function()
     local res = run(s, { { url = server.url .. "/status/429" } })[1]
     assert.equal(429, res.status)
     assert.equal("1", res.headers["retry-after"])
+    assert.equal(1, res.retry_after)   -- read by libcurl, in seconds
     assert.same({ message = "status 429" }, cjson.decode(res.body))
+    s:close()
+  end)
+
+  it("gives no retry_after when the answer has none or 0", function()
+    local s = core.http_session {}
+    local res = run(s, { { url = server.url .. "/echo" }, { url = server.url .. "/flaky" } })
+    assert.equal(200, res[1].status)
+    assert.is_nil(res[1].retry_after)
+    assert.equal("0", res[2].headers["retry-after"])
+    assert.is_nil(res[2].retry_after)
     s:close()
   end)
 

@@ -28,5 +28,6 @@ describe("kiva.files", function()
     assert.equal(384, files.PRIVATE_FILE)     -- 0600
     assert.equal(63, files.OTHERS_ANY)        -- 0077
     assert.equal(36, files.OTHERS_READ)       -- 0044
+    assert.equal(18, files.OTHERS_WRITE)      -- 0022
   end)
 end)

@@ -61,13 +61,6 @@ describe("kiva.transport", function()
     assert.equal(1, err.attempts)   -- a 5 s wait would pass 0.2 s: no second attempt
     t:close()
   end)
-
-  it("reads Retry-After as seconds or as an HTTP date", function()
-    assert.equal(7, Transport.retry_after("7"))
-    local now = os.time()
-    assert.equal(30, Transport.retry_after(os.date("!%a, %d %b %Y %H:%M:%S GMT", now + 30), now))
-    assert.is_nil(Transport.retry_after("soon"))
-  end)
 end)
 
 describe("kiva.transport redaction", function()

@@ -9,6 +9,7 @@
 local cjson = require "cjson.safe"
 local core = require "kiva.core"
 local errors = require "kiva.errors"
+local files = require "kiva.files"
 
 local Auth = {}
 Auth.__index = Auth
@@ -97,7 +98,7 @@ function Auth:cache_dir_safe()
     local dir = self.cache_path:match("^(.*)/[^/]*$") or "."
     if dir == "" then dir = "/" end
     local mode = core.file_mode(dir)
-    self.cache_dir_ok = mode ~= nil and mode & 0x12 == 0   -- 0022: group or others may write
+    self.cache_dir_ok = mode ~= nil and mode & files.OTHERS_WRITE == 0
     if not self.cache_dir_ok then
       self:log("warn", string.format("token cache %s not used: its directory %s is %s (run: chmod go-w %s)",
         self.cache_path, dir, mode and string.format("writable by others (mode %03o)", mode) or "missing", dir))
@@ -112,7 +113,7 @@ function Auth:read_cache()
   if not self:cache_dir_safe() then return {} end
   local mode = core.file_mode(path)
   if not mode then return {} end
-  if mode & 0x3f ~= 0 then   -- 0077: someone else could read the token
+  if mode & files.OTHERS_ANY ~= 0 then   -- someone else could read the token
     self:log("warn", "token cache " .. path .. " is readable by others; ignored")
     return {}
   end
@@ -135,7 +136,7 @@ function Auth:write_cache(entry)
   data[self:cache_key()] = entry
   -- a new file (O_EXCL|O_NOFOLLOW, mode 0600) renamed over the cache: a planted
   -- file or link is never written through
-  local ok, err = core.write_private(path, cjson.encode(data), 384)
+  local ok, err = core.write_private(path, cjson.encode(data), files.PRIVATE_FILE)
   if not ok then self:log("warn", "token cache not written: " .. tostring(err)) end
   if lock then lock:unlock() end
 end

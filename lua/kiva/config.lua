@@ -5,6 +5,7 @@
 -- to a loopback host (the sandbox).
 local core = require "kiva.core"
 local errors = require "kiva.errors"
+local files = require "kiva.files"
 
 local M = {}
 
@@ -36,7 +37,7 @@ local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
 function M.read_credentials(path)
   local mode, msg = core.file_mode(path)
   if not mode then return nil, errors.config("credentials file: " .. msg) end
-  if mode & 0x3f ~= 0 then   -- 0077: others could read the secret or replace it with theirs
+  if mode & files.OTHERS_ANY ~= 0 then   -- others could read the secret or replace it with theirs
     return nil, errors.config(string.format(
       "credentials file %s is readable or writable by group or others (mode %03o); run: chmod 600 %s",
       path, mode, path))

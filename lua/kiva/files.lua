@@ -7,6 +7,7 @@ M.PRIVATE_DIR = tonumber("700", 8)    -- the state and cache directories
 M.PRIVATE_FILE = tonumber("600", 8)   -- token cache, credentials
 M.OTHERS_ANY = tonumber("077", 8)     -- any bit for group or others: a secret file others could touch
 M.OTHERS_READ = tonumber("044", 8)    -- readable by group or others
+M.OTHERS_WRITE = tonumber("022", 8)   -- writable by group or others
 
 --- The whole content of the file at `path`. @return text | nil, message
 function M.read(path)

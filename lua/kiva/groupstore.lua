@@ -7,6 +7,7 @@
 -- their last row (the order in which the export completes them).
 local cjson = require "cjson.safe"
 local errors = require "kiva.errors"
+local tempdb = require "kiva.tempdb"
 
 local M = {}
 
@@ -17,23 +18,10 @@ local COMMIT_EVERY = 4096
 
 --- A new, empty store. @return store | nil, err
 function M.open()
-  local ok, DBI = pcall(require, "DBI")
-  if not ok then return nil, errors.config("group_by needs LuaDBI (Debian: lua-dbi-sqlite3): " .. DBI) end
-  local db, err = DBI.Connect("SQLite3", "")
-  if not db then return nil, errors.ledger("cannot open a temporary database for group_by: " .. tostring(err)) end
+  local db, err = tempdb.open("group_by",
+    { "CREATE TABLE rows (seq INTEGER PRIMARY KEY, grp TEXT NOT NULL, where_ TEXT, row TEXT NOT NULL)" })
+  if not db then return nil, err end
   local self = setmetatable({ db = db, seq = 0, pending = 0 }, Store)
-  db:autocommit(true)
-  for _, sql in ipairs({ "PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF",
-      "CREATE TABLE rows (seq INTEGER PRIMARY KEY, grp TEXT NOT NULL, where_ TEXT, row TEXT NOT NULL)" }) do
-    local st, perr = db:prepare(sql)
-    local done = st and st:execute()
-    if st then st:close() end
-    if not done then
-      self:close()
-      return nil, errors.ledger("cannot prepare the group_by database: " .. tostring(perr))
-    end
-  end
-  db:autocommit(false)
   self.insert = assert(db:prepare("INSERT INTO rows(seq, grp, where_, row) VALUES (?,?,?,?)"))
   return self
 end
@@ -70,10 +58,8 @@ function Store:groups()
   for _, sql in ipairs({ "CREATE INDEX rows_grp ON rows(grp, seq)",
       "CREATE TABLE groups AS SELECT grp, max(seq) AS last FROM rows GROUP BY grp",
       "CREATE INDEX groups_last ON groups(last)" }) do
-    local st, err = db:prepare(sql)
-    local done = st and st:execute()
-    if st then st:close() end
-    if not done then return nil, errors.ledger("group_by: cannot group the rows: " .. tostring(err)) end
+    local done, err = tempdb.exec(db, sql)
+    if not done then return nil, errors.ledger("group_by: cannot group the rows: " .. err) end
   end
   db:commit()
   local page = db:prepare("SELECT grp, last FROM groups WHERE last > ? ORDER BY last LIMIT 512")

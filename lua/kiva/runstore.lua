@@ -11,6 +11,7 @@
 -- instead of parsing an SQL text per row (about a quarter of LuaSQL's cost per row).
 local json = require "kiva.json"
 local errors = require "kiva.errors"
+local tempdb = require "kiva.tempdb"
 
 local M = {}
 
@@ -44,22 +45,9 @@ end
 
 --- A new, empty store. @return store | nil, err (kind "ledger")
 function M.open()
-  local ok, DBI = pcall(require, "DBI")
-  if not ok then return nil, errors.config("the run store needs LuaDBI (Debian: lua-dbi-sqlite3): " .. DBI) end
-  -- "" is a private on-disk temporary database, removed when the connection closes
-  local db, err = DBI.Connect("SQLite3", "")
-  if not db then return nil, errors.ledger("cannot open a temporary database for the run: " .. tostring(err)) end
-  local self = setmetatable({ db = db, statements = {}, seq = 0, since_commit = 0 }, Store)
-  db:autocommit(true)   -- the pragmas below must run outside a transaction
-  local done, perr = pcall(function()
-    for _, sql in ipairs({ "PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF", SCHEMA }) do self:run(sql) end
-  end)
-  if not done then
-    self:close()
-    return nil, type(perr) == "table" and perr or errors.ledger(tostring(perr))
-  end
-  db:autocommit(false)
-  return self
+  local db, err = tempdb.open("the run store", { SCHEMA })
+  if not db then return nil, err end
+  return setmetatable({ db = db, statements = {}, seq = 0, since_commit = 0 }, Store)
 end
 
 -- The prepared statement for `sql`, made once per store.

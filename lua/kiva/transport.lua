@@ -58,27 +58,10 @@ function Transport:trace(fmt, ...)
   end
 end
 
---- Seconds to wait from a Retry-After header (delta-seconds or an HTTP date).
-function Transport.retry_after(value, now)
-  if not value then return nil end
-  -- delta-seconds are digits only (RFC 9110); capped so that a date can be made of it
-  local digits = value:match("^%s*(%d+)%s*$")
-  if digits then return math.min(tonumber(digits), 10 * 365 * 86400) end
-  if tonumber(value) then return nil end
-  local months = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,
-    Oct = 10, Nov = 11, Dec = 12 }
-  local d, mon, y, h, mi, s = value:match("^%a+, (%d+) (%a+) (%d+) (%d+):(%d+):(%d+) GMT$")
-  if not d or not months[mon] then return nil end
-  local t = { year = tonumber(y), month = months[mon], day = tonumber(d), hour = tonumber(h),
-    min = tonumber(mi), sec = tonumber(s), isdst = false }
-  -- os.time reads local time; the UTC offset of "now" corrects it to GMT
-  local utc_offset = os.time() - os.time(os.date("!*t"))
-  return math.max(0, os.time(t) + utc_offset - (now or os.time()))
-end
-
+-- The wait before attempt `attempt` + 1: the server's Retry-After (read by libcurl,
+-- seconds or a date) when it gave one, else a jittered exponential backoff.
 function Transport:backoff(attempt, res)
-  local ra = res and res.headers and Transport.retry_after(res.headers["retry-after"], math.floor(core.now()))
-  if ra then return ra end
+  if res and res.retry_after then return res.retry_after end
   local ceiling = math.min(self.retry_cap, self.retry_base * 2 ^ (attempt - 1))
   return math.random() * ceiling
 end
