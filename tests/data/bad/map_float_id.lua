@@ -1,13 +1,7 @@
 -- returns a fractional activity id
--- the reference draft of map_loans.lua; this script only spoils it for the BAD rows
-local draft = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "map_loans.lua").loan_draft
-return {
-  loan_draft = function(row)
-    if row.LoanNo:find("^BAD") then
-      local d = draft(row)
-      d.activity_id = 61.5
-      return d
-    end
-    return draft(row)
-  end,
-}
+-- the reference draft of map_loans.lua, spoiled for the BAD rows (spoil.lua)
+local spoiled = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "spoil.lua")
+return spoiled(function(d)
+  d.activity_id = 61.5
+  return d
+end)
