@@ -110,7 +110,7 @@ static void request_list_free(kc_session *s, kc_request **list)
     }
 }
 
-static int kc_http_close(lua_State *L)
+static int kc_http_release(lua_State *L)
 {
     kc_session *s = luaL_checkudata(L, 1, SESSION_MT);
     request_list_free(s, &s->active);
@@ -286,7 +286,7 @@ static int kc_http_session(lua_State *L)
     s->next_id = 1;
     s->multi = curl_multi_init();
     if (!s->multi || (ca_file && !s->ca_file) || (user_agent && !s->user_agent)) {
-        lua_pushcfunction(L, kc_http_close);
+        lua_pushcfunction(L, kc_http_release);
         lua_pushvalue(L, -2);
         lua_call(L, 1, 0);
         return kc_fail(L, "ENOMEM", "cannot create an http session: out of memory");
@@ -637,12 +637,12 @@ void kc_http_open(lua_State *L)
         { "poll", kc_http_poll },
         { "pending", kc_http_pending },
         { "stats", kc_http_stats },
-        { "close", kc_http_close },
+        { "close", kc_http_release },
         { NULL, NULL }
     };
     static const luaL_Reg meta[] = {
-        { "__gc", kc_http_close },
-        { "__close", kc_http_close },
+        { "__gc", kc_http_release },
+        { "__close", kc_http_release },
         { "__tostring", kc_http_tostring },
         { NULL, NULL }
     };
