@@ -19,15 +19,19 @@ describe("kiva.groupstore", function()
     assert.same({ "in.csv:4 solo", "in.csv:2 a,c", "in.csv:3 b,d", "in.csv:7 e" }, got)
   end)
 
-  it("keeps a group's rows as plain tables of the cells read, whatever object the reader gave", function()
+  it("keeps a group's rows as plain tables of their cells, a lazy CSV row included", function()
+    local helper = require "helper"
+    local path = helper.tmpdir() .. "/rows.csv"
+    helper.write(path, "N° Prêt,Monto\nP-1,\"1 250,50\"\n")
+    local row, where = assert(require("kiva.source").rows(path))()
+    assert.equal("kiva row", getmetatable(row))
     local store = assert(groupstore.open())
-    local lazy = setmetatable({}, { __pairs = function()
-      return next, { ["N° Prêt"] = "P-1", Monto = "1 250,50" }, nil
-    end })
-    assert(store:add("P-1", lazy, "x.csv:2"))
+    assert(store:add("P-1", row, where))
     local group = assert(store:groups())()
     assert.same({ { ["N° Prêt"] = "P-1", Monto = "1 250,50" } }, group)
     store:close()
     store:close()   -- idempotent
+    helper.cleanup()
   end)
+
 end)

@@ -7,6 +7,7 @@
 -- their last row (the order in which the export completes them).
 local cjson = require "cjson.safe"
 local errors = require "kiva.errors"
+local source = require "kiva.source"
 local tempdb = require "kiva.tempdb"
 
 local M = {}
@@ -26,18 +27,12 @@ function M.open()
   return self
 end
 
--- A row as a plain table of strings (a reader's row may be a lazy object).
-local function plain(row)
-  local t = {}
-  for k, v in pairs(row) do t[k] = v end
-  return t
-end
-
 --- Adds a row of group `grp` (nil: a row of its own, an individual loan).
 -- @return true | nil, err
 function Store:add(grp, row, where)
   self.seq = self.seq + 1
-  local json = cjson.encode(plain(row))
+  -- a CSV row is a lazy object: its cells as a plain table
+  local json = cjson.encode(source.plain(row))
   if not json then return nil, errors.input(where, where .. ": a row that cannot be kept for group_by") end
   -- a row of its own is a group of one, named so that no column value can be the same
   local ok, err = self.insert:execute(self.seq, grp and ("g" .. grp) or ("r" .. self.seq), where, json)
