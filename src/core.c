@@ -36,5 +36,7 @@ KC_EXPORT int luaopen_kiva_core(lua_State *L)
     kc_pattern_cost_open(L);
     kc_version_open(L);
     kc_zipwrite_open(L);
+    kc_bloom_open(L);
+    kc_record_open(L);
     return 1;
 }

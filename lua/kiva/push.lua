@@ -353,40 +353,41 @@ function Run:write_payloads()
   end
   local files = {}
   self.result.files = files
-  local function put(name, body, rows)
+  local function put(name, body, first, last)
     local path = out .. "/" .. name
     local ok, err = write_file(path, body .. "\n")
     if not ok then return self:stop(errors.config("cannot write " .. path .. ": " .. tostring(err))) end
     files[#files + 1] = path
-    -- the rows of one file are consecutive valid items: one statement marks them all
-    store:update_range(rows[1].seq, rows[#rows].seq, "valid", { file = path })
+    -- the items of one file are consecutive valid items: one record marks them all
+    store:update_range(first, last, "valid", { file = path })
     return true
   end
-  local next_item = store:each("valid", PAGE)
   local n = 0
   if opts.kind == "repayments" then
     local bs = opts.batch_size or M.BATCH_SIZE
-    local rows, jsons = {}, {}
+    local first, last, jsons = nil, nil, {}
     local function flush()
-      if #rows == 0 then return true end
+      if #jsons == 0 then return true end
       n = n + 1
       local ok = put(string.format("repayments-%03d.json", n), '{"repayments":[' .. table.concat(jsons, ",") .. "]}",
-        rows)
-      rows, jsons = {}, {}
+        first, last)
+      first, jsons = nil, {}
       return ok
     end
-    for r in next_item do
-      rows[#rows + 1], jsons[#jsons + 1] = { seq = r.seq }, r.json
-      if #rows >= bs and not flush() then return end
+    for seq, json in store:each_json("valid") do
+      first, last = first or seq, seq
+      jsons[#jsons + 1] = json
+      if #jsons >= bs and not flush() then return end
     end
     flush()
     return
   end
+  local next_item = store:each("valid", PAGE)
   for r in next_item do
     n = n + 1
     local body = spec.wrap and ('{"' .. spec.wrap .. '":[' .. r.json .. "]}") or r.json
     if not put(string.format("%s-%04d-%s.json", spec.ledger == "loan_draft" and "loan_draft" or "journal", n,
-        safe_name(r.label)), body, { r }) then return end
+        safe_name(r.label)), body, r.seq, r.seq) then return end
   end
 end
 

@@ -6,9 +6,17 @@
 -- reading (duplicates, the period, the ledger look-ups, sending, the report) read
 -- it back in bounded pages.
 --
--- Why LuaDBI (lua-dbi-sqlite3) and not LuaSQL, which the ledger uses: every row
--- of the export passes through here, and LuaDBI's prepared statements bind values
--- instead of parsing an SQL text per row (about a quarter of LuaSQL's cost per row).
+-- Why pages and not a row per item: a row per item cost SQLite more than all the
+-- rest of a dry run (1.5-2.6 us per insert, then the indexes). Items are packed
+-- (string.pack) into pages of at most PAGE_ITEMS items or PAGE_BYTES bytes, written
+-- to a temporary data file (io.tmpfile: removed when closed, binary-safe, which
+-- LuaDBI's reading of blobs is not); SQLite keeps one row per page, where its bytes
+-- are and a letter per item for its status, so a scan for a status unpacks only
+-- the items in it. A changed page is written again at the end of the file. What SQL answered before is kept as it goes:
+-- counts by status, the months of the payment dates, and, for duplicates, a fixed-
+-- size Bloom filter (kiva.core.bloom) over the items' idents: the usual export has
+-- none, and says so in one pass; a "maybe" is verified on disk.
+local core = require "kiva.core"
 local json = require "kiva.json"
 local errors = require "kiva.errors"
 local tempdb = require "kiva.tempdb"
@@ -18,24 +26,55 @@ local M = {}
 local Store = {}
 Store.__index = Store
 
-local SCHEMA = [[
-CREATE TABLE items (
-  seq       INTEGER PRIMARY KEY,  -- the item's order in the export
-  where_    TEXT,                 -- "file:line"
-  status    TEXT NOT NULL,        -- valid invalid omitted sent skipped changed rejected unknown pending
-  ident     TEXT,                 -- what must be unique in a run: a repayment's loan id, else the key
-  client_id TEXT,                 -- a repayment's client id (two lines of one loan must agree)
-  date      TEXT,                 -- a repayment's payment date, YYYY-MM-DD (chooses the period)
-  key       TEXT,                 -- the ledger key
-  hash      TEXT,                 -- SHA-256 of json
-  json      TEXT,                 -- the exact bytes sent (a repayment: its object in the batch)
-  label     TEXT,                 -- the id a dry run names its file after
-  errors    TEXT, warnings TEXT, note TEXT, response TEXT,   -- JSON, for the report
-  file      TEXT, batch TEXT, upload_id TEXT
-)]]
+local SCHEMA = {
+  [[CREATE TABLE pages (
+  first    INTEGER PRIMARY KEY,  -- seq of the page's first item (seqs are 1, 2, ... in export order)
+  statuses TEXT NOT NULL,        -- a letter per item: its status code (+ WARNED when it has warnings)
+  offset   INTEGER NOT NULL,     -- where its packed items are in the store's data file, and their size
+  size     INTEGER NOT NULL
+)]],
+  -- idents the Bloom filter met twice (or thinks it did): verified by duplicates()
+  "CREATE TABLE suspects (ident TEXT PRIMARY KEY) WITHOUT ROWID",
+  "CREATE TABLE candidates (seq INTEGER PRIMARY KEY, ident TEXT, where_ TEXT, client_id TEXT)",
+  -- fields set on ranges of items at once (a dry run's file), applied when read back
+  "CREATE TABLE ranges (first INTEGER, last INTEGER, status TEXT, field TEXT, value TEXT)",
+}
 
-local PAGE = 256   -- rows read back at a time
-local COMMIT_EVERY = 4096   -- rows added between two commits while reading
+M.PAGE_ITEMS = 256         -- items per page at most
+local PAGE_BYTES = 64 * 1024   -- a page is closed once its items pass this many bytes
+local CACHE_PAGES = 8      -- pages kept decoded for updates and random reads
+local BLOOM_BYTES = 4 * 1024 * 1024
+
+local STATUSES = { "valid", "invalid", "omitted", "sent", "skipped", "changed", "rejected", "unknown", "pending" }
+-- An item's status code is a letter, kept as its byte: "A" (valid), "B"..., and the
+-- lower case one (+ WARNED) when the item has warnings.
+local WARNED = 32
+local CODE, STATUS_OF = {}, {}
+for i, s in ipairs(STATUSES) do CODE[s], STATUS_OF[64 + i] = 64 + i, s end
+
+-- An item's fields in their packed order; errors, warnings and response are JSON.
+local FIELDS = { "where", "ident", "client_id", "date", "key", "hash", "json", "label", "errors", "warnings", "note",
+  "response", "file", "batch", "upload_id" }
+local IS_JSON = { errors = true, warnings = true, response = true }
+
+-- Packing and reading back in C (kiva.core.record_codec): every row of an export
+-- passes through here. JSON fields given as tables are encoded; a page read back
+-- for changes holds them as the JSON text they were packed as.
+local codec = core.record_codec(FIELDS, IS_JSON, json.encode)
+
+local function to_text(name, v)
+  if v == nil then return nil end
+  if IS_JSON[name] and type(v) ~= "string" then return json.encode(v) end
+  if type(v) ~= "string" then return tostring(v) end
+  return v
+end
+
+local function decode_json_fields(item)
+  for name in pairs(IS_JSON) do
+    if item[name] then item[name] = json.decode(item[name]) end
+  end
+  return item
+end
 
 -- A failing temporary database leaves the run nothing to stand on: raise a
 -- kiva.errors table, which push.run turns into the run's error.
@@ -45,9 +84,20 @@ end
 
 --- A new, empty store. @return store | nil, err (kind "ledger")
 function M.open()
-  local db, err = tempdb.open("the run store", { SCHEMA })
+  local db, err = tempdb.open("the run store", SCHEMA)
   if not db then return nil, err end
-  return setmetatable({ db = db, statements = {}, seq = 0, since_commit = 0 }, Store)
+  local bloom, berr = core.bloom(BLOOM_BYTES)
+  local file, ferr = io.tmpfile()
+  if not bloom or not file then
+    db:close()
+    if file then file:close() end
+    return nil, errors.ledger("the run store: " .. tostring(berr or ferr))
+  end
+  local counts = {}
+  for _, code in pairs(CODE) do counts[code] = 0 end
+  return setmetatable({ db = db, file = file, file_end = 0, statements = {}, seq = 0, bloom = bloom, suspects = 0,
+    counts = counts, warned_count = 0, months_of = {}, undated = 0, batch_statuses = {},
+    cur = nil, cache = {}, cache_order = {} }, Store)
 end
 
 -- The prepared statement for `sql`, made once per store.
@@ -77,74 +127,230 @@ function Store:rows(sql, ...)
   return out
 end
 
-function Store:commit()
-  -- LuaDBI answers false, with no message, when the transaction changed nothing
-  local ok, err = self.db:commit()
-  if not ok and err then failed("commit", err) end
-  self.since_commit = 0
+-- Appends packed items to the data file. @return their offset and size
+function Store:append(data)
+  local f = self.file
+  local offset = self.file_end
+  local ok, err = f:seek("set", offset)
+  if ok then ok, err = f:write(data) end
+  if not ok then failed("cannot write its data file", err) end
+  self.file_end = offset + #data
+  return offset, #data
 end
 
-local function encode(v)
-  if v == nil then return nil end
-  return json.encode(v)
+function Store:read_data(offset, size)
+  local f = self.file
+  local ok, err = f:seek("set", offset)
+  local data = ok and f:read(size)
+  if not data or #data ~= size then failed("cannot read its data file", err or "short read") end
+  return data
 end
 
-local INSERT = "INSERT INTO items(seq, where_, status, ident, client_id, date, key, hash, json, label, errors, "
-  .. "warnings, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+---------------------------------------------------------------- what is kept as it goes
+
+-- An item of status code `code` with `date` enters (delta 1) or leaves (-1) the counts.
+function Store:tally(code, date, delta)
+  local status = code & ~WARNED
+  self.counts[status] = self.counts[status] + delta
+  if code & WARNED ~= 0 then self.warned_count = self.warned_count + delta end
+  if status == CODE.valid then
+    if date then
+      local month = date:sub(1, 7)
+      local n = (self.months_of[month] or 0) + delta
+      self.months_of[month] = n > 0 and n or nil
+    else
+      self.undated = self.undated + delta
+    end
+  end
+end
+
+local function code_of(item)
+  local code = CODE[item.status]
+  if not code then error("kiva.runstore: unknown status " .. tostring(item.status), 3) end
+  if item.warnings ~= nil and not (type(item.warnings) == "table" and next(item.warnings) == nil) then
+    code = code | WARNED
+  end
+  return code
+end
+
+---------------------------------------------------------------- adding
 
 --- Adds an item: { where, status, ident, client_id, date, key, hash, json, label,
 -- errors, warnings, note } (errors/warnings as tables). @return its seq
 function Store:add(item)
   local seq = self.seq + 1
   self.seq = seq
-  local st = self.insert or self:statement(INSERT)
-  self.insert = st
-  local ok, err = st:execute(seq, item.where, item.status, item.ident, item.client_id, item.date, item.key,
-    item.hash, item.json, item.label, encode(item.errors), encode(item.warnings), item.note)
-  if not ok then failed("insert", err) end
-  self.since_commit = self.since_commit + 1
-  if self.since_commit >= COMMIT_EVERY then self:commit() end
+  local code = code_of(item)
+  local cur = self.cur
+  if not cur then
+    cur = { first = seq, parts = {}, codes = {}, bytes = 0 }
+    self.cur = cur
+  end
+  local packed = codec:pack(item)
+  local n = #cur.parts + 1
+  cur.parts[n], cur.codes[n] = packed, code
+  cur.bytes = cur.bytes + #packed
+  self:tally(code, item.date, 1)
+  if code == CODE.valid and item.ident ~= nil and self.bloom:seen(tostring(item.ident)) then
+    self:run("INSERT OR IGNORE INTO suspects(ident) VALUES (?)", tostring(item.ident))
+    self.suspects = self.suspects + 1
+  end
+  if n >= M.PAGE_ITEMS or cur.bytes >= PAGE_BYTES then self:close_page() end
   return seq
 end
 
---- Indexes the items once they are all read (building an index once is cheaper
--- than keeping it up to date through every insert).
-function Store:index()
-  if self.indexed then return end
-  self:run("CREATE INDEX items_ident ON items(ident)")
-  self:run("CREATE INDEX items_status ON items(status, seq)")
-  self:commit()
-  self.indexed = true
+-- Writes the page being filled.
+function Store:close_page()
+  local cur = self.cur
+  if not cur then return end
+  self.cur = nil
+  local n = #cur.parts
+  self:run("INSERT INTO pages(first, statuses, offset, size) VALUES (?,?,?,?)", cur.first,
+    string.char(table.unpack(cur.codes, 1, n)), self:append(table.concat(cur.parts)))
 end
 
-local function set_clause(fields)
-  local names, values = {}, {}
-  for k in pairs(fields) do names[#names + 1] = k == "where" and "where_" or k end
-  table.sort(names)   -- one statement per set of columns, whatever the table's order
-  for i, k in ipairs(names) do
-    local v = fields[k == "where_" and "where" or k]
-    if k == "errors" or k == "warnings" or k == "response" then v = encode(v) end
-    values[i] = v
-    names[i] = k .. "=?"
+function Store:commit()
+  self:close_page()
+  self:write_back()
+  -- LuaDBI answers false, with no message, when the transaction changed nothing
+  local ok, err = self.db:commit()
+  if not ok and err then failed("commit", err) end
+end
+
+--- Ends the reading: the last page written. (The name is the SQL store's: what it
+-- indexed is now kept as items are added.)
+function Store:index()
+  self:commit()
+end
+
+---------------------------------------------------------------- pages read back
+
+-- A page decoded for changes: { first, items = { item tables }, codes, dirty }.
+local function decode_page(row)
+  local items, codes, pos = {}, { row.statuses:byte(1, -1) }, 1
+  for i = 1, #codes do items[i], pos = codec:unpack(row.data, pos) end
+  return { first = row.first, items = items, codes = codes }
+end
+
+-- Writes a changed page back.
+function Store:write_page(page)
+  local parts = {}
+  for i, item in ipairs(page.items) do parts[i] = codec:pack(item) end
+  local offset, size = self:append(table.concat(parts))
+  self:run("UPDATE pages SET statuses=?, offset=?, size=? WHERE first=?", string.char(table.unpack(page.codes)),
+    offset, size, page.first)
+  page.dirty = false
+end
+
+function Store:write_back()
+  for _, page in pairs(self.cache) do
+    if page.dirty then self:write_page(page) end
   end
-  return table.concat(names, ", "), values
+end
+
+local PAGE_AT = "SELECT first, statuses, offset, size FROM pages WHERE first <= ? ORDER BY first DESC LIMIT 1"
+local PAGE_AFTER = "SELECT first, statuses, offset, size FROM pages WHERE first > ? ORDER BY first LIMIT 1"
+
+-- The page row at or after a seq, with its packed items read as row.data.
+function Store:page_row(sql, seq)
+  local row = self:rows(sql, seq)[1]
+  if row then row.data = self:read_data(row.offset, row.size) end
+  return row
+end
+
+-- The decoded page holding `seq` (kept among the last CACHE_PAGES used), or nil.
+function Store:page_of(seq)
+  self:close_page()
+  for first, page in pairs(self.cache) do
+    if seq >= first and seq < first + #page.codes then return page end
+  end
+  local row = self:page_row(PAGE_AT, seq)
+  if not row or seq > row.first + #row.statuses - 1 then return nil end
+  local page = decode_page(row)
+  local order = self.cache_order
+  if #order >= CACHE_PAGES then
+    local old = table.remove(order, 1)
+    local gone = self.cache[old]
+    if gone and gone.dirty then self:write_page(gone) end
+    self.cache[old] = nil
+  end
+  self.cache[page.first] = page
+  order[#order + 1] = page.first
+  return page
+end
+
+-- Calls fn(seq, code, data, pos) for each item whose status byte satisfies
+-- want(code), in export order from seq `after` + 1; fn returns true to stop.
+-- Changed pages are written first, so the database is the truth.
+function Store:scan(after, want, fn)
+  self:close_page()
+  self:write_back()
+  -- the page holding seq after + 1, then each next one (both by the primary key)
+  local row = self:page_row(PAGE_AT, after + 1)
+  while row do
+    local statuses, data, pos = row.statuses, row.data, 1
+    for i = 1, #statuses do
+      local seq = row.first + i - 1
+      local code = statuses:byte(i)
+      local size = string.unpack("<I4", data, pos)   -- a record starts with its size
+      if seq > after and want(code) and fn(seq, code, data, pos) then return end
+      pos = pos + size
+    end
+    row = self:page_row(PAGE_AFTER, row.first)
+  end
+end
+
+local function status_is(code) return function(c) return c & ~WARNED == code end end
+local function status_of(code) return STATUS_OF[code & ~WARNED] end
+
+-- An item as read back: its seq, status and fields, JSON fields decoded, the key
+-- with the run's prefix.
+function Store:item_at(seq, code, data, pos)
+  local item = decode_json_fields((codec:unpack(data, pos)))
+  item.seq, item.status = seq, status_of(code)
+  if self.key_prefix and item.key and seq <= self.prefixed_upto and item.status ~= "invalid"
+      and item.status ~= "omitted" then
+    item.key = self.key_prefix .. item.key
+  end
+  return item
+end
+
+---------------------------------------------------------------- changing items
+
+-- Sets fields on one decoded item of `page`.
+function Store:change(page, i, fields)
+  local item, code = page.items[i], page.codes[i]
+  local old_status = code & ~WARNED
+  for k, v in pairs(fields) do
+    if k ~= "status" then item[k] = to_text(k, v) end
+  end
+  local new_code = CODE[fields.status or STATUS_OF[old_status]]
+  if not new_code then error("kiva.runstore: unknown status " .. tostring(fields.status), 3) end
+  if item.warnings ~= nil and item.warnings ~= "[]" and item.warnings ~= "{}" then new_code = new_code | WARNED end
+  if new_code ~= code then
+    self:tally(code, item.date, -1)
+    self:tally(new_code, item.date, 1)
+    page.codes[i] = new_code
+  end
+  if item.batch then self.batch_statuses[item.batch] = status_of(new_code) end
+  page.dirty = true
 end
 
 --- Sets fields of the item `seq` (errors, warnings and response as tables; a field
 -- given as nil is left as it is).
 function Store:update(seq, fields)
-  local set, values = set_clause(fields)
-  if set == "" then return end
-  values[#values + 1] = seq
-  self:run("UPDATE items SET " .. set .. " WHERE seq=?", table.unpack(values, 1, #values))
+  local page = self:page_of(seq)
+  if not page then error("kiva.runstore: no item " .. tostring(seq), 2) end
+  self:change(page, seq - page.first + 1, fields)
 end
 
---- Sets `fields` on the items seq first..last that are in `status` (a dry run's batch file).
+--- Sets `fields` on the items seq first..last that are in `status` (a dry run's
+-- batch file): recorded once for the range, applied when the items are read back.
 function Store:update_range(first, last, status, fields)
-  local set, values = set_clause(fields)
-  local n = #values
-  values[n + 1], values[n + 2], values[n + 3] = first, last, status
-  self:run("UPDATE items SET " .. set .. " WHERE seq BETWEEN ? AND ? AND status=?", table.unpack(values, 1, n + 3))
+  for field, value in pairs(fields) do
+    self:run("INSERT INTO ranges(first, last, status, field, value) VALUES (?,?,?,?,?)", first, last, status, field,
+      to_text(field, value))
+  end
 end
 
 --- Runs fn and commits what it changed (many updates, one commit).
@@ -153,12 +359,29 @@ function Store:batch(fn)
   self:commit()
 end
 
+---------------------------------------------------------------- questions
+
 --- Groups of valid items sharing an ident (in export order): each { ident, seqs,
 -- wheres, client_ids }, ordered by their first item.
 function Store:duplicates()
-  local groups, by_ident = {}, {}
-  for _, r in ipairs(self:rows("SELECT seq, ident, where_, client_id FROM items WHERE status='valid' AND ident IN "
-      .. "(SELECT ident FROM items WHERE status='valid' GROUP BY ident HAVING count(*) > 1) ORDER BY seq")) do
+  local groups = {}
+  if self.suspects == 0 then return groups end
+  -- a "maybe" of the Bloom filter: the valid items with a suspect ident, then SQL
+  self:run("DELETE FROM candidates")
+  local is_suspect = self:statement("SELECT 1 FROM suspects WHERE ident=?")
+  self:scan(0, status_is(CODE.valid), function(seq, code, data, pos)
+    local item = self:item_at(seq, code, data, pos)
+    if item.ident == nil then return end
+    local ok, err = is_suspect:execute(item.ident)
+    if not ok then failed("suspects", err) end
+    if is_suspect:fetch(false) then
+      self:run("INSERT INTO candidates(seq, ident, where_, client_id) VALUES (?,?,?,?)", seq, item.ident, item.where,
+        item.client_id)
+    end
+  end)
+  local by_ident = {}
+  for _, r in ipairs(self:rows("SELECT seq, ident, where_, client_id FROM candidates WHERE ident IN "
+      .. "(SELECT ident FROM candidates GROUP BY ident HAVING count(*) > 1) ORDER BY seq")) do
     local g = by_ident[r.ident]
     if not g then
       g = { ident = r.ident, seqs = {}, wheres = {}, client_ids = {} }
@@ -175,55 +398,48 @@ end
 --- The months (YYYY-MM) of the valid items' dates, sorted, and how many valid items have none.
 function Store:months()
   local months = {}
-  for _, r in ipairs(self:rows("SELECT DISTINCT substr(date, 1, 7) AS m FROM items WHERE status='valid' "
-      .. "AND date IS NOT NULL ORDER BY m")) do
-    months[#months + 1] = r.m
-  end
-  return months, self:count("valid", "date IS NULL")
+  for m in pairs(self.months_of) do months[#months + 1] = m end
+  table.sort(months)
+  return months, self.undated
 end
 
---- How many items are in `status` (and match the SQL condition `extra`, a constant).
-function Store:count(status, extra)
-  return self:rows("SELECT count(*) AS n FROM items WHERE status=?" .. (extra and (" AND " .. extra) or ""),
-    status)[1].n
+--- How many items are in `status`.
+function Store:count(status)
+  return self.counts[CODE[status]] or 0
 end
 
 --- Sets the key of every valid item to prefix .. key (a repayment's key is known once
--- the period is).
+-- the period is); called once, when the run is planned.
 function Store:prefix_keys(prefix)
-  self:run("UPDATE items SET key = ? || key WHERE status='valid'", prefix)
   self:commit()
+  self.key_prefix, self.prefixed_upto = prefix, self.seq
 end
 
 --- Every item still in `from` goes to `to`, with `note`. @return how many
 function Store:move_all(from, to, note)
   local n = self:count(from)
-  if n > 0 then
-    self:run("UPDATE items SET status=?, note=? WHERE status=?", to, note, from)
-    self:commit()
-  end
+  if n == 0 then return 0 end
+  local seqs = {}
+  -- seqs first (a page at a time would do; the moved items are what a stopped run left)
+  self:scan(0, status_is(CODE[from]), function(seq) seqs[#seqs + 1] = seq end)
+  for _, seq in ipairs(seqs) do self:update(seq, { status = to, note = note }) end
+  self:commit()
   return n
 end
 
 --- The status of some item of batch `label`, or nil.
 function Store:batch_status(label)
-  local row = self:rows("SELECT status FROM items WHERE batch=? LIMIT 1", label)[1]
-  return row and row.status
-end
-
-local function decode_row(row)
-  row.where, row.where_ = row.where_, nil
-  row.errors = row.errors and json.decode(row.errors) or nil
-  row.warnings = row.warnings and json.decode(row.warnings) or nil
-  row.response = row.response and json.decode(row.response) or nil
-  return row
+  return self.batch_statuses[label]
 end
 
 --- The next page of at most `limit` items in `status` after seq `after`, in export
 -- order, with their JSON. @return array of rows
 function Store:page(status, after, limit)
-  local rows = self:rows("SELECT * FROM items WHERE status=? AND seq > ? ORDER BY seq LIMIT ?", status, after, limit)
-  for _, r in ipairs(rows) do decode_row(r) end
+  local rows = {}
+  self:scan(after, status_is(CODE[status]), function(seq, code, data, pos)
+    rows[#rows + 1] = self:item_at(seq, code, data, pos)
+    return #rows >= limit
+  end)
   return rows
 end
 
@@ -233,7 +449,7 @@ function Store:each(status, page_size)
   return function()
     pos = pos + 1
     if page[pos] == nil then
-      page, pos = self:page(status, last, page_size or PAGE), 1
+      page, pos = self:page(status, last, page_size or M.PAGE_ITEMS), 1
       if page[1] == nil then return nil end
       last = page[#page].seq
     end
@@ -241,10 +457,34 @@ function Store:each(status, page_size)
   end
 end
 
+--- The JSON of the items in `status`, in export order: an iterator of seq, json
+-- (what a dry run writes; nothing else of the items is unpacked).
+function Store:each_json(status)
+  local want = status_is(CODE[status])
+  local page, pos, last = {}, 0, 0
+  local seqs = {}
+  return function()
+    pos = pos + 1
+    if page[pos] == nil then
+      page, seqs, pos = {}, {}, 1
+      self:scan(last, want, function(seq, _, data, at)
+        local n = #page + 1
+        page[n], seqs[n] = codec:get(data, at, "json"), seq
+        return n >= M.PAGE_ITEMS
+      end)
+      if page[1] == nil then return nil end
+      last = seqs[#seqs]
+    end
+    return seqs[pos], page[pos]
+  end
+end
+
+---------------------------------------------------------------- the report's view
+
 -- A report item: what kiva.report reads of an item, without its JSON. `value` (the
 -- decoded JSON, for kiva.reconcile) is decoded on first use.
-local ITEM_QUERY = "SELECT seq, where_, status, key, errors, warnings, note, response, file, batch, upload_id, "
-  .. "CASE WHEN status='valid' THEN json END AS json FROM items WHERE seq >= ? ORDER BY seq LIMIT ?"
+local REPORT_FIELDS = { "seq", "where", "status", "key", "errors", "warnings", "note", "response", "file", "batch",
+  "upload_id" }
 
 local item_mt = {
   __index = function(item, k)
@@ -257,50 +497,88 @@ local item_mt = {
   end,
 }
 
+-- The fields recorded on ranges (update_range) for the items first..last.
+function Store:ranges_over(first, last)
+  return self:rows("SELECT first, last, status, field, value FROM ranges WHERE last >= ? AND first <= ?", first, last)
+end
+
+-- Report items from read-back items (the same page's), with the ranges' fields.
+function Store:report_items(list)
+  if #list == 0 then return list end
+  local ranges = self:ranges_over(list[1].seq, list[#list].seq)
+  for k, full in ipairs(list) do
+    local item = {}
+    for _, name in ipairs(REPORT_FIELDS) do item[name] = full[name] end
+    if full.status == "valid" then item.json = full.json end
+    for _, r in ipairs(ranges) do
+      if full.seq >= r.first and full.seq <= r.last and full.status == r.status then item[r.field] = r.value end
+    end
+    list[k] = setmetatable(item, item_mt)
+  end
+  return list
+end
+
 --- All items, in export order, as an array-like table read a page at a time:
 -- `ipairs(store:items())` and `#store:items()` work; only the current page is in
 -- memory. Valid for as long as the store is open.
 function Store:items()
-  self:index()
-  local count = self:rows("SELECT count(*) AS n FROM items")[1].n
+  self:commit()
+  local count = self.seq
   local cache, first = {}, 1
   local store = self
+  local any = function() return true end
   return setmetatable({}, {
     __len = function() return count end,
     __index = function(_, i)
       if math.type(i) ~= "integer" or i < 1 or i > count then return nil end
       if i < first or i >= first + #cache then
-        -- seq runs 1..count with no gaps: a page is a seq range
-        cache, first = store:rows(ITEM_QUERY, i, PAGE * 4), i
-        for k, r in ipairs(cache) do cache[k] = setmetatable(decode_row(r), item_mt) end
+        local list = {}
+        store:scan(i - 1, any, function(seq, code, data, pos)
+          list[#list + 1] = store:item_at(seq, code, data, pos)
+          return #list >= M.PAGE_ITEMS * 4
+        end)
+        cache, first = store:report_items(list), i
       end
       return cache[i - first + 1]
     end,
   })
 end
 
+-- The first `limit` items whose status byte satisfies want, as report items.
+function Store:first_where(want, limit)
+  local list = {}
+  if limit ~= 0 then
+    self:scan(0, want, function(seq, code, data, pos)
+      list[#list + 1] = self:item_at(seq, code, data, pos)
+      return limit and limit >= 0 and #list >= limit
+    end)
+  end
+  -- ranges are looked up per item here: the items may be far apart
+  for k, item in ipairs(list) do list[k] = self:report_items({ item })[1] end
+  return list
+end
+
 --- The first `limit` items (report items, as items() gives them) whose status is one
 -- of `statuses`, in export order, and how many there are in all.
 function Store:select(statuses, limit)
-  self:index()
-  local marks = {}
-  for i = 1, #statuses do marks[i] = "?" end
-  local where = "status IN (" .. table.concat(marks, ",") .. ")"
-  local args = { table.unpack(statuses) }
-  local total = self:rows("SELECT count(*) AS n FROM items WHERE " .. where, table.unpack(args))[1].n
-  args[#args + 1] = limit or -1
-  local list = self:rows(ITEM_QUERY:gsub("WHERE seq >= %?", "WHERE " .. where), table.unpack(args))
-  for k, r in ipairs(list) do list[k] = setmetatable(decode_row(r), item_mt) end
-  return list, total
+  self:commit()
+  local wanted, total = {}, 0
+  for _, s in ipairs(statuses) do
+    local code = CODE[s]
+    if code and not wanted[code] then
+      wanted[code] = true
+      total = total + self.counts[code]
+    end
+  end
+  if total == 0 then return {}, 0 end
+  return self:first_where(function(c) return wanted[c & ~WARNED] end, limit), total
 end
 
 --- The first `limit` items that carry warnings, in export order, and how many do.
 function Store:warned(limit)
-  self:index()
-  local total = self:rows("SELECT count(*) AS n FROM items WHERE warnings IS NOT NULL")[1].n
-  local list = self:rows(ITEM_QUERY:gsub("WHERE seq >= %?", "WHERE warnings IS NOT NULL"), limit or -1)
-  for k, r in ipairs(list) do list[k] = setmetatable(decode_row(r), item_mt) end
-  return list, total
+  self:commit()
+  if self.warned_count == 0 then return {}, 0 end
+  return self:first_where(function(c) return c & WARNED ~= 0 end, limit), self.warned_count
 end
 
 --- Closes the database (SQLite removes its file); idempotent.
@@ -310,6 +588,8 @@ function Store:close()
   self.statements = {}
   self.db:close()
   self.db = nil
+  self.bloom:close()
+  self.file:close()
 end
 Store.__gc = Store.close
 Store.__close = Store.close

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT
+**
+** Records of named string fields packed into bytes, for the run store's pages
+** (lua/kiva/runstore.lua): "kiva.core.record_codec". Every row of an export becomes
+** one record, so packing and reading back are done here rather than field by field
+** in Lua.
+**
+** A record: its total size (u32, little-endian), a mask of the fields present
+** (u32), then each present field in the codec's order as a u32 length and bytes.
+** A field is a string or a number (written as Lua's tostring writes it). A table in
+** a field named as JSON is encoded by the codec's encoder (a Lua function) first.
+**
+** Registers: record_codec(names, json_names, encode) -> codec;
+**   codec:pack(t) -> string; codec:unpack(data [, pos]) -> t, next_pos;
+**   codec:get(data, pos, name) -> value|nil, next_pos (one field, without a table).
+*/
+#include <stdint.h>
+#include <string.h>
+
+#include "kiva_core.h"
+
+#define CODEC_MT "kiva.core.record_codec"
+#define MAX_FIELDS 32
+
+/* The codec's uservalues: 1 = names (array), 2 = json names (set), 3 = encoder. */
+typedef struct kc_codec {
+    int count;
+    uint32_t json_mask;
+} kc_codec;
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static kc_codec *check_codec(lua_State *L)
+{
+    return luaL_checkudata(L, 1, CODEC_MT);
+}
+
+static void put_u32_at(char *p, uint32_t v)
+{
+    p[0] = (char)(v & 0xff);
+    p[1] = (char)((v >> 8) & 0xff);
+    p[2] = (char)((v >> 16) & 0xff);
+    p[3] = (char)((v >> 24) & 0xff);
+}
+
+/* codec:pack(t) */
+static int codec_pack(lua_State *L)
+{
+    kc_codec *c = check_codec(L);
+    const char *values[MAX_FIELDS];
+    size_t lens[MAX_FIELDS];
+    uint32_t mask = 0, size = 8;
+    char small[1024], *out, *p;
+    int i;
+
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    luaL_checkstack(L, MAX_FIELDS + 8, "record");
+    lua_getiuservalue(L, 1, 1);   /* 3: names */
+    for (i = 0; i < c->count; i++) {
+        int t;
+        values[i] = NULL;
+        lua_rawgeti(L, 3, i + 1);
+        t = lua_rawget(L, 2);   /* the value stays on the stack: it anchors its string */
+        if (t == LUA_TNIL)
+            continue;
+        if (t == LUA_TTABLE && (c->json_mask & (1u << i))) {
+            lua_getiuservalue(L, 1, 3);
+            lua_insert(L, -2);
+            lua_call(L, 1, 1);
+            t = lua_type(L, -1);
+        }
+        if (t != LUA_TSTRING && t != LUA_TNUMBER) {
+            lua_rawgeti(L, 3, i + 1);
+            return luaL_error(L, "record field %s: a string or a number expected, got %s", lua_tostring(L, -1),
+                              luaL_typename(L, -2));
+        }
+        values[i] = lua_tolstring(L, -1, &lens[i]);   /* a number becomes its text in its slot */
+        if (lens[i] > UINT32_MAX - size - 4)
+            return luaL_error(L, "record too large");
+        mask |= 1u << i;
+        size += 4 + (uint32_t)lens[i];
+    }
+    out = size <= sizeof small ? small : lua_newuserdatauv(L, size, 0);
+    put_u32_at(out, size);
+    put_u32_at(out + 4, mask);
+    p = out + 8;
+    for (i = 0; i < c->count; i++) {
+        if (!values[i])
+            continue;
+        put_u32_at(p, (uint32_t)lens[i]);
+        memcpy(p + 4, values[i], lens[i]);
+        p += 4 + lens[i];
+    }
+    lua_pushlstring(L, out, size);
+    return 1;
+}
+
+/* The record at 1-based pos of data: its start, size and mask (raises on a bad one). */
+static const unsigned char *record_at(lua_State *L, size_t *pos, uint32_t *size, uint32_t *mask)
+{
+    size_t len;
+    const unsigned char *data = (const unsigned char *)luaL_checklstring(L, 2, &len);
+    lua_Integer p = luaL_optinteger(L, 3, 1);
+    luaL_argcheck(L, p >= 1 && (size_t)p + 7 <= len, 3, "no record at this position");
+    *pos = (size_t)p - 1;
+    *size = get_u32(data + *pos);
+    *mask = get_u32(data + *pos + 4);
+    luaL_argcheck(L, *size >= 8 && *size <= len - *pos, 3, "a record cut short");
+    return data + *pos;
+}
+
+/* codec:unpack(data [, pos]) */
+static int codec_unpack(lua_State *L)
+{
+    kc_codec *c = check_codec(L);
+    size_t pos;
+    uint32_t size, mask, off = 8;
+    const unsigned char *rec = record_at(L, &pos, &size, &mask);
+    int i;
+
+    lua_getiuservalue(L, 1, 1);   /* names */
+    lua_createtable(L, 0, 8);
+    for (i = 0; i < c->count; i++) {
+        uint32_t n;
+        if (!(mask & (1u << i)))
+            continue;
+        luaL_argcheck(L, off + 4 <= size, 2, "a record cut short");
+        n = get_u32(rec + off);
+        luaL_argcheck(L, n <= size - off - 4, 2, "a record cut short");
+        lua_rawgeti(L, -2, i + 1);
+        lua_pushlstring(L, (const char *)rec + off + 4, n);
+        lua_rawset(L, -3);
+        off += 4 + n;
+    }
+    lua_pushinteger(L, (lua_Integer)(pos + size + 1));
+    return 2;
+}
+
+/* codec:get(data, pos, name): one field of a record. */
+static int codec_get(lua_State *L)
+{
+    kc_codec *c = check_codec(L);
+    size_t pos;
+    uint32_t size, mask, off = 8;
+    const unsigned char *rec = record_at(L, &pos, &size, &mask);
+    const char *name = luaL_checkstring(L, 4);
+    int i, found = 0;
+
+    lua_getiuservalue(L, 1, 1);
+    for (i = 0; i < c->count; i++) {
+        uint32_t n;
+        int match;
+        lua_rawgeti(L, -1, i + 1);
+        match = strcmp(lua_tostring(L, -1), name) == 0;
+        lua_pop(L, 1);
+        if (!(mask & (1u << i))) {
+            if (match)
+                break;
+            continue;
+        }
+        luaL_argcheck(L, off + 4 <= size, 2, "a record cut short");
+        n = get_u32(rec + off);
+        luaL_argcheck(L, n <= size - off - 4, 2, "a record cut short");
+        if (match) {
+            lua_pushlstring(L, (const char *)rec + off + 4, n);
+            found = 1;
+            break;
+        }
+        off += 4 + n;
+    }
+    if (!found)
+        lua_pushnil(L);
+    lua_pushinteger(L, (lua_Integer)(pos + size + 1));
+    return 2;
+}
+
+/* codec:size(data, pos): the size of the record at pos (to skip it). */
+static int codec_size(lua_State *L)
+{
+    size_t pos;
+    uint32_t size, mask;
+    check_codec(L);
+    record_at(L, &pos, &size, &mask);
+    lua_pushinteger(L, (lua_Integer)size);
+    return 1;
+}
+
+/* record_codec(names, json_names, encode) */
+static int codec_new(lua_State *L)
+{
+    kc_codec *c;
+    lua_Integer n, i;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    n = (lua_Integer)lua_rawlen(L, 1);
+    luaL_argcheck(L, n >= 1 && n <= MAX_FIELDS, 1, "1 to 32 field names");
+    c = lua_newuserdatauv(L, sizeof *c, 3);
+    c->count = (int)n;
+    c->json_mask = 0;
+    for (i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, 1, i) != LUA_TSTRING)
+            return luaL_argerror(L, 1, "field names must be strings");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            c->json_mask |= 1u << (i - 1);
+        lua_pop(L, 1);
+    }
+    luaL_setmetatable(L, CODEC_MT);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, -2, 2);
+    lua_pushvalue(L, 3);
+    lua_setiuservalue(L, -2, 3);
+    return 1;
+}
+
+void kc_record_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        { "pack", codec_pack },
+        { "unpack", codec_unpack },
+        { "get", codec_get },
+        { "size", codec_size },
+        { NULL, NULL }
+    };
+    if (luaL_newmetatable(L, CODEC_MT)) {
+        luaL_newlib(L, methods);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    lua_pushcfunction(L, codec_new);
+    lua_setfield(L, -2, "record_codec");
+}
