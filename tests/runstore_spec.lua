@@ -57,3 +57,134 @@ describe("kiva.runstore", function()
     store = assert(runstore.open())
   end)
 end)
+
+describe("kiva.runstore across pages", function()
+  local store
+  before_each(function() store = assert(runstore.open()) end)
+  after_each(function() store:close() end)
+
+  local N = runstore.PAGE_ITEMS * 3 + 17
+
+  it("reads back every item of many pages, in order, by status and by position", function()
+    for i = 1, N do
+      store:add({ where = "in.csv:" .. (i + 1), status = i % 10 == 0 and "invalid" or "valid", ident = "L" .. i,
+        key = "k" .. i, json = '{"n":' .. i .. "}", label = "L" .. i,
+        errors = i % 10 == 0 and { { path = "amount", message = "bad " .. i } } or nil })
+    end
+    store:index()
+    local n, expect = 0, 0
+    for seq, json, label in store:each_json("valid", "label") do
+      n = n + 1
+      expect = expect + 1
+      if expect % 10 == 0 then expect = expect + 1 end
+      assert.equal(expect, seq)
+      assert.equal('{"n":' .. seq .. "}", json)
+      assert.equal("L" .. seq, label)
+    end
+    assert.equal(N - N // 10, n)
+    assert.equal(N // 10, store:count("invalid"))
+    local items = store:items()
+    assert.equal(N, #items)
+    assert.equal("bad 770", items[770].errors[1].message)
+    assert.equal("in.csv:" .. (N + 1), items[N].where)
+    assert.same({ n = 3 }, items[3].value)
+    local listed, total = store:select({ "invalid" }, 2)
+    assert.equal(N // 10, total)
+    assert.same({ 10, 20 }, { listed[1].seq, listed[2].seq })
+  end)
+
+  it("keeps an item's JSON byte for byte, zero bytes and all, and large items in their own pages", function()
+    local big = string.rep("é\0x", 40000)   -- past a page's byte budget on its own
+    store:add({ where = "a:2", status = "valid", json = big, ident = "A" })
+    store:add({ where = "a:3", status = "valid", json = "\0", ident = "B" })
+    store:index()
+    local got = {}
+    for seq, json in store:each_json("valid") do got[seq] = json end
+    assert.equal(big, got[1])
+    assert.equal("\0", got[2])
+  end)
+
+  it("changes items in pages already written, and moves what a stopped run left", function()
+    for i = 1, N do store:add({ where = "a:" .. i, status = "valid", key = "k" .. i, batch = nil }) end
+    store:index()
+    store:batch(function()
+      for seq = 1, N, 2 do
+        store:update(seq, { status = "sent", batch = "b" .. (seq // 250), response = { id = seq } })
+      end
+    end)
+    assert.equal((N + 1) // 2, store:count("sent"))
+    assert.equal("sent", store:batch_status("b0"))
+    assert.equal(N // 2, store:move_all("valid", "pending", "not sent"))
+    assert.equal(0, store:count("valid"))
+    local items = store:items()
+    assert.equal("sent", items[N].status)
+    assert.equal(N, items[N].response.id)
+    assert.equal("pending", items[N - 1].status)
+    assert.equal("not sent", items[N - 1].note)
+  end)
+
+  it("finds duplicates only where they are, whatever the filter's false alarms", function()
+    store:close()
+    -- a filter this small says "maybe" for nearly every ident: each must be verified
+    store = assert(runstore.open({ bloom_bytes = 64 }))
+    for i = 1, 20000 do store:add({ where = "a:" .. i, status = "valid", ident = "L" .. i }) end
+    store:add({ where = "a:20001", status = "valid", ident = "L77", client_id = "C2" })
+    store:add({ where = "a:20002", status = "invalid", ident = "L78" })
+    store:index()
+    local groups = store:duplicates()
+    assert.equal(1, #groups)
+    assert.equal("L77", groups[1].ident)
+    assert.same({ "a:77", "a:20001" }, groups[1].wheres)
+  end)
+
+  it("counts the months of the valid items' payment dates as they change", function()
+    store:add({ status = "valid", date = "2026-10-02", ident = "A" })
+    store:add({ status = "valid", date = "2026-11-02", ident = "B" })
+    store:add({ status = "valid", ident = "C" })
+    store:index()
+    assert.same({ "2026-10", "2026-11" }, (store:months()))
+    store:update(2, { status = "invalid", errors = { { message = "duplicate" } } })
+    local months, undated = store:months()
+    assert.same({ "2026-10" }, months)
+    assert.equal(1, undated)
+  end)
+
+  it("lists the items with warnings and the file a dry run wrote them to", function()
+    store:add({ where = "a:2", status = "valid", warnings = { { path = "x", message = "odd" } } })
+    store:add({ where = "a:3", status = "valid", warnings = {} })
+    store:add({ where = "a:4", status = "valid" })
+    store:index()
+    store:update_range(1, 3, "valid", { file = "out/repayments-001.json" })
+    local listed, total = store:warned(10)
+    assert.equal(1, total)
+    assert.equal("odd", listed[1].warnings[1].message)
+    assert.equal("out/repayments-001.json", listed[1].file)
+    assert.equal("out/repayments-001.json", store:items()[3].file)
+  end)
+end)
+
+describe("kiva.core.record_codec and kiva.core.bloom", function()
+  local core = require "kiva.core"
+  local json = require "kiva.json"
+
+  it("packs named fields binary-safe, numbers as text, JSON fields encoded, absent fields absent", function()
+    local codec = core.record_codec({ "a", "b", "errors" }, { errors = true }, json.encode)
+    local packed = codec:pack({ a = "x\0y", errors = { { message = "m" } }, other = "ignored" })
+    local t, next_pos = codec:unpack(packed)
+    assert.same({ a = "x\0y", errors = '[{"message":"m"}]' }, t)
+    assert.equal(#packed + 1, next_pos)
+    local two = packed .. codec:pack({ b = 12 })
+    local second = codec:unpack(two, next_pos)
+    assert.same({ b = "12" }, second)
+    assert.equal("12", (codec:get(two, next_pos, "b")))
+    assert.is_nil((codec:get(two, next_pos, "a")))
+    assert.has_error(function() codec:unpack(packed:sub(1, -2)) end)
+    assert.has_error(function() codec:pack({ a = true }) end)
+  end)
+
+  it("never forgets a string it was given", function()
+    local bloom = core.bloom(4096)
+    for i = 1, 3000 do bloom:seen("id" .. i) end
+    for i = 1, 3000 do assert.is_true(bloom:seen("id" .. i)) end
+  end)
+end)

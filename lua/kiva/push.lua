@@ -382,12 +382,11 @@ function Run:write_payloads()
     flush()
     return
   end
-  local next_item = store:each("valid", PAGE)
-  for r in next_item do
+  for seq, json, label in store:each_json("valid", "label") do
     n = n + 1
-    local body = spec.wrap and ('{"' .. spec.wrap .. '":[' .. r.json .. "]}") or r.json
+    local body = spec.wrap and ('{"' .. spec.wrap .. '":[' .. json .. "]}") or json
     if not put(string.format("%s-%04d-%s.json", spec.ledger == "loan_draft" and "loan_draft" or "journal", n,
-        safe_name(r.label)), body, r.seq, r.seq) then return end
+        safe_name(label)), body, seq, seq) then return end
   end
 end
 

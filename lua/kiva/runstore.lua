@@ -82,11 +82,12 @@ local function failed(what, err)
   error(errors.ledger("the run's temporary database: " .. what .. ": " .. tostring(err)), 0)
 end
 
---- A new, empty store. @return store | nil, err (kind "ledger")
-function M.open()
+--- A new, empty store. opts.bloom_bytes: the duplicates filter's size (default 4 MiB).
+-- @return store | nil, err (kind "ledger")
+function M.open(opts)
   local db, err = tempdb.open("the run store", SCHEMA)
   if not db then return nil, err end
-  local bloom, berr = core.bloom(BLOOM_BYTES)
+  local bloom, berr = core.bloom(opts and opts.bloom_bytes or BLOOM_BYTES)
   local file, ferr = io.tmpfile()
   if not bloom or not file then
     db:close()
@@ -457,25 +458,25 @@ function Store:each(status, page_size)
   end
 end
 
---- The JSON of the items in `status`, in export order: an iterator of seq, json
--- (what a dry run writes; nothing else of the items is unpacked).
-function Store:each_json(status)
+--- The JSON (and `field`, when named) of the items in `status`, in export order: an
+-- iterator of seq, json, field (what a dry run writes; nothing else is unpacked).
+function Store:each_json(status, field)
   local want = status_is(CODE[status])
-  local page, pos, last = {}, 0, 0
-  local seqs = {}
+  local seqs, jsons, fields, pos, last = {}, {}, {}, 0, 0
   return function()
     pos = pos + 1
-    if page[pos] == nil then
-      page, seqs, pos = {}, {}, 1
+    if seqs[pos] == nil then
+      seqs, jsons, fields, pos = {}, {}, {}, 1
       self:scan(last, want, function(seq, _, data, at)
-        local n = #page + 1
-        page[n], seqs[n] = codec:get(data, at, "json"), seq
+        local n = #seqs + 1
+        seqs[n], jsons[n] = seq, codec:get(data, at, "json")
+        if field then fields[n] = codec:get(data, at, field) end
         return n >= M.PAGE_ITEMS
       end)
-      if page[1] == nil then return nil end
+      if seqs[1] == nil then return nil end
       last = seqs[#seqs]
     end
-    return seqs[pos], page[pos]
+    return seqs[pos], jsons[pos], fields[pos]
   end
 end
 
