@@ -121,6 +121,13 @@ describe("kiva.runstore across pages", function()
     assert.equal(N, items[N].response.id)
     assert.equal("pending", items[N - 1].status)
     assert.equal("not sent", items[N - 1].note)
+    -- a page written again in its own place (no larger than it was): its neighbours intact
+    store:batch(function() store:update(N - 1, { status = "skipped", note = "not " }) end)
+    items = store:items()
+    assert.equal("skipped", items[N - 1].status)
+    assert.equal("not ", items[N - 1].note)
+    assert.equal("not sent", items[N - 3].note)
+    assert.equal(N, items[N].response.id)
   end)
 
   it("finds duplicates only where they are, whatever the filter's false alarms", function()

@@ -129,13 +129,15 @@ function Store:rows(sql, ...)
 end
 
 -- Appends packed items to the data file. @return their offset and size
-function Store:append(data)
+-- Writes packed items to the data file: over `room` bytes at `at` when they fit
+-- there (a page written again), else at its end. @return their offset and size
+function Store:append(data, at, room)
   local f = self.file
-  local offset = self.file_end
+  local offset = (at and #data <= room) and at or self.file_end
   local ok, err = f:seek("set", offset)
   if ok then ok, err = f:write(data) end
   if not ok then failed("cannot write its data file", err) end
-  self.file_end = offset + #data
+  if offset == self.file_end then self.file_end = offset + #data end
   return offset, #data
 end
 
@@ -230,14 +232,15 @@ end
 local function decode_page(row)
   local items, codes, pos = {}, { row.statuses:byte(1, -1) }, 1
   for i = 1, #codes do items[i], pos = codec:unpack(row.data, pos) end
-  return { first = row.first, items = items, codes = codes }
+  return { first = row.first, items = items, codes = codes, offset = row.offset, room = row.size }
 end
 
 -- Writes a changed page back.
 function Store:write_page(page)
   local parts = {}
   for i, item in ipairs(page.items) do parts[i] = codec:pack(item) end
-  local offset, size = self:append(table.concat(parts))
+  local offset, size = self:append(table.concat(parts), page.offset, page.room)
+  if offset ~= page.offset then page.offset, page.room = offset, size end
   self:run("UPDATE pages SET statuses=?, offset=?, size=? WHERE first=?", string.char(table.unpack(page.codes)),
     offset, size, page.first)
   page.dirty = false
