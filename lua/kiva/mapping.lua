@@ -423,17 +423,39 @@ local function columns_of(row)
   return list
 end
 
+-- The item of one call: the script's result (ok, result, why from box:call), the
+-- helpers' failures (errs), for `n` input rows read at `where`.
+local function item_of(ok, result, why, errs, where, n, limit)
+  if not ok then
+    errs = errs or {}
+    local message = limit_message(why, limit, result)
+    errs[#errs + 1] = { path = "", message = why == "error" and ("mapping error: " .. message) or message }
+    return { where = where, errors = errs, rows = n }
+  end
+  if errs then return { where = where, errors = errs, rows = n } end
+  if result == nil then return { where = where, skipped = true, rows = n } end
+  result = source.plain(result)   -- a script that returns its row as the payload
+  if type(result) ~= "table" then
+    return { where = where, rows = n, errors = { { path = "", message = "the mapping returned a " .. type(result)
+      .. " where a table (or nil to skip the row) was expected" } } }
+  end
+  return { where = where, payload = result, rows = n }
+end
+
 -- A runner calls fn(arg, ctx) for one row or group at a time in the script's box
 -- (a CPU limit per call, a memory cap for the run: kiva.core.limits), collecting
--- kiva.map's failures and the script's output; run(arg, rows, where) returns an item.
+-- kiva.map's failures and the script's output; run(arg, where, single) returns an
+-- item (single: arg is one row, given to fn as it is; else an array of rows).
 -- `run` is the script's slot (see load): its helpers report there during a call.
 -- check_columns: rows are of a format with a fixed header (CSV, TSV, xlsx), where
 -- reading a column the header lacks is a mistake in the mapping, not an empty cell.
 local function runner(fn, ctx, limit, run, check_columns, box, on_output)
-  local errors_list, current_rows, current_where, fatal
+  -- current: the row or rows of the call; single: whether it is one row
+  local errors_list, current, single, current_where, fatal
   local function on_failure(helper, value, message)
     errors_list = errors_list or {}
-    errors_list[#errors_list + 1] = { path = column_of(current_rows, value) or helper, message = message }
+    errors_list[#errors_list + 1] = { path = column_of(single and { current } or current, value) or helper,
+      message = message }
   end
   local function on_fatal(err) fatal = fatal or err end
   local row_meta
@@ -458,21 +480,22 @@ local function runner(fn, ctx, limit, run, check_columns, box, on_output)
     end
   end
   -- a lazy CSV row (src/row.c) is no table: the same check is handed to the file's
-  -- table of column names, shared by all its rows, once
-  local hooked
-  return function(arg, rows, where)
-    errors_list, current_rows, current_where = nil, rows, where
-    if row_meta then
-      for i = 1, #rows do
-        local row = rows[i]
-        local mt = getmetatable(row)
-        if mt == nil then
-          setmetatable(row, row_meta)
-        elseif mt == "kiva row" and not hooked then
-          core.row_on_missing(row, row_meta.__index)
-          hooked = true
-        end
-      end
+  -- table of column names, shared by all its rows, once (every row of a run comes
+  -- from one file); a table row gets it as its metatable
+  local hooked = not row_meta
+  local function check(row)
+    local mt = getmetatable(row)
+    if mt == nil then
+      setmetatable(row, row_meta)
+    elseif mt == "kiva row" then
+      core.row_on_missing(row, row_meta.__index)
+      hooked = true
+    end
+  end
+  return function(arg, where, one)
+    errors_list, current, single, current_where = nil, arg, one, where
+    if not hooked then
+      if one then check(arg) else for i = 1, #arg do check(arg[i]) end end
     end
     -- the script's helpers and ctx report to this runner (another items() over the
     -- same script or ctx, interleaved, takes them back on its own next row)
@@ -481,27 +504,14 @@ local function runner(fn, ctx, limit, run, check_columns, box, on_output)
     end
     local ok, result, why = box:call(fn, arg, ctx)
     local errs = errors_list
-    errors_list, current_rows = nil, nil
-    local n = #rows
+    errors_list, current = nil, nil
+    local n = one and 1 or #arg
     if fatal then
       fatal.where = fatal.where or where
       if not fatal.message:find(where, 1, true) then fatal.message = where .. ": " .. fatal.message end
       return { where = where, fatal = fatal, rows = n }
     end
-    if not ok then
-      errs = errs or {}
-      local message = limit_message(why, limit, result)
-      errs[#errs + 1] = { path = "", message = why == "error" and ("mapping error: " .. message) or message }
-      return { where = where, errors = errs, rows = n }
-    end
-    if errs then return { where = where, errors = errs, rows = n } end
-    if result == nil then return { where = where, skipped = true, rows = n } end
-    result = source.plain(result)   -- a script that returns its row as the payload
-    if type(result) ~= "table" then
-      return { where = where, rows = n, errors = { { path = "", message = "the mapping returned a " .. type(result)
-        .. " where a table (or nil to skip the row) was expected" } } }
-    end
-    return { where = where, payload = result, rows = n }
+    return item_of(ok, result, why, errs, where, n, limit)
   end
 end
 
@@ -600,8 +610,8 @@ function M.items(m, kind, input, opts)
   local run_one = runner(fn, ctx, limit, run, check_columns, boxes[m] or script_env.new(), on_output)
   -- an item with fatal is the run's last
   local stopped = false
-  local function map_rows(arg, rows, where)
-    local item = run_one(arg, rows, where)
+  local function map_rows(arg, where, one)
+    local item = run_one(arg, where, one)
     if item.fatal then stopped = true end
     return item
   end
@@ -614,9 +624,13 @@ function M.items(m, kind, input, opts)
     return function()
       if stopped then return nil end
       local row, where = it()
-      if row == nil then return nil end
-      if row == false then return bad_item(where) end
-      return map_rows(row, { row }, where)
+      if not row then
+        if row == nil then return nil end
+        return bad_item(where)
+      end
+      local item = run_one(row, where, true)
+      if item.fatal then stopped = true end
+      return item
     end
   end
 
@@ -633,7 +647,7 @@ function M.items(m, kind, input, opts)
     if not rows then store:close(); return nil end
     local bad = rows[1][BAD_RECORD]
     if bad then return bad_item({ where = rows[1][BAD_WHERE], message = bad }) end
-    return map_rows(rows, rows, where)
+    return map_rows(rows, where, false)
   end
 end
 

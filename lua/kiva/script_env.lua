@@ -200,17 +200,20 @@ function M.new(opts)
   return setmetatable(box, { __index = M })
 end
 
+-- The string metatable's __index is swapped per call; restoring it takes the old one as
+-- an argument so that a call makes no closure (it runs on every row).
+local string_meta = getmetatable("")
+local function restore(previous, ...)
+  string_meta.__index = previous
+  return ...
+end
+
 --- Runs fn(...) under box.limits with the boxed string table behind `s:method()`.
 -- @return true, results... | false, message, why ("time" | "memory" | "error")
 function M:call(fn, ...)
-  local meta = getmetatable("")
-  local previous = meta.__index
-  meta.__index = self.string
-  local function restore(...)
-    meta.__index = previous
-    return ...
-  end
-  return restore(self.limits:call(fn, ...))
+  local previous = string_meta.__index
+  string_meta.__index = self.string
+  return restore(previous, self.limits:call(fn, ...))
 end
 
 return M
