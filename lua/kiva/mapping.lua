@@ -511,6 +511,8 @@ local function runner(fn, ctx, limit, run, check_columns, box, on_output)
       if not fatal.message:find(where, 1, true) then fatal.message = where .. ": " .. fatal.message end
       return { where = where, fatal = fatal, rows = n }
     end
+    -- the common case first: a table (a lazy row, which source.plain copies, is no table)
+    if ok and not errs and type(result) == "table" then return { where = where, payload = result, rows = n } end
     return item_of(ok, result, why, errs, where, n, limit)
   end
 end
