@@ -482,20 +482,25 @@ local function runner(fn, ctx, limit, run, check_columns, box, on_output)
   -- a lazy CSV row (src/row.c) is no table: the same check is handed to the file's
   -- table of column names, shared by all its rows, once (every row of a run comes
   -- from one file); a table row gets it as its metatable
-  local hooked = not row_meta
+  -- (a group may mix both: rows held as read and rows kept on disk by group_by)
+  local hooked = false
   local function check(row)
     local mt = getmetatable(row)
     if mt == nil then
       setmetatable(row, row_meta)
-    elseif mt == "kiva row" then
+    elseif mt == "kiva row" and not hooked then
       core.row_on_missing(row, row_meta.__index)
       hooked = true
     end
   end
   return function(arg, where, one)
     errors_list, current, single, current_where = nil, arg, one, where
-    if not hooked then
-      if one then check(arg) else for i = 1, #arg do check(arg[i]) end end
+    if row_meta then
+      if not one then
+        for i = 1, #arg do check(arg[i]) end
+      elseif not hooked then
+        check(arg)
+      end
     end
     -- the script's helpers and ctx report to this runner (another items() over the
     -- same script or ctx, interleaved, takes them back on its own next row)
@@ -534,6 +539,15 @@ local function group_column(m, kind)
 end
 
 
+-- The error for a group_by column no row has (columns: those of the first row).
+local function group_by_missing(group_by, input, columns, first_bad)
+  -- a file that cannot be read is said first: its header is then no guide
+  if first_bad and not columns then return first_bad end
+  local msg = input .. ": " .. M.missing_column(group_by, columns or {}) .. " (the mapping's group_by)"
+  if first_bad then msg = msg .. "; and " .. first_bad.message end
+  return input_error(input, msg)
+end
+
 -- Every row goes to a group store on disk as it is read, and the groups come back
 -- one at a time, each at its last row: memory holds one group, whatever the export.
 -- @return the filled store | nil, err (a bad file, or no group_by column)
@@ -562,13 +576,55 @@ local function grouped_store(it, group_by, input)
   end
   if columns ~= false then
     store:close()
-    -- a file that cannot be read is said first: its header is then no guide
-    if first_bad and not columns then return nil, first_bad end
-    local msg = input .. ": " .. M.missing_column(group_by, columns or {}) .. " (the mapping's group_by)"
-    if first_bad then msg = msg .. "; and " .. first_bad.message end
-    return nil, input_error(input, msg)
+    return nil, group_by_missing(group_by, input, columns, first_bad)
   end
   return store
+end
+
+-- The most distinct group values the first reading of a CSV export keeps (value ->
+-- its first and last row, its rows); an export with more is grouped through the
+-- store instead.
+M.MAX_GROUPS = 100000
+
+-- The first of two readings of a CSV export (options without on_warning: the second
+-- reading says what there is to say): each group value's last row.
+-- @return last (value -> row number), count (rows and bad records) | false (too many
+-- groups, or groups too spread out to be held: the store then) | nil, err (no
+-- group_by column)
+local function last_rows(input, rows_opts, group_by)
+  local quiet = {}
+  for k, v in pairs(rows_opts) do quiet[k] = v end
+  quiet.on_warning, quiet.on_header = nil, nil
+  local it, err, _, closing = source.rows(input, quiet)
+  if not it then return nil, err end
+  local first, last, count, groups, seq, columns, first_bad = {}, {}, {}, 0, 0, nil, nil
+  for row, where in it, nil, nil, closing do
+    seq = seq + 1
+    if row then
+      local value = row[group_by]
+      if value == nil then
+        columns = columns or columns_of(row)
+      else
+        columns = false
+        local grp = map.trim(value)
+        if grp then
+          local n = count[grp]
+          if not n then
+            groups = groups + 1
+            if groups > M.MAX_GROUPS then return false end
+            first[grp], n = seq, 0
+          end
+          last[grp], count[grp] = seq, n + 1
+        end
+      end
+    else
+      first_bad = first_bad or where
+    end
+  end
+  if columns ~= false then return nil, group_by_missing(group_by, input, columns, first_bad) end
+  -- groups spread over the export would be held in memory until their last row
+  if groupstore.held_at_most(first, last, count) > groupstore.HOLD_MAX then return false end
+  return last, seq
 end
 
 --- Maps the rows of `input` with the script `m` (from M.load: its helpers report to
@@ -636,6 +692,38 @@ function M.items(m, kind, input, opts)
     end
   end
 
+  if fmt == "csv" or fmt == "tsv" then
+    -- read twice: groups of adjacent rows (and rows of their own) never go to disk
+    local last, count = last_rows(input, rows_opts, group_by)
+    if last == nil then return nil, count end
+    if last then
+      local grouper = groupstore.grouper(last, count)
+      local function changed(err)
+        stopped = true
+        return { where = err.where, fatal = err, rows = 0 }
+      end
+      return function()
+        if stopped then return nil end
+        while true do
+          local row, where = it()
+          if row == nil then
+            stopped = true
+            local err = grouper:finish(input)
+            if err then return changed(err) end
+            return nil
+          end
+          if not row then
+            local err = grouper:skip(where.where)
+            if err then return changed(err) end
+            return bad_item(where)
+          end
+          local rows, first, err = grouper:add(map.trim(row[group_by]), row, where)
+          if err then return changed(err) end
+          if rows then return map_rows(rows, first, false) end
+        end
+      end
+    end
+  end
   local store, serr = grouped_store(it, group_by, input)
   if not store then return nil, serr end
   local next_group, gerr = store:groups()
