@@ -298,6 +298,26 @@ describe("kiva.mapping's box for scripts", function()
     assert.is_nil(debug.gethook())
   end)
 
+  it("stops an endless loop in a coroutine the script made, caught or not", function()
+    for _, code in ipairs({
+      "coroutine.wrap(function() while true do end end)()",
+      "coroutine.resume(coroutine.create(function() while true do end end))",
+      "pcall(coroutine.wrap(function() while true do end end)) while true do end",
+    }) do
+      local message = first_row_does(code, { row_time_limit = 0.2 })
+      assert.matches("longer than 0.2 s of CPU on this row", message, code)
+      assert.is_nil(debug.gethook())
+    end
+  end)
+
+  it("keeps coroutine.wrap's errors as Lua gives them", function()
+    local message = first_row_does("coroutine.wrap(function() error('inner') end)()")
+    assert.matches("mapping%.lua:3: [^ ]*mapping%.lua:3: inner$", message)
+    message = first_row_does("local f = coroutine.wrap(function() coroutine.yield(1) end) "
+      .. "assert(f() == 1) f() f()")
+    assert.matches("cannot resume dead coroutine", message)
+  end)
+
   it("stops a pattern match that would backtrack for hours, before it starts", function()
     local message = first_row_does("string.rep('a', 100000):find('a.-a.-a.-a.-b')")
     assert.matches("string%.find: the pattern 'a%.%-a%.%-a%.%-a%.%-b' on a 100000%-byte string", message)

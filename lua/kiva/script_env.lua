@@ -86,6 +86,31 @@ local function guarded_table()
   return t
 end
 
+-- coroutine with create and wrap handing each new coroutine to core.limits_watch:
+-- the CPU limit's timer stops the thread that called the script, not one of its own.
+local function guarded_coroutine()
+  local c = copy(coroutine)
+  local create, resume, close, watch = coroutine.create, coroutine.resume, coroutine.close, core.limits_watch
+  function c.create(f)
+    local co = create(f)
+    watch(co)
+    return co
+  end
+  -- as coroutine.wrap: the error of a dead coroutine raised again, where it was called
+  local function results(co, ok, ...)
+    if ok then return ... end
+    close(co)
+    local err = ...
+    if type(err) == "string" then error(err, 2) end
+    error(err, 0)
+  end
+  function c.wrap(f)
+    local co = c.create(f)
+    return function(...) return results(co, resume(co, ...)) end
+  end
+  return c
+end
+
 -- The arguments of print, io.write and warn as strings.
 local function out(...)
   local n = select("#", ...)
@@ -99,7 +124,7 @@ end
 local function boxed_libs(box)
   local libs = {
     string = guarded_string(), table = guarded_table(), math = copy(math), utf8 = copy(utf8),
-    coroutine = copy(coroutine),
+    coroutine = guarded_coroutine(),
     os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime, getenv = os.getenv },
     -- where a script is (debug.getinfo(1, "S").source), never a function, hook or upvalue
     debug = {
