@@ -627,6 +627,60 @@ local function last_rows(input, rows_opts, group_by)
   return last, seq
 end
 
+-- The items of a CSV export's groups on its second reading (groupstore.grouper):
+-- each group mapped by run_one at its last row; an item with fatal is the last.
+local function held_groups(it, grouper, group_by, input, run_one)
+  local done = false
+  local function stop(err)
+    done = true
+    return { where = err.where, fatal = err, rows = 0 }
+  end
+  return function()
+    if done then return nil end
+    while true do
+      local row, where = it()
+      if row == nil then
+        done = true
+        local err = grouper:finish(input)
+        if err then return stop(err) end
+        return nil
+      end
+      if not row then
+        local err = grouper:skip(where.where)
+        if err then return stop(err) end
+        return bad_item(where)
+      end
+      local rows, first, err = grouper:add(map.trim(row[group_by]), row, where)
+      if err then return stop(err) end
+      if rows then
+        local item = run_one(rows, first, false)
+        if item.fatal then done = true end
+        return item
+      end
+    end
+  end
+end
+
+-- The items of the groups kept in a store (grouped_store), one at a time.
+local function stored_groups(store, run_one)
+  local next_group, gerr = store:groups()
+  if not next_group then
+    store:close()
+    return nil, gerr
+  end
+  local done = false
+  return function()
+    if done then store:close(); return nil end
+    local rows, where = next_group()
+    if not rows then store:close(); return nil end
+    local bad = rows[1][BAD_RECORD]
+    if bad then return bad_item({ where = rows[1][BAD_WHERE], message = bad }) end
+    local item = run_one(rows, where, false)
+    if item.fatal then done = true end
+    return item
+  end
+end
+
 --- Maps the rows of `input` with the script `m` (from M.load: its helpers report to
 -- the run) for `kind` ("loans", "repayments", "journals").
 -- opts: ctx (from M.context; default: one without a connection), source (rows
@@ -666,19 +720,13 @@ function M.items(m, kind, input, opts)
     end
   end
   local run_one = runner(fn, ctx, limit, run, check_columns, boxes[m] or script_env.new(), on_output)
-  -- an item with fatal is the run's last
-  local stopped = false
-  local function map_rows(arg, where, one)
-    local item = run_one(arg, where, one)
-    if item.fatal then stopped = true end
-    return item
-  end
 
   local it, err = source.rows(input, rows_opts)
   if not it then return nil, err end
   local group_by = group_column(m, kind)
 
   if not group_by then
+    local stopped = false   -- an item with fatal is the run's last
     return function()
       if stopped then return nil end
       local row, where = it()
@@ -696,49 +744,11 @@ function M.items(m, kind, input, opts)
     -- read twice: groups of adjacent rows (and rows of their own) never go to disk
     local last, count = last_rows(input, rows_opts, group_by)
     if last == nil then return nil, count end
-    if last then
-      local grouper = groupstore.grouper(last, count)
-      local function changed(err)
-        stopped = true
-        return { where = err.where, fatal = err, rows = 0 }
-      end
-      return function()
-        if stopped then return nil end
-        while true do
-          local row, where = it()
-          if row == nil then
-            stopped = true
-            local err = grouper:finish(input)
-            if err then return changed(err) end
-            return nil
-          end
-          if not row then
-            local err = grouper:skip(where.where)
-            if err then return changed(err) end
-            return bad_item(where)
-          end
-          local rows, first, err = grouper:add(map.trim(row[group_by]), row, where)
-          if err then return changed(err) end
-          if rows then return map_rows(rows, first, false) end
-        end
-      end
-    end
+    if last then return held_groups(it, groupstore.grouper(last, count), group_by, input, run_one) end
   end
   local store, serr = grouped_store(it, group_by, input)
   if not store then return nil, serr end
-  local next_group, gerr = store:groups()
-  if not next_group then
-    store:close()
-    return nil, gerr
-  end
-  return function()
-    if stopped then store:close(); return nil end
-    local rows, where = next_group()
-    if not rows then store:close(); return nil end
-    local bad = rows[1][BAD_RECORD]
-    if bad then return bad_item({ where = rows[1][BAD_WHERE], message = bad }) end
-    return map_rows(rows, where, false)
-  end
+  return stored_groups(store, run_one)
 end
 
 return M
