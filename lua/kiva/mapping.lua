@@ -584,7 +584,7 @@ end
 -- The most distinct group values the first reading of a CSV export keeps (value ->
 -- its first and last row, its rows); an export with more is grouped through the
 -- store instead.
-M.MAX_GROUPS = 100000
+M.MAX_GROUPS = 30000
 
 -- The first of two readings of a CSV export (options without on_warning: the second
 -- reading says what there is to say): each group value's last row.
@@ -598,6 +598,8 @@ local function last_rows(input, rows_opts, group_by)
   local it, err, _, closing = source.rows(input, quiet)
   if not it then return nil, err end
   local first, last, count, groups, seq, columns, first_bad = {}, {}, {}, 0, 0, nil, nil
+  -- rows going back to a group left earlier: many mean groups spread over the export
+  local previous, returns = nil, 0
   for row, where in it, nil, nil, closing do
     seq = seq + 1
     if row then
@@ -613,8 +615,11 @@ local function last_rows(input, rows_opts, group_by)
             groups = groups + 1
             if groups > M.MAX_GROUPS then return false end
             first[grp], n = seq, 0
+          elseif grp ~= previous then
+            returns = returns + 1
+            if returns > groupstore.HOLD_MAX then return false end
           end
-          last[grp], count[grp] = seq, n + 1
+          last[grp], count[grp], previous = seq, n + 1, grp
         end
       end
     else
