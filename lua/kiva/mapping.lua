@@ -12,10 +12,12 @@
 --
 -- Each item also has rows = how many input rows it was mapped from.
 --
--- Groups (group_by: loans, and repayments paid in several rows) are read in one pass
--- into a group store on disk (kiva.groupstore), then mapped one group at a time, each
--- at its last row, with the `where` of its first row. Memory: one group, never the
--- whole file, however the export orders its rows.
+-- Groups (group_by: loans, and repayments paid in several rows) are mapped one group
+-- at a time, each at its last row, with the `where` of its first row. A CSV export is
+-- read twice (the first reading finds each group's last row) and groups of adjacent
+-- rows never leave memory; groups spread over the export, too many groups, or other
+-- formats go through a group store on disk (kiva.groupstore) in one pass. Memory:
+-- a bounded number of held rows and group values, never the whole file.
 local core = require "kiva.core"
 local map = require "kiva.map"
 local script_env = require "kiva.script_env"
