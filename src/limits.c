@@ -25,7 +25,9 @@
 **
 ** The hooks find their limits through lua_getallocf's ud, so a coroutine keeping its
 ** hook after the call finds no limits and does nothing.
-** Registers: limits({ cpu = seconds, memory = bytes }), limits_watch(co).
+** With `strings`, a call runs with that table behind s:method() (kiva.script_env's
+** guarded string functions), the string metatable's __index put back after it.
+** Registers: limits({ cpu = seconds, memory = bytes [, strings = table] }), limits_watch(co).
 */
 #define _GNU_SOURCE   /* gettid, SIGEV_THREAD_ID */
 #include <signal.h>
@@ -60,6 +62,7 @@ typedef struct kc_limits {
     volatile sig_atomic_t active, expired, armed, idle;
     volatile long call_seq, tick_seq, ticks;
     int refused;
+    int strings;            /* user value 1 is the string table of calls */
 } kc_limits;
 
 static double thread_cpu_seconds(void)
@@ -201,7 +204,29 @@ static int kc_limits_watch(lua_State *L)
     return 0;
 }
 
-/* core.limits{ cpu = seconds, memory = bytes } */
+/* The string metatable's __index during a call: `strings` (user value 1), the one
+** before kept in user value 2 and put back after (restore = 1). A box's guarded string
+** functions so stand behind s:method() in the script's calls only. */
+static void swap_strings(lua_State *L, int restore)
+{
+    luaL_checkstack(L, 3, NULL);
+    lua_pushliteral(L, "");
+    if (!lua_getmetatable(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (restore) {
+        lua_getiuservalue(L, 1, 2);
+    } else {
+        lua_getfield(L, -1, "__index");
+        lua_setiuservalue(L, 1, 2);
+        lua_getiuservalue(L, 1, 1);
+    }
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 2);
+}
+
+/* core.limits{ cpu = seconds, memory = bytes [, strings = table] } */
 static int kc_limits_new(lua_State *L)
 {
     double cpu;
@@ -215,9 +240,15 @@ static int kc_limits_new(lua_State *L)
     luaL_argcheck(L, cpu > 0 && cpu < 1e6, 1, "cpu must be a number of seconds in (0, 1e6)");
     luaL_argcheck(L, memory > 0, 1, "memory must be a positive number of bytes");
     lua_pop(L, 2);
-    lim = lua_newuserdatauv(L, sizeof *lim, 0);
+    lim = lua_newuserdatauv(L, sizeof *lim, 2);
     memset(lim, 0, sizeof *lim);
     luaL_setmetatable(L, LIMITS_MT);
+    if (lua_getfield(L, 1, "strings") == LUA_TTABLE) {
+        lim->strings = 1;
+        lua_setiuservalue(L, -2, 1);
+    } else {
+        lua_pop(L, 1);
+    }
     lim->cpu_limit = cpu;
     lim->cap = (long long)memory;
     lim->tick = cpu / 20 < TICK_MAX ? cpu / 20 : TICK_MAX;
@@ -285,6 +316,8 @@ static int kc_limits_call(lua_State *L)
     lim->heap = start;
     lim->ceiling = start + lim->cap - lim->retained;
     lim->inner = lua_getallocf(L, &lim->inner_ud);
+    if (lim->strings)
+        swap_strings(L, 0);
     lua_setallocf(L, limited_alloc, lim);
     lim->active = 1;
     if (!lim->armed && arm_timer(lim) != 0)
@@ -293,6 +326,8 @@ static int kc_limits_call(lua_State *L)
     lim->active = 0;   /* before the hook is put back: a late tick then does nothing */
     lua_sethook(L, old_hook, old_mask, old_count);
     lua_setallocf(L, lim->inner, lim->inner_ud);
+    if (lim->strings)
+        swap_strings(L, 1);
     if (lim->refused || status == LUA_ERRMEM)
         lua_gc(L, LUA_GCCOLLECT);   /* the refused call's garbage is no part of what it keeps */
     lim->last_end = heap_bytes(L);

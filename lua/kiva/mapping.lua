@@ -70,7 +70,7 @@ function M.load(path)
   if not chunk then
     return nil, input_error(err:match("^(.-:%d+):") or path, err)
   end
-  box.limits = core.limits { cpu = M.ROW_TIME_LIMIT, memory = script_env.MEMORY_CAP }
+  box:set_limits(M.ROW_TIME_LIMIT, script_env.MEMORY_CAP)
   local ok, m, why = box:call(chunk)
   if not ok then
     local msg = limit_message(why, M.ROW_TIME_LIMIT, m)
@@ -471,7 +471,8 @@ local function runner(fn, ctx, limit, run, check_columns, box, on_output)
       return nil
     end }
   end
-  box.limits = core.limits { cpu = limit, memory = script_env.MEMORY_CAP }
+  box:set_limits(limit, script_env.MEMORY_CAP)
+  local limits = box.limits   -- its call is box:call, without a Lua frame per row
   -- each printed line on its own, control characters escaped: a script cannot
   -- forge a line of the run's summary nor move the terminal's cursor
   box.output = function(text)
@@ -509,7 +510,7 @@ local function runner(fn, ctx, limit, run, check_columns, box, on_output)
     if run.on_failure ~= on_failure or ctx._run ~= run then
       run.on_failure, run.on_fatal, ctx._run = on_failure, on_fatal, run
     end
-    local ok, result, why = box:call(fn, arg, ctx)
+    local ok, result, why = limits:call(fn, arg, ctx)
     local errs = errors_list
     errors_list, current = nil, nil
     local n = one and 1 or #arg

@@ -158,7 +158,7 @@ local function boxed_libs(box)
 end
 
 --- A new box. box.output(text) receives what the script prints (set it per run);
--- box.limits is set by the runner (core.limits). opts.modules: what `require` gives
+-- box:set_limits is called by the runner. opts.modules: what `require` gives
 -- for a name instead of the shared module (the script's own kiva.map helpers).
 -- @return box with .env (the script's _ENV)
 function M.new(opts)
@@ -225,20 +225,17 @@ function M.new(opts)
   return setmetatable(box, { __index = M })
 end
 
--- The string metatable's __index is swapped per call; restoring it takes the old one as
--- an argument so that a call makes no closure (it runs on every row).
-local string_meta = getmetatable("")
-local function restore(previous, ...)
-  string_meta.__index = previous
-  return ...
+--- Sets the box's limits: `cpu` seconds of CPU per call, `memory` bytes of heap
+-- growth per run (kiva.core.limits), the boxed string table behind `s:method()`
+-- during each call.
+function M:set_limits(cpu, memory)
+  self.limits = core.limits { cpu = cpu, memory = memory, strings = self.string }
 end
 
---- Runs fn(...) under box.limits with the boxed string table behind `s:method()`.
+--- Runs fn(...) under the box's limits (set_limits).
 -- @return true, results... | false, message, why ("time" | "memory" | "error")
 function M:call(fn, ...)
-  local previous = string_meta.__index
-  string_meta.__index = self.string
-  return restore(previous, self.limits:call(fn, ...))
+  return self.limits:call(fn, ...)
 end
 
 return M
