@@ -270,7 +270,7 @@ static int message_handler(lua_State *L)
 ** "error"). A call inside a call runs under the outer one's limits. */
 static int kc_limits_call(lua_State *L)
 {
-    kc_limits *lim = luaL_checkudata(L, 1, LIMITS_MT);
+    kc_limits *lim = kc_check_self(L, LIMITS_MT);   /* it runs on every row */
     int nargs = lua_gettop(L) - 2, status, base;
     long long start, after;
     lua_Hook old_hook;
@@ -365,7 +365,9 @@ void kc_limits_open(lua_State *L)
         { NULL, NULL }
     };
     if (luaL_newmetatable(L, LIMITS_MT)) {
-        luaL_newlib(L, methods);
+        luaL_newlibtable(L, methods);
+        lua_pushvalue(L, -2);   /* the methods' upvalue: the metatable (kc_check_self) */
+        luaL_setfuncs(L, methods, 1);
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, limits_release);
         lua_setfield(L, -2, "__gc");

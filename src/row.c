@@ -13,6 +13,7 @@
 
 #include <lauxlib.h>
 
+#include "kiva_core.h"
 #include "row.h"
 
 #define ROW_MT "kiva.core.row"
@@ -23,20 +24,10 @@ typedef struct kc_row {
     size_t ends[];      /* n ends, then the cells' bytes */
 } kc_row;
 
-/* The row at index 1. Every function here has the rows' metatable as upvalue 1: the
-** check is a comparison, not luaL_checkudata's registry lookup (it ran on every cell
-** a mapping reads). */
+/* The row at index 1: every function here has the rows' metatable as upvalue 1. */
 static kc_row *check_row(lua_State *L)
 {
-    kc_row *r = lua_touserdata(L, 1);
-    int same = 0;
-    if (r != NULL && lua_getmetatable(L, 1)) {
-        same = lua_rawequal(L, -1, lua_upvalueindex(1));
-        lua_pop(L, 1);
-    }
-    if (!same)
-        luaL_typeerror(L, 1, "kiva row");
-    return r;
+    return kc_check_self(L, "kiva row");
 }
 
 /* A value written as nil over a header cell: the cell reads as absent from then on. */
