@@ -8,6 +8,19 @@
 
 #include "kiva_core.h"
 
+void *kc_check_self(lua_State *L, const char *what)
+{
+    void *p = lua_touserdata(L, 1);
+    int same = 0;
+    if (p != NULL && lua_getmetatable(L, 1)) {
+        same = lua_rawequal(L, -1, lua_upvalueindex(1));
+        lua_pop(L, 1);
+    }
+    if (!same)
+        luaL_typeerror(L, 1, what);
+    return p;
+}
+
 int kc_fail(lua_State *L, const char *code, const char *fmt, ...)
 {
     va_list ap;

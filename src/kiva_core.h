@@ -40,6 +40,11 @@ void kc_record_open(lua_State *L);
 /* Pushes nil, message, code and returns 3: the luv-style failure triple. */
 int kc_fail(lua_State *L, const char *code, const char *fmt, ...);
 
+/* The userdata at index 1 when its metatable is the running C function's upvalue 1,
+** else raises ("<what> expected"). For methods called on every row, registered with
+** their metatable as upvalue: luaL_checkudata's registry lookup cost more than they. */
+void *kc_check_self(lua_State *L, const char *what);
+
 KC_EXPORT int luaopen_kiva_core(lua_State *L);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include <lauxlib.h>
 
+#include "kiva_core.h"
 #include "row.h"
 
 #define ROW_MT "kiva.core.row"
@@ -22,6 +23,12 @@ typedef struct kc_row {
     int written;        /* user value 3 holds a table */
     size_t ends[];      /* n ends, then the cells' bytes */
 } kc_row;
+
+/* The row at index 1: every function here has the rows' metatable as upvalue 1. */
+static kc_row *check_row(lua_State *L)
+{
+    return kc_check_self(L, "kiva row");
+}
 
 /* A value written as nil over a header cell: the cell reads as absent from then on. */
 static const char tombstone;
@@ -87,7 +94,7 @@ static int missing(lua_State *L)
 ** key that is no column; `names` maps each column name to its position. */
 static int row_on_missing(lua_State *L)
 {
-    luaL_checkudata(L, 1, ROW_MT);
+    check_row(L);
     luaL_checktype(L, 2, LUA_TFUNCTION);
     lua_getiuservalue(L, 1, 1);
     lua_createtable(L, 0, 1);
@@ -101,7 +108,7 @@ static int row_on_missing(lua_State *L)
 ** handler when `ask`). */
 static int lookup(lua_State *L, int ask)
 {
-    const kc_row *r = luaL_checkudata(L, 1, ROW_MT);
+    const kc_row *r = check_row(L);
     size_t pos;
     int t = push_written(L, r, 2);
     if (t == LUA_TLIGHTUSERDATA)
@@ -132,7 +139,7 @@ static int row_get(lua_State *L)
 /* row[key] = value, kept in the row (a nil over a header cell hides that cell). */
 static int row_newindex(lua_State *L)
 {
-    kc_row *r = luaL_checkudata(L, 1, ROW_MT);
+    kc_row *r = check_row(L);
     lua_settop(L, 3);
     if (!r->written) {
         lua_newtable(L);
@@ -153,7 +160,7 @@ static int row_newindex(lua_State *L)
 ** that are not header names. */
 static int row_next(lua_State *L)
 {
-    const kc_row *r = luaL_checkudata(L, 1, ROW_MT);
+    const kc_row *r = check_row(L);
     size_t i;
     lua_settop(L, 2);
     i = lua_isnil(L, 2) ? 0 : position_of(L, 2);
@@ -191,7 +198,8 @@ static int row_next(lua_State *L)
 
 static int row_pairs(lua_State *L)
 {
-    lua_pushcfunction(L, row_next);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushcclosure(L, row_next, 1);
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;
@@ -200,9 +208,10 @@ static int row_pairs(lua_State *L)
 /* tostring(row): {Name="value", ...} in pairs order, for a mapping author's print. */
 static int row_tostring(lua_State *L)
 {
-    luaL_checkudata(L, 1, ROW_MT);
+    check_row(L);
     lua_settop(L, 1);
-    lua_pushcfunction(L, row_next);   /* 2: next */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushcclosure(L, row_next, 1);   /* 2: next */
     lua_pushnil(L);                   /* 3: key */
     lua_pushliteral(L, "");           /* 4: the text so far */
     for (;;) {
@@ -254,7 +263,8 @@ void kc_row_register(lua_State *L)
         { NULL, NULL }
     };
     if (luaL_newmetatable(L, ROW_MT)) {
-        luaL_setfuncs(L, meta, 0);
+        lua_pushvalue(L, -1);   /* each function's upvalue: the metatable (check_row) */
+        luaL_setfuncs(L, meta, 1);
         lua_pushliteral(L, "kiva row");
         lua_setfield(L, -2, "__metatable");
     }
@@ -264,8 +274,10 @@ void kc_row_register(lua_State *L)
 void kc_row_open(lua_State *L)
 {
     kc_row_register(L);
-    lua_pushcfunction(L, row_on_missing);
+    luaL_getmetatable(L, ROW_MT);
+    lua_pushcclosure(L, row_on_missing, 1);
     lua_setfield(L, -2, "row_on_missing");
-    lua_pushcfunction(L, row_get);
+    luaL_getmetatable(L, ROW_MT);
+    lua_pushcclosure(L, row_get, 1);
     lua_setfield(L, -2, "row_get");
 }

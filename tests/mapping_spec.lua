@@ -157,6 +157,63 @@ describe("kiva.mapping group loans", function()
     assert.are.equal(input .. ":2", items[3].where)
   end)
 
+  -- rows of their own, a group of adjacent rows, two interleaved groups, a bad record
+  local MIXED = "loan,group,name\n1,,Awa\n2,G1,Bintou\n3,G1,Chata\n4,G2,Djeneba\n5,,Esther\n"
+    .. "6,G3,Fanta\n7,G2,Gnima\n8,x,y,z\n9,G3,Hawa\n10,,Inna\n"
+  local MIXED_SCRIPT = [[
+    return { group_by = "group", loan_draft = function(rows)
+      local names = {}
+      for i, r in ipairs(rows) do names[i] = r.name end
+      return { names = table.concat(names, ",") }
+    end }]]
+
+  -- The items of MIXED as "where names|error", one per item.
+  local function mixed_items(dir)
+    local input = dir .. "/loans.csv"
+    helper.write(input, MIXED)
+    local out = {}
+    for _, item in ipairs(collect(assert(mapping.load(script(dir, MIXED_SCRIPT))), "loans", input)) do
+      out[#out + 1] = item.where:match("[^/]*$") .. " " .. (item.payload and item.payload.names
+        or item.errors[1].message:match("%d+ cells where the header has %d+"))
+    end
+    return out
+  end
+
+  it("gives each group at its last row with its first row's where, whether held in memory or kept on disk",
+      function()
+    local groupstore = require "kiva.groupstore"
+    local expected = { "loans.csv:2 Awa", "loans.csv:3 Bintou,Chata", "loans.csv:6 Esther",
+      "loans.csv:5 Djeneba,Gnima", "loans.csv:9 4 cells where the header has 3", "loans.csv:7 Fanta,Hawa",
+      "loans.csv:11 Inna" }
+    -- a CSV file read twice, the groups held in memory
+    assert.are.same(expected, mixed_items(helper.tmpdir()))
+    -- groups too spread out to be held: the store on disk, the same items
+    local hold = groupstore.HOLD_MAX
+    groupstore.HOLD_MAX = 1
+    local ok, got = pcall(mixed_items, helper.tmpdir())
+    groupstore.HOLD_MAX = hold
+    assert(ok, got)
+    assert.are.same(expected, got)
+    -- too many groups for the first reading to keep: the store too
+    local max = mapping.MAX_GROUPS
+    mapping.MAX_GROUPS = 2
+    ok, got = pcall(mixed_items, helper.tmpdir())
+    mapping.MAX_GROUPS = max
+    assert(ok, got)
+    assert.are.same(expected, got)
+  end)
+
+  it("stops once on a misspelt column in a group loan's rows", function()
+    local dir = helper.tmpdir()
+    local input = dir .. "/loans.csv"
+    helper.write(input, MIXED)
+    local path = script(dir, [[return { group_by = "group", loan_draft = function(rows)
+      return { name = rows[#rows].nmae } end }]])
+    local items = collect(assert(mapping.load(path)), "loans", input)
+    assert.are.equal(1, #items)
+    assert.matches("loans%.csv:2: no column 'nmae'; columns like it: 'name'", items[1].fatal.message)
+  end)
+
   it("reports a group_by column the input does not have", function()
     local dir = helper.tmpdir()
     local path = script(dir, [[return { group_by = "Groupe", loan_draft = function() end }]])
@@ -296,6 +353,26 @@ describe("kiva.mapping's box for scripts", function()
     assert.matches("longer than 0.2 s of CPU on this row", message)
     assert.matches("mapping%.lua:%d+:", message)
     assert.is_nil(debug.gethook())
+  end)
+
+  it("stops an endless loop in a coroutine the script made, caught or not", function()
+    for _, code in ipairs({
+      "coroutine.wrap(function() while true do end end)()",
+      "coroutine.resume(coroutine.create(function() while true do end end))",
+      "pcall(coroutine.wrap(function() while true do end end)) while true do end",
+    }) do
+      local message = first_row_does(code, { row_time_limit = 0.2 })
+      assert.matches("longer than 0.2 s of CPU on this row", message, code)
+      assert.is_nil(debug.gethook())
+    end
+  end)
+
+  it("keeps coroutine.wrap's errors as Lua gives them", function()
+    local message = first_row_does("coroutine.wrap(function() error('inner') end)()")
+    assert.matches("mapping%.lua:3: [^ ]*mapping%.lua:3: inner$", message)
+    message = first_row_does("local f = coroutine.wrap(function() coroutine.yield(1) end) "
+      .. "assert(f() == 1) f() f()")
+    assert.matches("cannot resume dead coroutine", message)
   end)
 
   it("stops a pattern match that would backtrack for hours, before it starts", function()

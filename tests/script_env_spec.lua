@@ -1,6 +1,5 @@
 -- kiva.script_env: the box a mapping script runs in (the runner's use of it, with
 -- limits and rows, is in mapping_spec; here the box itself).
-local core = require "kiva.core"
 local script_env = require "kiva.script_env"
 
 -- Runs `code` as a chunk in a new box; returns ok, results or message, and what it printed.
@@ -8,7 +7,7 @@ local function run(code)
   local box = script_env.new()
   local printed = {}
   box.output = function(text) printed[#printed + 1] = text end
-  box.limits = core.limits { cpu = 5, memory = script_env.MEMORY_CAP }
+  box:set_limits(5, script_env.MEMORY_CAP)
   local chunk = assert(load(code, "=script", "t", box.env))
   local results = table.pack(box:call(chunk))
   return results, printed
@@ -51,6 +50,21 @@ describe("kiva.script_env", function()
     local r = run("return setmetatable({}, { __gc = function() end })")
     assert.is_false(r[1])
     assert.matches("finalizers", r[2])
+  end)
+
+  it("puts its guarded string functions behind s:method() during a call only, even one that fails", function()
+    -- the script's string table is its own copy (string.dump removed), seen through s:method()
+    for code, ran in pairs({ ["return ('a'):rep(10):find('a-a-a-b')"] = true, ["error('x')"] = false,
+        ["return ('a'):rep(100000):find('a.-a.-a.-a.-b')"] = false }) do
+      local r = run("return ('').dump == nil, (pcall(" .. string.format("load(%q)", code) .. "))")
+      assert.is_true(r[1], code)
+      assert.is_true(r[2], code)
+      assert.equal(ran, r[3], code)
+      assert.equal(string, getmetatable("").__index, code)
+    end
+    local r = run("error('raised')")
+    assert.is_false(r[1])
+    assert.equal(string, getmetatable("").__index)
   end)
 
   it("gives kiva.map and the boxed standard libraries to require", function()

@@ -179,6 +179,22 @@ describe("kiva.source.rows on CSV", function()
     assert.has_error(function() r:next() end, "attempt to use a closed CSV reader")
   end)
 
+  it("gives each record's where (opts.where and the line of its start) with the line", function()
+    local path = helper.tmpdir() .. "/w.csv"
+    helper.write(path, 'a,b\n1,"two\nlines"\n\n3,4\n')
+    for _, opts in ipairs({ { lazy = true }, { keyed = true }, {} }) do
+      opts.where = "w.csv:"
+      local r = assert(core.csv_open(path, opts))
+      assert.are.same({ 2, "w.csv:2" }, { select(2, r:next()) })
+      assert.are.same({ 5, "w.csv:5" }, { select(2, r:next()) })
+      assert.is_nil(r:next())
+      r:close()
+    end
+    local r = assert(core.csv_open(path))
+    assert.are.same({ 2 }, { select(2, r:next()) })
+    r:close()
+  end)
+
   it("reports a missing file as an input error", function()
     local it, err = source.rows("/nonexistent/loans.csv")
     assert.is_nil(it)

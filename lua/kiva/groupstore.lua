@@ -96,4 +96,87 @@ end
 Store.__gc = Store.close
 Store.__close = Store.close
 
+---------------------------------------------------------------- a file read twice
+
+-- A CSV export can be read twice: a first reading finds each group's last row (the
+-- group values only, kiva.mapping), then a Grouper takes the rows again in file
+-- order and gives each group as soon as its last row is read. Rows of their own and
+-- groups of adjacent rows never go to disk. The first reading also tells how many
+-- rows the second would hold at most (M.held_at_most); past HOLD_MAX (groups spread
+-- over the export, as in one sorted by date) kiva.mapping uses the store above.
+M.HOLD_MAX = 4096
+
+--- The most rows a Grouper could hold at once: the largest total of rows of the
+-- groups open together, a group being open from its first row to its last.
+-- first, last, count: group value -> row number of its first and last row, rows.
+function M.held_at_most(first, last, count)
+  local change, positions = {}, {}
+  for grp, n in pairs(count) do
+    if n > 1 then
+      change[first[grp]], change[last[grp]] = n, -n
+      positions[#positions + 1] = first[grp]
+      positions[#positions + 1] = last[grp]
+    end
+  end
+  table.sort(positions)
+  local held, most = 0, 0
+  for _, p in ipairs(positions) do
+    held = held + change[p]
+    if held > most then most = held end
+  end
+  return most
+end
+
+local Grouper = {}
+Grouper.__index = Grouper
+
+--- A grouper for a second reading. last: group value -> number of its last row;
+-- count: how many rows (and bad records) the first reading gave.
+function M.grouper(last, count)
+  return setmetatable({ last = last, count = count, seq = 0, held = {} }, Grouper)
+end
+
+-- The error for a second reading that differs from the first.
+local function changed(where)
+  return errors.input(where, where .. ": the input changed while it was read (group_by reads it twice);"
+    .. " run again once the export is complete")
+end
+
+--- The next row of the second reading, of group `grp` (nil: a row of its own).
+-- @return rows, where of the first (a complete group: give it) | nil (held) | nil, nil, err
+function Grouper:add(grp, row, where)
+  local seq = self.seq + 1
+  self.seq = seq
+  if seq > self.count then return nil, nil, changed(where) end
+  if grp == nil then return { row }, where end
+  local last = self.last[grp]
+  if last == nil or seq > last then return nil, nil, changed(where) end
+  local h = self.held[grp]
+  if seq == last then
+    if not h then return { row }, where end
+    self.held[grp] = nil
+    h.rows[#h.rows + 1] = row
+    return h.rows, h.where
+  end
+  if not h then
+    self.held[grp] = { rows = { row }, where = where }
+  else
+    h.rows[#h.rows + 1] = row
+  end
+  return nil
+end
+
+--- A bad record of the second reading (it keeps its place). @return nil | err
+function Grouper:skip(where)
+  self.seq = self.seq + 1
+  if self.seq > self.count then return changed(where) end
+  return nil
+end
+
+--- The end of the second reading. @return nil | err (a group left open: the input changed)
+function Grouper:finish(input)
+  if self.seq ~= self.count or next(self.held) then return changed(input) end
+  return nil
+end
+
 return M

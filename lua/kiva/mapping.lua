@@ -12,10 +12,12 @@
 --
 -- Each item also has rows = how many input rows it was mapped from.
 --
--- Groups (group_by: loans, and repayments paid in several rows) are read in one pass
--- into a group store on disk (kiva.groupstore), then mapped one group at a time, each
--- at its last row, with the `where` of its first row. Memory: one group, never the
--- whole file, however the export orders its rows.
+-- Groups (group_by: loans, and repayments paid in several rows) are mapped one group
+-- at a time, each at its last row, with the `where` of its first row. A CSV export is
+-- read twice (the first reading finds each group's last row) and groups of adjacent
+-- rows never leave memory; groups spread over the export, too many groups, or other
+-- formats go through a group store on disk (kiva.groupstore) in one pass. Memory:
+-- a bounded number of held rows and group values, never the whole file.
 local core = require "kiva.core"
 local map = require "kiva.map"
 local script_env = require "kiva.script_env"
@@ -68,7 +70,7 @@ function M.load(path)
   if not chunk then
     return nil, input_error(err:match("^(.-:%d+):") or path, err)
   end
-  box.limits = core.limits { cpu = M.ROW_TIME_LIMIT, memory = script_env.MEMORY_CAP }
+  box:set_limits(M.ROW_TIME_LIMIT, script_env.MEMORY_CAP)
   local ok, m, why = box:call(chunk)
   if not ok then
     local msg = limit_message(why, M.ROW_TIME_LIMIT, m)
@@ -423,17 +425,39 @@ local function columns_of(row)
   return list
 end
 
+-- The item of one call: the script's result (ok, result, why from box:call), the
+-- helpers' failures (errs), for `n` input rows read at `where`.
+local function item_of(ok, result, why, errs, where, n, limit)
+  if not ok then
+    errs = errs or {}
+    local message = limit_message(why, limit, result)
+    errs[#errs + 1] = { path = "", message = why == "error" and ("mapping error: " .. message) or message }
+    return { where = where, errors = errs, rows = n }
+  end
+  if errs then return { where = where, errors = errs, rows = n } end
+  if result == nil then return { where = where, skipped = true, rows = n } end
+  result = source.plain(result)   -- a script that returns its row as the payload
+  if type(result) ~= "table" then
+    return { where = where, rows = n, errors = { { path = "", message = "the mapping returned a " .. type(result)
+      .. " where a table (or nil to skip the row) was expected" } } }
+  end
+  return { where = where, payload = result, rows = n }
+end
+
 -- A runner calls fn(arg, ctx) for one row or group at a time in the script's box
 -- (a CPU limit per call, a memory cap for the run: kiva.core.limits), collecting
--- kiva.map's failures and the script's output; run(arg, rows, where) returns an item.
+-- kiva.map's failures and the script's output; run(arg, where, single) returns an
+-- item (single: arg is one row, given to fn as it is; else an array of rows).
 -- `run` is the script's slot (see load): its helpers report there during a call.
 -- check_columns: rows are of a format with a fixed header (CSV, TSV, xlsx), where
 -- reading a column the header lacks is a mistake in the mapping, not an empty cell.
 local function runner(fn, ctx, limit, run, check_columns, box, on_output)
-  local errors_list, current_rows, current_where, fatal
+  -- current: the row or rows of the call; single: whether it is one row
+  local errors_list, current, single, current_where, fatal
   local function on_failure(helper, value, message)
     errors_list = errors_list or {}
-    errors_list[#errors_list + 1] = { path = column_of(current_rows, value) or helper, message = message }
+    errors_list[#errors_list + 1] = { path = column_of(single and { current } or current, value) or helper,
+      message = message }
   end
   local function on_fatal(err) fatal = fatal or err end
   local row_meta
@@ -447,7 +471,8 @@ local function runner(fn, ctx, limit, run, check_columns, box, on_output)
       return nil
     end }
   end
-  box.limits = core.limits { cpu = limit, memory = script_env.MEMORY_CAP }
+  box:set_limits(limit, script_env.MEMORY_CAP)
+  local limits = box.limits   -- its call is box:call, without a Lua frame per row
   -- each printed line on its own, control characters escaped: a script cannot
   -- forge a line of the run's summary nor move the terminal's cursor
   box.output = function(text)
@@ -458,20 +483,26 @@ local function runner(fn, ctx, limit, run, check_columns, box, on_output)
     end
   end
   -- a lazy CSV row (src/row.c) is no table: the same check is handed to the file's
-  -- table of column names, shared by all its rows, once
-  local hooked
-  return function(arg, rows, where)
-    errors_list, current_rows, current_where = nil, rows, where
+  -- table of column names, shared by all its rows, once (every row of a run comes
+  -- from one file); a table row gets it as its metatable
+  -- (a group may mix both: rows held as read and rows kept on disk by group_by)
+  local hooked = false
+  local function check(row)
+    local mt = getmetatable(row)
+    if mt == nil then
+      setmetatable(row, row_meta)
+    elseif mt == "kiva row" and not hooked then
+      core.row_on_missing(row, row_meta.__index)
+      hooked = true
+    end
+  end
+  return function(arg, where, one)
+    errors_list, current, single, current_where = nil, arg, one, where
     if row_meta then
-      for i = 1, #rows do
-        local row = rows[i]
-        local mt = getmetatable(row)
-        if mt == nil then
-          setmetatable(row, row_meta)
-        elseif mt == "kiva row" and not hooked then
-          core.row_on_missing(row, row_meta.__index)
-          hooked = true
-        end
+      if not one then
+        for i = 1, #arg do check(arg[i]) end
+      elseif not hooked then
+        check(arg)
       end
     end
     -- the script's helpers and ctx report to this runner (another items() over the
@@ -479,29 +510,18 @@ local function runner(fn, ctx, limit, run, check_columns, box, on_output)
     if run.on_failure ~= on_failure or ctx._run ~= run then
       run.on_failure, run.on_fatal, ctx._run = on_failure, on_fatal, run
     end
-    local ok, result, why = box:call(fn, arg, ctx)
+    local ok, result, why = limits:call(fn, arg, ctx)
     local errs = errors_list
-    errors_list, current_rows = nil, nil
-    local n = #rows
+    errors_list, current = nil, nil
+    local n = one and 1 or #arg
     if fatal then
       fatal.where = fatal.where or where
       if not fatal.message:find(where, 1, true) then fatal.message = where .. ": " .. fatal.message end
       return { where = where, fatal = fatal, rows = n }
     end
-    if not ok then
-      errs = errs or {}
-      local message = limit_message(why, limit, result)
-      errs[#errs + 1] = { path = "", message = why == "error" and ("mapping error: " .. message) or message }
-      return { where = where, errors = errs, rows = n }
-    end
-    if errs then return { where = where, errors = errs, rows = n } end
-    if result == nil then return { where = where, skipped = true, rows = n } end
-    result = source.plain(result)   -- a script that returns its row as the payload
-    if type(result) ~= "table" then
-      return { where = where, rows = n, errors = { { path = "", message = "the mapping returned a " .. type(result)
-        .. " where a table (or nil to skip the row) was expected" } } }
-    end
-    return { where = where, payload = result, rows = n }
+    -- the common case first: a table (a lazy row, which source.plain copies, is no table)
+    if ok and not errs and type(result) == "table" then return { where = where, payload = result, rows = n } end
+    return item_of(ok, result, why, errs, where, n, limit)
   end
 end
 
@@ -521,6 +541,15 @@ local function group_column(m, kind)
   return g
 end
 
+
+-- The error for a group_by column no row has (columns: those of the first row).
+local function group_by_missing(group_by, input, columns, first_bad)
+  -- a file that cannot be read is said first: its header is then no guide
+  if first_bad and not columns then return first_bad end
+  local msg = input .. ": " .. M.missing_column(group_by, columns or {}) .. " (the mapping's group_by)"
+  if first_bad then msg = msg .. "; and " .. first_bad.message end
+  return input_error(input, msg)
+end
 
 -- Every row goes to a group store on disk as it is read, and the groups come back
 -- one at a time, each at its last row: memory holds one group, whatever the export.
@@ -550,13 +579,114 @@ local function grouped_store(it, group_by, input)
   end
   if columns ~= false then
     store:close()
-    -- a file that cannot be read is said first: its header is then no guide
-    if first_bad and not columns then return nil, first_bad end
-    local msg = input .. ": " .. M.missing_column(group_by, columns or {}) .. " (the mapping's group_by)"
-    if first_bad then msg = msg .. "; and " .. first_bad.message end
-    return nil, input_error(input, msg)
+    return nil, group_by_missing(group_by, input, columns, first_bad)
   end
   return store
+end
+
+-- The most distinct group values the first reading of a CSV export keeps (value ->
+-- its first and last row, its rows); an export with more is grouped through the
+-- store instead.
+M.MAX_GROUPS = 30000
+
+-- The first of two readings of a CSV export (options without on_warning: the second
+-- reading says what there is to say): each group value's last row.
+-- @return last (value -> row number), count (rows and bad records) | false (too many
+-- groups, or groups too spread out to be held: the store then) | nil, err (no
+-- group_by column)
+local function last_rows(input, rows_opts, group_by)
+  local quiet = {}
+  for k, v in pairs(rows_opts) do quiet[k] = v end
+  quiet.on_warning, quiet.on_header = nil, nil
+  local it, err, _, closing = source.rows(input, quiet)
+  if not it then return nil, err end
+  local first, last, count, groups, seq, columns, first_bad = {}, {}, {}, 0, 0, nil, nil
+  -- rows going back to a group left earlier: many mean groups spread over the export
+  local previous, returns = nil, 0
+  for row, where in it, nil, nil, closing do
+    seq = seq + 1
+    if row then
+      local value = row[group_by]
+      if value == nil then
+        columns = columns or columns_of(row)
+      else
+        columns = false
+        local grp = map.trim(value)
+        if grp then
+          local n = count[grp]
+          if not n then
+            groups = groups + 1
+            if groups > M.MAX_GROUPS then return false end
+            first[grp], n = seq, 0
+          elseif grp ~= previous then
+            returns = returns + 1
+            if returns > groupstore.HOLD_MAX then return false end
+          end
+          last[grp], count[grp], previous = seq, n + 1, grp
+        end
+      end
+    else
+      first_bad = first_bad or where
+    end
+  end
+  if columns ~= false then return nil, group_by_missing(group_by, input, columns, first_bad) end
+  -- groups spread over the export would be held in memory until their last row
+  if groupstore.held_at_most(first, last, count) > groupstore.HOLD_MAX then return false end
+  return last, seq
+end
+
+-- The items of a CSV export's groups on its second reading (groupstore.grouper):
+-- each group mapped by run_one at its last row; an item with fatal is the last.
+local function held_groups(it, grouper, group_by, input, run_one)
+  local done = false
+  local function stop(err)
+    done = true
+    return { where = err.where, fatal = err, rows = 0 }
+  end
+  return function()
+    if done then return nil end
+    while true do
+      local row, where = it()
+      if row == nil then
+        done = true
+        local err = grouper:finish(input)
+        if err then return stop(err) end
+        return nil
+      end
+      if not row then
+        local err = grouper:skip(where.where)
+        if err then return stop(err) end
+        return bad_item(where)
+      end
+      local rows, first, err = grouper:add(map.trim(row[group_by]), row, where)
+      if err then return stop(err) end
+      if rows then
+        local item = run_one(rows, first, false)
+        if item.fatal then done = true end
+        return item
+      end
+    end
+  end
+end
+
+-- The items of the groups kept in a store (grouped_store), one at a time.
+local function stored_groups(store, run_one)
+  local next_group, gerr = store:groups()
+  if not next_group then
+    store:close()
+    return nil, gerr
+  end
+  local done = false
+  return function()
+    if done then store:close(); return nil end
+    local rows, where = next_group()
+    if not rows then store:close(); return nil end
+    local bad = rows[1][BAD_RECORD]
+    if bad then return bad_item({ where = rows[1][BAD_WHERE], message = bad }) end
+    local item = run_one(rows, where, false)
+    if item.fatal then done = true end
+    return item
+  end
 end
 
 --- Maps the rows of `input` with the script `m` (from M.load: its helpers report to
@@ -598,43 +728,35 @@ function M.items(m, kind, input, opts)
     end
   end
   local run_one = runner(fn, ctx, limit, run, check_columns, boxes[m] or script_env.new(), on_output)
-  -- an item with fatal is the run's last
-  local stopped = false
-  local function map_rows(arg, rows, where)
-    local item = run_one(arg, rows, where)
-    if item.fatal then stopped = true end
-    return item
-  end
 
   local it, err = source.rows(input, rows_opts)
   if not it then return nil, err end
   local group_by = group_column(m, kind)
 
   if not group_by then
+    local stopped = false   -- an item with fatal is the run's last
     return function()
       if stopped then return nil end
       local row, where = it()
-      if row == nil then return nil end
-      if row == false then return bad_item(where) end
-      return map_rows(row, { row }, where)
+      if not row then
+        if row == nil then return nil end
+        return bad_item(where)
+      end
+      local item = run_one(row, where, true)
+      if item.fatal then stopped = true end
+      return item
     end
   end
 
+  if fmt == "csv" or fmt == "tsv" then
+    -- read twice: groups of adjacent rows (and rows of their own) never go to disk
+    local last, count = last_rows(input, rows_opts, group_by)
+    if last == nil then return nil, count end
+    if last then return held_groups(it, groupstore.grouper(last, count), group_by, input, run_one) end
+  end
   local store, serr = grouped_store(it, group_by, input)
   if not store then return nil, serr end
-  local next_group, gerr = store:groups()
-  if not next_group then
-    store:close()
-    return nil, gerr
-  end
-  return function()
-    if stopped then store:close(); return nil end
-    local rows, where = next_group()
-    if not rows then store:close(); return nil end
-    local bad = rows[1][BAD_RECORD]
-    if bad then return bad_item({ where = rows[1][BAD_WHERE], message = bad }) end
-    return map_rows(rows, rows, where)
-  end
+  return stored_groups(store, run_one)
 end
 
 return M

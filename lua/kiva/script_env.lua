@@ -86,6 +86,31 @@ local function guarded_table()
   return t
 end
 
+-- coroutine with create and wrap handing each new coroutine to core.limits_watch:
+-- the CPU limit's timer stops the thread that called the script, not one of its own.
+local function guarded_coroutine()
+  local c = copy(coroutine)
+  local create, resume, close, watch = coroutine.create, coroutine.resume, coroutine.close, core.limits_watch
+  function c.create(f)
+    local co = create(f)
+    watch(co)
+    return co
+  end
+  -- as coroutine.wrap: the error of a dead coroutine raised again, where it was called
+  local function results(co, ok, ...)
+    if ok then return ... end
+    close(co)
+    local err = ...
+    if type(err) == "string" then error(err, 2) end
+    error(err, 0)
+  end
+  function c.wrap(f)
+    local co = c.create(f)
+    return function(...) return results(co, resume(co, ...)) end
+  end
+  return c
+end
+
 -- The arguments of print, io.write and warn as strings.
 local function out(...)
   local n = select("#", ...)
@@ -99,7 +124,7 @@ end
 local function boxed_libs(box)
   local libs = {
     string = guarded_string(), table = guarded_table(), math = copy(math), utf8 = copy(utf8),
-    coroutine = copy(coroutine),
+    coroutine = guarded_coroutine(),
     os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime, getenv = os.getenv },
     -- where a script is (debug.getinfo(1, "S").source), never a function, hook or upvalue
     debug = {
@@ -133,7 +158,7 @@ local function boxed_libs(box)
 end
 
 --- A new box. box.output(text) receives what the script prints (set it per run);
--- box.limits is set by the runner (core.limits). opts.modules: what `require` gives
+-- box:set_limits is called by the runner. opts.modules: what `require` gives
 -- for a name instead of the shared module (the script's own kiva.map helpers).
 -- @return box with .env (the script's _ENV)
 function M.new(opts)
@@ -200,17 +225,17 @@ function M.new(opts)
   return setmetatable(box, { __index = M })
 end
 
---- Runs fn(...) under box.limits with the boxed string table behind `s:method()`.
+--- Sets the box's limits: `cpu` seconds of CPU per call, `memory` bytes of heap
+-- growth per run (kiva.core.limits), the boxed string table behind `s:method()`
+-- during each call.
+function M:set_limits(cpu, memory)
+  self.limits = core.limits { cpu = cpu, memory = memory, strings = self.string }
+end
+
+--- Runs fn(...) under the box's limits (set_limits).
 -- @return true, results... | false, message, why ("time" | "memory" | "error")
 function M:call(fn, ...)
-  local meta = getmetatable("")
-  local previous = meta.__index
-  meta.__index = self.string
-  local function restore(...)
-    meta.__index = previous
-    return ...
-  end
-  return restore(self.limits:call(fn, ...))
+  return self.limits:call(fn, ...)
 end
 
 return M

@@ -191,11 +191,11 @@ local function csv_rows(path, opts, fmt)
     -- header on line 1: the C reader keys the rows, lazily (a row turns a cell into a
     -- string only when the mapping reads it: src/row.c); below it: arrays keyed here
     delimiter = delimiter, encoding = opts.encoding, lazy = header_line == nil, max_record = opts.max_record,
-    header = header_line == nil,
+    header = header_line == nil, where = path .. ":",   -- next() gives "path:line" too
   })
   if not reader then return nil, input_error(path, msg) end
+  local list = reader:warnings()   -- the reader's own list, which it appends to
   local function forward_warnings()
-    local list = reader:warnings()
     while warned < #list do
       warned = warned + 1
       if opts.on_warning then opts.on_warning(list[warned]) end
@@ -231,8 +231,8 @@ local function csv_rows(path, opts, fmt)
       return false, e
     end
     while true do
-      local row, line = reader:next()
-      forward_warnings()
+      local row, line, where = reader:next()
+      if warned < #list then forward_warnings() end
       if row == nil then
         closed = true
         reader:close()
@@ -246,7 +246,6 @@ local function csv_rows(path, opts, fmt)
         local n = #row
         while n > width and row[n] == "" do n = n - 1 end
         if n ~= width and not is_blank_row(row) then
-          local where = path .. ":" .. line
           return false, input_error(where, string.format("%s: %d cells where the header has %d"
             .. " (a missing or extra delimiter?)", where, #row, width))
         end
@@ -255,7 +254,7 @@ local function csv_rows(path, opts, fmt)
         row = keyed
       end
       -- the first column is nearly always filled: one lookup, not a scan, per row
-      if (width > 0 and row[header[1]] ~= "") or not is_blank_row(row) then return row, path .. ":" .. line end
+      if (width > 0 and row[header[1]] ~= "") or not is_blank_row(row) then return row, where end
     end
   end, nil, nil, reader
 end
