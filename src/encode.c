@@ -25,8 +25,10 @@ typedef struct enc {
     kc_buf *out;
     char path[KC_PATH_MAX];
     size_t plen;
-    const char *code;
-    char msg[KC_PATH_MAX + 128];
+    const char *omit;      /* a key left out of the object at depth omit_depth, or NULL */
+    size_t omit_len;
+    int omit_depth;
+    kc_encode_error *err;
 } enc;
 
 typedef struct keyref {
@@ -36,8 +38,8 @@ typedef struct keyref {
 
 static int fail(enc *e, const char *code, const char *what)
 {
-    e->code = code;
-    snprintf(e->msg, sizeof e->msg, "cannot encode %s: %s", e->plen ? e->path : "the value", what);
+    e->err->code = code;
+    snprintf(e->err->msg, sizeof e->err->msg, "cannot encode %s: %s", e->plen ? e->path : "the value", what);
     return -1;
 }
 
@@ -255,7 +257,7 @@ static void sort_keys(keyref *keys, size_t count)
 static int add_object(enc *e, const kc_node *n, int idx, int depth)
 {
     lua_State *L = e->L;
-    size_t count = 0, i;
+    size_t count = 0, i, written = 0;
     keyref small[SMALL_OBJECT], *keys = small;
     int on_stack = 0;   /* 1 when the key list is a userdata on the Lua stack */
 
@@ -293,7 +295,10 @@ static int add_object(enc *e, const kc_node *n, int idx, int depth)
     for (i = 0; i < count; i++) {
         size_t saved;
         int rc;
-        if ((i > 0 && add(e, ",", 1)) || add_string(e, keys[i].s, keys[i].len) || add(e, ":", 1))
+        if (e->omit && depth == e->omit_depth && keys[i].len == e->omit_len
+            && memcmp(keys[i].s, e->omit, e->omit_len) == 0)
+            continue;
+        if ((written++ > 0 && add(e, ",", 1)) || add_string(e, keys[i].s, keys[i].len) || add(e, ":", 1))
             goto failed;
         lua_pushlstring(L, keys[i].s, keys[i].len);
         lua_rawget(L, idx);
@@ -372,9 +377,34 @@ static int buffer_release(lua_State *L)
     return 0;
 }
 
-int kc_encode_value(lua_State *L, const kc_node *node, int idx)
+int kc_encode_append(lua_State *L, const kc_node *node, int idx, kc_buf *out, const kc_encode_at *at,
+                     kc_encode_error *err)
 {
     enc e;
+
+    idx = lua_absindex(L, idx);
+    e.L = L;
+    e.out = out;
+    e.plen = 0;
+    e.path[0] = '\0';
+    e.omit = NULL;
+    e.omit_len = 0;
+    e.omit_depth = 0;
+    e.err = err;
+    if (at) {
+        path_append(&e, at->path, at->path_len);
+        e.omit = at->omit;
+        e.omit_len = at->omit_len;
+        e.omit_depth = at->depth;
+    }
+    if (lua_isnil(L, idx))
+        return fail(&e, "NOT_JSON", "nil is not a JSON value");
+    return encode_node(&e, node, idx, at ? at->depth : 0);
+}
+
+int kc_encode_value(lua_State *L, const kc_node *node, int idx)
+{
+    kc_encode_error err;
     kc_buf *b;
 
     idx = lua_absindex(L, idx);
@@ -385,16 +415,11 @@ int kc_encode_value(lua_State *L, const kc_node *node, int idx)
         lua_setfield(L, -2, "__gc");
     }
     lua_setmetatable(L, -2);
-    memset(&e, 0, sizeof e);
-    e.L = L;
-    e.out = b;
-    if (lua_isnil(L, idx)) {
-        fail(&e, "NOT_JSON", "nil is not a JSON value");
-    } else if (encode_node(&e, node, idx, 0) == 0) {
+    if (kc_encode_append(L, node, idx, b, NULL, &err) == 0) {
         lua_pushlstring(L, b->data ? b->data : "", b->len);
         kc_buf_free(b);
         return 1;
     }
     kc_buf_free(b);
-    return kc_fail(L, e.code, "%s", e.msg);
+    return kc_fail(L, err.code, "%s", err.msg);
 }
