@@ -92,9 +92,18 @@ static void path_pop(enc *e, size_t saved)
     e->path[saved] = '\0';
 }
 
+/* Appends n bytes; the common case (room left, no cap) copies in place: the encoder
+** adds a few bytes at a time, and a call into buf.c for each cost a tenth of its time. */
 static int add(enc *e, const char *s, size_t n)
 {
-    return kc_buf_add(e->out, s, n) == 0 ? 0 : oom(e);
+    kc_buf *b = e->out;
+    if (b->max == 0 && n < b->cap - b->len) {   /* cap > len always holds once data is set */
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return kc_buf_add(b, s, n) == 0 ? 0 : oom(e);
 }
 
 /* Bytes the escaper must look at: control characters, '"', '\\', and 0xE2 (the lead
