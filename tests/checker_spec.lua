@@ -5,6 +5,7 @@
 -- partner's client id left out), and core.sha256_hex of those bytes.
 local cjson = require "cjson"
 local core = require "kiva.core"
+local helper = require "helper"
 local mapping = require "kiva.mapping"
 local schema = require "kiva.schema"
 
@@ -13,10 +14,8 @@ local CLIENT_KEY = { repayments = "client_id", journals = "internal_client_id" }
 local TODAY = "2024-01-20"   -- the disbursal-date warnings, the same whatever day the test runs
 
 local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
+  local text = assert(helper.read(path))
+  return text
 end
 
 local function strip_prefix(list)
@@ -301,8 +300,10 @@ describe("compiled:checker", function()
     it("are read once: a currency's decimals hold for every item", function()
       local opts = { kind = "repayments", currency = "UGX" }
       local checker = checker_of("repayments", opts)
-      assert.is_nil((same_as_reference("repayments", opts, { loan_id = "L-1", client_id = "C", amount = 1.5 }, checker)))
-      assert.is_string((same_as_reference("repayments", opts, { loan_id = "L-1", client_id = "C", amount = 2 }, checker)))
+      local fraction = { loan_id = "L-1", client_id = "C", amount = 1.5 }
+      assert.is_nil((same_as_reference("repayments", opts, fraction, checker)))
+      local whole = { loan_id = "L-1", client_id = "C", amount = 2 }
+      assert.is_string((same_as_reference("repayments", opts, whole, checker)))
     end)
   end)
 
