@@ -34,6 +34,7 @@ typedef struct enc {
 typedef struct keyref {
     const char *s;
     size_t len;
+    int value;             /* stack index of the key's value, 0: looked up again */
 } keyref;
 
 static int fail(enc *e, const char *code, const char *what)
@@ -268,31 +269,38 @@ static int add_object(enc *e, const kc_node *n, int idx, int depth)
     lua_State *L = e->L;
     size_t count = 0, i, written = 0;
     keyref small[SMALL_OBJECT], *keys = small;
-    int on_stack = 0;   /* 1 when the key list is a userdata on the Lua stack */
+    int base = lua_gettop(L), rc = -1;
 
-    /* One traversal while the keys fit in `small`; a larger object is counted,
-    ** then listed into a userdata (so that a raise cannot leak it). The keys stay
-    ** alive because the table holds them. */
+    /* One traversal while the keys fit in `small`, each key and value left on the
+    ** stack (no second lookup of the value); a larger object is counted, then
+    ** listed into a userdata (so that a raise cannot leak it) and its values looked
+    ** up by key. The keys stay alive because the table holds them. */
+    luaL_checkstack(L, 2 * SMALL_OBJECT + 4, "encoding");
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING) {
-            lua_pop(L, 1);
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            lua_settop(L, base);
             return fail(e, "NOT_AN_OBJECT", "object keys must be strings");
         }
-        if (count < SMALL_OBJECT)
-            small[count].s = lua_tolstring(L, -1, &small[count].len);
+        if (count < SMALL_OBJECT) {
+            small[count].s = lua_tolstring(L, -2, &small[count].len);
+            small[count].value = lua_gettop(L);
+            lua_pushvalue(L, -2);   /* the key lua_next goes on from */
+        } else {
+            lua_pop(L, 1);
+        }
         count++;
     }
     if (count > SMALL_OBJECT) {
+        lua_settop(L, base);
         keys = lua_newuserdatauv(L, count * sizeof *keys, 0);
-        on_stack = 1;
         i = 0;
         lua_pushnil(L);
         while (lua_next(L, idx)) {
             lua_pop(L, 1);
             if (i < count) {
                 keys[i].s = lua_tolstring(L, -1, &keys[i].len);
+                keys[i].value = 0;
                 i++;
             }
         }
@@ -300,31 +308,31 @@ static int add_object(enc *e, const kc_node *n, int idx, int depth)
     }
     sort_keys(keys, count);
     if (add(e, "{", 1))
-        goto failed;
+        goto done;
     for (i = 0; i < count; i++) {
         size_t saved;
-        int rc;
+        int value = keys[i].value;
         if (e->omit && depth == e->omit_depth && keys[i].len == e->omit_len
             && memcmp(keys[i].s, e->omit, e->omit_len) == 0)
             continue;
         if ((written++ > 0 && add(e, ",", 1)) || add_string(e, keys[i].s, keys[i].len) || add(e, ":", 1))
-            goto failed;
-        lua_pushlstring(L, keys[i].s, keys[i].len);
-        lua_rawget(L, idx);
+            goto done;
+        if (!value) {
+            lua_pushlstring(L, keys[i].s, keys[i].len);
+            lua_rawget(L, idx);
+        }
         saved = path_push(e, keys[i].s, keys[i].len, 0);
-        rc = encode_node(e, n ? kc_node_prop(n, keys[i].s, keys[i].len) : NULL, -1, depth + 1);
+        rc = encode_node(e, n ? kc_node_prop(n, keys[i].s, keys[i].len) : NULL, value ? value : -1, depth + 1);
         path_pop(e, saved);
-        lua_pop(L, 1);
+        if (!value)
+            lua_pop(L, 1);
         if (rc)
-            goto failed;
+            goto done;
     }
-    if (on_stack)
-        lua_pop(L, 1);
-    return add(e, "}", 1);
-failed:
-    if (on_stack)
-        lua_pop(L, 1);
-    return -1;
+    rc = add(e, "}", 1);
+done:
+    lua_settop(L, base);
+    return rc;
 }
 
 static int encode_node(enc *e, const kc_node *n, int idx, int depth)
