@@ -633,7 +633,13 @@ void kc_validate_value(kc_vctx *c, const kc_node *n, int idx)
         kc_verror(c, "false: no value is allowed here, found %s", FOUND());
         return;
     }
-    jt = json_type(L, idx, &seq);
+    if (n && (n->types & KT_OBJECT) && !(n->types & KT_ARRAY) && lua_type(L, idx) == LUA_TTABLE
+        && lua_rawlen(L, idx) == 0)
+        /* no border, so no non-empty sequence (the one shape refused here): whatever its
+        ** keys, check_object comes next, and reports any that is no string */
+        jt = KT_OBJECT;
+    else
+        jt = json_type(L, idx, &seq);
     if (jt == 0) {
         kc_verror(c, "type: not a JSON value, found %s", FOUND());
         return;
