@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 
 #include "base64.h"
+#include "crypto.h"
 #include "kiva_core.h"
 
 static int openssl_fail(lua_State *L, const char *what)
@@ -28,23 +29,29 @@ static int openssl_fail(lua_State *L, const char *what)
     return kc_fail(L, "OPENSSL", "%s: %s", what, msg);
 }
 
-static void push_hex(lua_State *L, const unsigned char *p, size_t n)
+void kc_hex(const unsigned char *p, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
-    luaL_Buffer b;
-    char *out = luaL_buffinitsize(L, &b, n * 2);
     size_t i;
     for (i = 0; i < n; i++) {
         out[2 * i] = digits[p[i] >> 4];
         out[2 * i + 1] = digits[p[i] & 15];
     }
+}
+
+static void push_hex(lua_State *L, const unsigned char *p, size_t n)
+{
+    luaL_Buffer b;
+    kc_hex(p, n, luaL_buffinitsize(L, &b, n * 2));
     luaL_pushresultsize(&b, n * 2);
 }
 
 /* SHA-256 fetched once per Lua state and kept in an upvalue of sha256_hex (a
-** userdata whose __gc frees it): OpenSSL 3 looks an implicit EVP_sha256() up in its
-** provider tables on every call, which cost more than hashing one item's JSON. */
+** userdata whose __gc frees it), also in the registry for kc_crypto_sha256: OpenSSL 3
+** looks an implicit EVP_sha256() up in its provider tables on every call, which cost
+** more than hashing one item's JSON. */
 #define SHA256_MT "kiva.core.sha256_md"
+#define SHA256_KEY "kiva.core.sha256"   /* registry: the fetched_md userdata */
 
 typedef struct {
     EVP_MD *md;
@@ -58,6 +65,15 @@ static int fetched_md_release(lua_State *L)
         f->md = NULL;
     }
     return 0;
+}
+
+const EVP_MD *kc_crypto_sha256(lua_State *L)
+{
+    const fetched_md *f;
+    lua_getfield(L, LUA_REGISTRYINDEX, SHA256_KEY);
+    f = luaL_testudata(L, -1, SHA256_MT);
+    lua_pop(L, 1);   /* the registry keeps it alive */
+    return f && f->md ? f->md : EVP_sha256();
 }
 
 static int kc_crypto_sha256_hex(lua_State *L)
@@ -213,6 +229,8 @@ void kc_crypto_open(lua_State *L)
     lua_setmetatable(L, -2);
     f->md = EVP_MD_fetch(NULL, "SHA256", NULL);
     ERR_clear_error();
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, SHA256_KEY);
     lua_pushcclosure(L, kc_crypto_sha256_hex, 1);
     lua_setfield(L, -2, "sha256_hex");
 }

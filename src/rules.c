@@ -326,30 +326,64 @@ static void loan_draft_rules(kc_vctx *c, int draft, const kc_rules_opts *o)
     lua_pop(L, 1);
 }
 
-/* Repayments and journals: client ids for three-column partners, duplicates. */
+/* Repayments and journals: the rules of one line (a table at the stack top, its
+** path pushed): the client id three-column partners need, the amount's decimals
+** (minor of them, in `currency`'s name). */
+static void report_line(kc_vctx *c, const kc_rules_opts *o, int journals, int minor, const char *currency)
+{
+    lua_State *L = c->L;
+    const char *client_key = journals ? "internal_client_id" : "client_id";
+
+    if (o->three_column) {
+        if (field(L, -1, client_key) == LUA_TNIL)
+            kc_verror_at(c, client_key, 0,
+                         "required: %s is required for three-column partners (csv_format \"three\")",
+                         client_key);
+        lua_pop(L, 1);
+    }
+    if (!journals) {
+        long long ignored = 0;
+        size_t inner = KC_PATH_PUSH_KEY(c, "amount");
+        field(L, -1, "amount");
+        amount(c, minor, currency, 0, &ignored);
+        lua_pop(L, 1);
+        kc_path_pop(c, inner);
+    }
+}
+
+/* The decimals a report's amounts may have, and the currency named in the message
+** (at least 16 bytes). Raises for an opts.currency that is no ISO 4217 code. */
+static int report_minor(lua_State *L, const kc_rules_opts *o, int journals, char *currency)
+{
+    int minor = KC_REPAYMENT_DECIMALS;
+    if (!journals && o->currency) {
+        minor = kc_currency_minor(o->currency, o->currency_len);
+        if (minor < 0)
+            return luaL_error(L, "opts.currency is not an ISO 4217 code");
+        memcpy(currency, o->currency, 3);
+        currency[3] = '\0';
+    } else {
+        memcpy(currency, "repayment", sizeof "repayment");
+    }
+    return minor;
+}
+
+/* Repayments and journals: each line's rules, and no two lines for the same ids. */
 static void report_rules(kc_vctx *c, int body, const kc_rules_opts *o, int journals)
 {
     lua_State *L = c->L;
     const char *list = journals ? "journals" : "repayments";
     const char *loan_key = journals ? "internal_loan_id" : "loan_id";
-    const char *client_key = journals ? "internal_client_id" : "client_id";
-    const char *second_key = journals ? "subject" : client_key;
-    int minor = KC_REPAYMENT_DECIMALS, seen;
+    const char *second_key = journals ? "subject" : "client_id";
+    int minor, seen;
     long long n, i;
-    char currency[16] = "";
+    char currency[16];
     size_t saved;
 
     if (lua_type(L, body) != LUA_TTABLE)
         return;
     luaL_checkstack(L, 10, "rules");
-    if (!journals && o->currency) {
-        minor = kc_currency_minor(o->currency, o->currency_len);
-        if (minor < 0)
-            return (void)luaL_error(L, "opts.currency is not an ISO 4217 code");
-        memcpy(currency, o->currency, 3);
-    } else {
-        snprintf(currency, sizeof currency, "%s", "repayment");
-    }
+    minor = report_minor(L, o, journals, currency);
     lua_newtable(L);   /* "loan\0second" -> first index */
     seen = lua_gettop(L);
     field(L, body, list);
@@ -361,21 +395,7 @@ static void report_rules(kc_vctx *c, int body, const kc_rules_opts *o, int journ
         }
         saved = kc_path_push_key(c, list, strlen(list));
         kc_path_push_index(c, i);
-        if (o->three_column) {
-            if (field(L, -1, client_key) == LUA_TNIL)
-                kc_verror_at(c, client_key, 0,
-                             "required: %s is required for three-column partners (csv_format \"three\")",
-                             client_key);
-            lua_pop(L, 1);
-        }
-        if (!journals) {
-            long long ignored = 0;
-            size_t inner = KC_PATH_PUSH_KEY(c, "amount");
-            field(L, -1, "amount");
-            amount(c, minor, currency, 0, &ignored);
-            lua_pop(L, 1);
-            kc_path_pop(c, inner);
-        }
+        report_line(c, o, journals, minor, currency);
         field(L, -1, loan_key);
         if (journals || o->three_column) field(L, -2, second_key); else lua_pushliteral(L, "");
         if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
@@ -416,5 +436,29 @@ int kc_rules_check(kc_vctx *c, int idx, const kc_rules_opts *o)
         report_rules(c, idx, o, 1);
     else
         return -1;
+    return 0;
+}
+
+int kc_rules_item(kc_vctx *c, int idx, const kc_rules_opts *o)
+{
+    lua_State *L = c->L;
+    char currency[16];
+    int journals;
+
+    idx = lua_absindex(L, idx);
+    if (strcmp(o->kind, "loan_draft") == 0) {
+        loan_draft_rules(c, idx, o);
+        return 0;
+    }
+    journals = strcmp(o->kind, "journals") == 0;
+    if (!journals && strcmp(o->kind, "repayments") != 0)
+        return -1;
+    if (lua_type(L, idx) == LUA_TTABLE) {
+        int minor = report_minor(L, o, journals, currency);
+        luaL_checkstack(L, 4, "rules");
+        lua_pushvalue(L, idx);
+        report_line(c, o, journals, minor, currency);
+        lua_pop(L, 1);
+    }
     return 0;
 }

@@ -3,7 +3,7 @@
 ** core.schema_compile(schema_table) -> `kiva.core.schema` userdata | nil, msg, code:
 ** compiles a decoded JSON Schema (draft 2020-12 subset) into a kc_node tree,
 ** refusing any keyword it does not implement. Methods: validate(value, opts),
-** encode(value), close(). The userdata owns the tree (regexes included); its
+** encode(value), checker(opts) (checker.c), close(). The userdata owns the tree (regexes included); its
 ** __gc, __close and close are one idempotent function.
 */
 #include <stdio.h>
@@ -498,13 +498,35 @@ static long today_of(lua_State *L, int opts)
     if (opts && lua_getfield(L, opts, "today") != LUA_TNIL) {
         s = luaL_checklstring(L, -1, &len);
         if (!kc_date_parse(s, len, &key))
-            luaL_argerror(L, 3, "opts.today must be a date YYYY-MM-DD");
+            luaL_argerror(L, opts, "opts.today must be a date YYYY-MM-DD");
         lua_pop(L, 1);
         return kc_date_days(key);
     }
     if (opts)
         lua_pop(L, 1);
     return (long)(time(NULL) / 86400);
+}
+
+void kc_validate_opts(lua_State *L, int opts, kc_rules_opts *ro, int *strict)
+{
+    memset(ro, 0, sizeof *ro);
+    ro->three_column = 1;
+    *strict = 0;
+    if (opts) {
+        luaL_checktype(L, opts, LUA_TTABLE);
+        if (lua_getfield(L, opts, "kind") != LUA_TNIL)
+            ro->kind = luaL_checkstring(L, -1);   /* stays alive: opts holds it */
+        if (lua_getfield(L, opts, "csv_format") != LUA_TNIL) {
+            static const char *formats[] = { "two", "three", NULL };
+            ro->three_column = luaL_checkoption(L, -1, NULL, formats) == 1;
+        }
+        if (lua_getfield(L, opts, "currency") != LUA_TNIL)
+            ro->currency = luaL_checklstring(L, -1, &ro->currency_len);
+        lua_getfield(L, opts, "strict");
+        *strict = lua_toboolean(L, -1);
+        lua_pop(L, 4);
+    }
+    ro->today = today_of(L, opts);
 }
 
 /* compiled:validate(value [, opts]) -> true, nil, warnings | nil, errors, warnings */
@@ -514,25 +536,9 @@ static int schema_validate(lua_State *L)
     kc_vctx c;
     kc_rules_opts ro;
 
-    memset(&ro, 0, sizeof ro);
     memset(&c, 0, sizeof c);
-    ro.three_column = 1;
     lua_settop(L, 3);
-    if (!lua_isnil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        if (lua_getfield(L, 3, "kind") != LUA_TNIL)
-            ro.kind = luaL_checkstring(L, -1);   /* stays alive: opts holds it */
-        if (lua_getfield(L, 3, "csv_format") != LUA_TNIL) {
-            static const char *formats[] = { "two", "three", NULL };
-            ro.three_column = luaL_checkoption(L, -1, NULL, formats) == 1;
-        }
-        if (lua_getfield(L, 3, "currency") != LUA_TNIL)
-            ro.currency = luaL_checklstring(L, -1, &ro.currency_len);
-        lua_getfield(L, 3, "strict");
-        c.strict = lua_toboolean(L, -1);
-        lua_pop(L, 4);
-    }
-    ro.today = today_of(L, lua_isnil(L, 3) ? 0 : 3);
+    kc_validate_opts(L, lua_isnil(L, 3) ? 0 : 3, &ro, &c.strict);
     c.L = L;
     lua_newtable(L);
     c.errors = lua_gettop(L);
@@ -576,6 +582,7 @@ void kc_schema_open(lua_State *L)
     static const luaL_Reg methods[] = {
         { "validate", schema_validate },
         { "encode", schema_encode },
+        { "checker", kc_checker_new },
         { "close", schema_release },
         { NULL, NULL }
     };
@@ -593,4 +600,5 @@ void kc_schema_open(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, schema_compile);
     lua_setfield(L, -2, "schema_compile");
+    kc_checker_open(L);
 }

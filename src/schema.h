@@ -11,6 +11,7 @@
 #include <regex.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "kiva_core.h"
 
 #define KC_SCHEMA_MT "kiva.core.schema"
@@ -77,7 +78,8 @@ typedef struct kc_schema {
 
 /* Validation state: errors go into the Lua table at stack index `errors`,
 ** warnings (what PA2 needs before publishing, what looks wrong but may be right)
-** into the one at `warnings`, or into errors too when `strict`. */
+** into the one at `warnings`, or into errors too when `strict`. A nil in either
+** slot is replaced by a new table on its first finding (no table for a clean value). */
 typedef struct kc_vctx {
     lua_State *L;
     int errors;            /* absolute stack index of the errors array */
@@ -89,6 +91,7 @@ typedef struct kc_vctx {
     int depth;
     char path[KC_PATH_MAX];
     size_t plen;
+    size_t hide;           /* leading path bytes not reported, with the '.' after them (checker.c) */
 } kc_vctx;
 
 /* schema.c */
@@ -130,11 +133,40 @@ typedef struct kc_rules_opts {
 } kc_rules_opts;
 /* 0 if kind is known (the rules ran), -1 if not. */
 int kc_rules_check(kc_vctx *c, int idx, const kc_rules_opts *o);
+/* The same for one item at idx as it stands in its body: the whole draft for
+** loan_draft, one line of a repayment or journal report (path already pushed;
+** a one-line list has no duplicates to look for). 0, or -1 for an unknown kind. */
+int kc_rules_item(kc_vctx *c, int idx, const kc_rules_opts *o);
+
+/* schema.c: reads compiled:validate's opts (the table at stack index opts; 0 for
+** none) into *ro and *strict; ro's strings stay alive while the table does. Raises
+** for a csv_format or today that is not one. */
+void kc_validate_opts(lua_State *L, int opts, kc_rules_opts *ro, int *strict);
+
+/* checker.c: compiled:checker(opts), and its metatable. */
+int kc_checker_new(lua_State *L);
+void kc_checker_open(lua_State *L);
 
 /* image.c: checks a data URI; returns NULL if fine, else a message. */
 const char *kc_image_check(const char *s, size_t n, size_t max_decoded, char *msg, size_t cap);
 
 /* encode.c: pushes the canonical JSON text, or returns kc_fail's 3 results. */
 int kc_encode_value(lua_State *L, const kc_node *node, int idx);
+/* Where a value stands in the document it is encoded as part of. */
+typedef struct kc_encode_at {
+    const char *path;      /* its path, for messages ("repayments[1]") */
+    size_t path_len;
+    int depth;             /* its depth there (nesting limit) */
+    const char *omit;      /* a key of its own object left out of the text, or NULL */
+    size_t omit_len;
+} kc_encode_at;
+typedef struct kc_encode_error {
+    const char *code;      /* "NOT_FINITE", ... */
+    char msg[KC_PATH_MAX + 128];
+} kc_encode_error;
+/* Appends the canonical JSON text of the value at idx (at NULL: a whole document)
+** to out: 0, or -1 with *err set (out then holds a part of the text). */
+int kc_encode_append(lua_State *L, const kc_node *node, int idx, kc_buf *out, const kc_encode_at *at,
+                     kc_encode_error *err);
 
 #endif

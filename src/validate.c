@@ -81,8 +81,17 @@ static void record(kc_vctx *c, int warning, const char *fmt, va_list ap)
     if (c->quiet > 0 || *count > KC_MAX_ERRORS + 1)
         return;
     luaL_checkstack(L, 4, "validation errors");
+    if (lua_type(L, list) != LUA_TTABLE) {   /* a nil slot: the list made on its first finding */
+        lua_createtable(L, 1, 0);
+        lua_replace(L, list);
+    }
     lua_createtable(L, 0, 2);
-    lua_pushlstring(L, c->path, c->plen);
+    if (c->hide > 0 && c->plen >= c->hide) {
+        size_t skip = c->hide + (c->plen > c->hide && c->path[c->hide] == '.');
+        lua_pushlstring(L, c->path + skip, c->plen - skip);
+    } else {
+        lua_pushlstring(L, c->path, c->plen);
+    }
     lua_setfield(L, -2, "path");
     if (*count == KC_MAX_ERRORS + 1)
         lua_pushfstring(L, "more than %d errors: the rest are not listed", KC_MAX_ERRORS);
@@ -201,7 +210,7 @@ void kc_sort_findings(lua_State *L, int idx)
     finding *f;
 
     idx = lua_absindex(L, idx);
-    n = (lua_Integer)lua_rawlen(L, idx);
+    n = lua_type(L, idx) == LUA_TTABLE ? (lua_Integer)lua_rawlen(L, idx) : 0;
     if (n < 2)
         return;
     sorted = n;
@@ -624,7 +633,13 @@ void kc_validate_value(kc_vctx *c, const kc_node *n, int idx)
         kc_verror(c, "false: no value is allowed here, found %s", FOUND());
         return;
     }
-    jt = json_type(L, idx, &seq);
+    if (n && (n->types & KT_OBJECT) && !(n->types & KT_ARRAY) && lua_type(L, idx) == LUA_TTABLE
+        && lua_rawlen(L, idx) == 0)
+        /* no border, so no non-empty sequence (the one shape refused here): whatever its
+        ** keys, check_object comes next, and reports any that is no string */
+        jt = KT_OBJECT;
+    else
+        jt = json_type(L, idx, &seq);
     if (jt == 0) {
         kc_verror(c, "type: not a JSON value, found %s", FOUND());
         return;

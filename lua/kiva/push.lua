@@ -81,15 +81,6 @@ local function label_of(kind, value)
   return str(value.internal_loan_id)
 end
 
-local function strip_prefix(list)
-  for _, e in ipairs(list or {}) do
-    if type(e) == "table" and type(e.path) == "string" then
-      e.path = e.path:gsub("^repayments%[1%]%.?", ""):gsub("^journals%[1%]%.?", "")
-    end
-  end
-  return list
-end
-
 -- The `where` a reader's warning starts with ("file:line: ..."), else the input.
 local function warning_where(message, input)
   return message:match("^(.-:%d+): ") or input
@@ -175,7 +166,7 @@ end
 
 -- Checks one mapped payload: validated, encoded once, hashed. @return the store row
 function Run:check(where, value)
-  local kind, spec, opts = self.opts.kind, self.spec, self.opts
+  local kind, opts = self.opts.kind, self.opts
   local row = { where = where }
   local date
   if kind == "repayments" and type(value) == "table" then
@@ -189,31 +180,16 @@ function Run:check(where, value)
     row.client_id = value.client_id ~= nil and str(value.client_id) or nil
     row.date = date
   end
-  local body = spec.wrap and { [spec.wrap] = { value } } or value
-  -- kiva.validate and kiva.encode, with the compiled schema and options made once per run
-  local compiled = self.compiled
-  local ok, errs, warnings = compiled:validate(body, self.vopts)
-  if warnings and #warnings > 0 then row.warnings = strip_prefix(warnings) end
-  if not ok then
-    row.status, row.errors = "invalid", strip_prefix(errs)
-    return row
-  end
-  -- the key is made of the ids as mapped, before a two-column partner's client id is dropped
-  local tail, label = key_tail(kind, value), label_of(kind, value)
-  if kind == "repayments" and opts.csv_format == "two" then value.client_id = nil end
-  if kind == "journals" and opts.csv_format == "two" then value.internal_client_id = nil end
-  local json, eerr = compiled:encode(body)   -- validated just above
+  -- validated, encoded once and hashed in one call, with the options read once per run
+  local json, hash, warnings = self.checker:check(value)
+  row.warnings = warnings
   if not json then
-    row.status, row.errors = "invalid", { { path = "", message = tostring(eerr) } }
+    row.status, row.errors = "invalid", hash
     return row
   end
-  if spec.wrap then
-    -- the item's own object, as it stands inside its request body
-    local head = '{"' .. spec.wrap .. '":['
-    assert(json:sub(1, #head) == head and json:sub(-2) == "]}", "kiva.encode's canonical wrapper changed")
-    json = json:sub(#head + 1, -3)
-  end
-  row.status, row.json, row.hash, row.label = "valid", json, core.sha256_hex(json), label
+  -- the key is made of the ids as mapped: the checker leaves a two-column partner's client id out of json only
+  local tail, label = key_tail(kind, value), label_of(kind, value)
+  row.status, row.json, row.hash, row.label = "valid", json, hash, label
   if kind == "repayments" then
     row.ident, row.key = label, tail   -- the prefix waits for the period
   else
@@ -759,8 +735,8 @@ function M.run(opts)
   end
   result.store = store
   local run = setmetatable({ opts = opts, spec = spec, store = store, ledger = opts.ledger, client = opts.client,
-    result = result, done = 0, total = nil, retries = 0, p = {}, compiled = schema.compiled(spec.payload),
-    vopts = { kind = spec.payload, csv_format = opts.csv_format or "three", strict = opts.strict } }, Run)
+    result = result, done = 0, total = nil, retries = 0, p = {}, checker = schema.compiled(spec.payload):checker({
+      kind = spec.payload, csv_format = opts.csv_format or "three", strict = opts.strict, wrap = spec.wrap }) }, Run)
   local ok, err = pcall(function()
     run:read()
     if not result.fatal then run:plan() end
