@@ -12,7 +12,9 @@
 **
 ** Registers: record_codec(names, json_names, encode) -> codec;
 **   codec:pack(t) -> string; codec:unpack(data [, pos]) -> t, next_pos;
-**   codec:get(data, pos, name) -> value|nil, next_pos (one field, without a table).
+**   codec:get(data, pos, name) -> value|nil, next_pos (one field, without a table);
+**   codec:select(data, statuses, first, after, code, name [, name2]) -> seqs, values
+**   [, values2] (a page's items of one status: see codec_select).
 */
 #include <stdint.h>
 #include <string.h>
@@ -178,6 +180,85 @@ static int codec_get(lua_State *L)
     return 2;
 }
 
+/* The index of field `name` in the codec, or -1. */
+static int field_index(lua_State *L, const kc_codec *c, const char *name)
+{
+    int i, found = -1;
+    lua_getiuservalue(L, 1, 1);
+    for (i = 0; i < c->count && found < 0; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        if (strcmp(lua_tostring(L, -1), name) == 0)
+            found = i;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return found;
+}
+
+/* Pushes field `index` of the record at rec (size bytes), or nil. */
+static void push_field(lua_State *L, const unsigned char *rec, uint32_t size, uint32_t mask, int index)
+{
+    uint32_t off = 8;
+    int i;
+    for (i = 0; i < index; i++) {
+        if (mask & (1u << i)) {
+            uint32_t n = get_u32(rec + off);
+            off += 4 + n;
+        }
+    }
+    if (!(mask & (1u << index)) || off + 4 > size || get_u32(rec + off) > size - off - 4) {
+        lua_pushnil(L);
+        return;
+    }
+    lua_pushlstring(L, (const char *)rec + off + 4, get_u32(rec + off));
+}
+
+/* codec:select(data, statuses, first, after, code, name [, name2]) -> seqs, values [, values2]
+** One page's records (data), with a status byte each (statuses; the page's first
+** item is seq `first`): those after seq `after` whose byte, less 32 (a flag), is
+** `code`, as their seqs and the fields named. What a dry run reads back, in C. */
+static int codec_select(lua_State *L)
+{
+    kc_codec *c = check_codec(L);
+    size_t len, count, i, pos = 0;
+    const unsigned char *data = (const unsigned char *)luaL_checklstring(L, 2, &len);
+    const unsigned char *codes = (const unsigned char *)luaL_checklstring(L, 3, &count);
+    lua_Integer first = luaL_checkinteger(L, 4), after = luaL_checkinteger(L, 5);
+    int code = (int)luaL_checkinteger(L, 6);
+    int index = field_index(L, c, luaL_checkstring(L, 7));
+    int index2 = lua_isnoneornil(L, 8) ? -1 : field_index(L, c, luaL_checkstring(L, 8));
+    lua_Integer n = 0;
+
+    luaL_argcheck(L, index >= 0, 7, "no such field");
+    luaL_argcheck(L, lua_isnoneornil(L, 8) || index2 >= 0, 8, "no such field");
+    lua_settop(L, 8);
+    lua_newtable(L);   /* 9: seqs */
+    lua_newtable(L);   /* 10: values */
+    lua_newtable(L);   /* 11: values2 */
+    for (i = 0; i < count; i++) {
+        uint32_t size, mask;
+        luaL_argcheck(L, pos + 8 <= len, 2, "a page cut short");
+        size = get_u32(data + pos);
+        mask = get_u32(data + pos + 4);
+        luaL_argcheck(L, size >= 8 && size <= len - pos, 2, "a page cut short");
+        if (first + (lua_Integer)i > after && (codes[i] & ~32) == code) {
+            n++;
+            lua_pushinteger(L, first + (lua_Integer)i);
+            lua_rawseti(L, 9, n);
+            push_field(L, data + pos, size, mask, index);
+            lua_rawseti(L, 10, n);
+            if (index2 >= 0) {
+                push_field(L, data + pos, size, mask, index2);
+                lua_rawseti(L, 11, n);
+            }
+        }
+        pos += size;
+    }
+    if (index2 < 0)
+        lua_settop(L, 10);
+    return index2 >= 0 ? 3 : 2;
+}
+
 /* codec:size(data, pos): the size of the record at pos (to skip it). */
 static int codec_size(lua_State *L)
 {
@@ -226,6 +307,7 @@ void kc_record_open(lua_State *L)
         { "unpack", codec_unpack },
         { "get", codec_get },
         { "size", codec_size },
+        { "select", codec_select },
         { NULL, NULL }
     };
     if (luaL_newmetatable(L, CODEC_MT)) {

@@ -189,6 +189,20 @@ describe("kiva.core.record_codec and kiva.core.bloom", function()
     assert.has_error(function() codec:pack({ a = true }) end)
   end)
 
+  it("selects a page's items of one status, after a seq, with one or two of their fields", function()
+    local codec = core.record_codec({ "json", "label" }, {}, json.encode)
+    local data = codec:pack({ json = "a", label = "L1" }) .. codec:pack({ json = "b" })
+      .. codec:pack({ json = "c", label = "L3" }) .. codec:pack({ json = "d", label = "L4" })
+    -- seqs 11..14; "A" and "a" (the same status, warned) are selected, "B" is not
+    local seqs, jsons, labels = codec:select(data, "AaBA", 11, 11, 65, "json", "label")
+    assert.same({ 12, 14 }, seqs)
+    assert.same({ "b", "d" }, jsons)
+    assert.same({ [2] = "L4" }, labels)
+    assert.equal(2, select("#", codec:select(data, "AaBA", 11, 0, 65, "json")))
+    assert.has_error(function() codec:select(data:sub(1, -2), "AaBA", 11, 0, 65, "json") end)
+    assert.has_error(function() codec:select(data, "AaBA", 11, 0, 65, "nothing") end)
+  end)
+
   it("never forgets a string it was given", function()
     local bloom = core.bloom(4096)
     for i = 1, 3000 do bloom:seen("id" .. i) end

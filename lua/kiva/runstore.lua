@@ -462,23 +462,22 @@ function Store:each(status, page_size)
 end
 
 --- The JSON (and `field`, when named) of the items in `status`, in export order: an
--- iterator of seq, json, field (what a dry run writes; nothing else is unpacked).
+-- iterator of seq, json, field (what a dry run writes: a page's items picked in C).
 function Store:each_json(status, field)
-  local want = status_is(CODE[status])
-  local seqs, jsons, fields, pos, last = {}, {}, {}, 0, 0
+  local code = CODE[status]
+  local seqs, jsons, fields, pos, after = {}, {}, {}, 0, 0
+  self:close_page()
+  self:write_back()
+  local row = self:page_row(PAGE_AT, 1)
   return function()
     pos = pos + 1
-    if seqs[pos] == nil then
-      seqs, jsons, fields, pos = {}, {}, {}, 1
-      self:scan(last, want, function(seq, _, data, at)
-        local n = #seqs + 1
-        seqs[n], jsons[n] = seq, codec:get(data, at, "json")
-        if field then fields[n] = codec:get(data, at, field) end
-        return n >= M.PAGE_ITEMS
-      end)
-      if seqs[1] == nil then return nil end
-      last = seqs[#seqs]
+    while seqs[pos] == nil do
+      if not row then return nil end
+      seqs, jsons, fields = codec:select(row.data, row.statuses, row.first, after, code, "json", field)
+      pos, fields = 1, fields or {}
+      row = self:page_row(PAGE_AFTER, row.first)
     end
+    after = seqs[pos]
     return seqs[pos], jsons[pos], fields[pos]
   end
 end
