@@ -38,6 +38,7 @@ local PAGE = 256            -- items read back from the store (and looked up in 
 local PROGRESS_EVERY = 256  -- rows between two progress reports while reading
 
 local function str(v)
+  if type(v) == "string" then return v end
   if v == nil then return "" end
   if math.type(v) == "float" and math.tointeger(v) then return tostring(math.tointeger(v)) end
   return tostring(v)
@@ -45,8 +46,11 @@ end
 
 --- A key component: '%' and '/' percent-encoded, so that different ids never make
 -- the same key ("A/B" + "C" and "A" + "B/C" differ) while plain ids read as they are.
+local function escape(c) return string.format("%%%02X", c:byte()) end
 local function component(v)
-  return (str(v):gsub("[%%/]", function(c) return string.format("%%%02X", c:byte()) end))
+  v = str(v)
+  if not v:find("[%%/]") then return v end   -- the usual id, as it is (find makes no copy)
+  return (v:gsub("[%%/]", escape))
 end
 M.key_component = component
 
@@ -165,38 +169,37 @@ function Run:mapped_items()
 end
 
 -- Checks one mapped payload: validated, encoded once, hashed. @return the store row
+-- (made in one constructor: it is made for every row of the export)
 function Run:check(where, value)
-  local kind, opts = self.opts.kind, self.opts
-  local row = { where = where }
-  local date
+  local kind = self.opts.kind
+  local date, client_id
   if kind == "repayments" and type(value) == "table" then
     -- the payment date chooses the period; Kiva's body has no such field
-    date, value.date = value.date, nil
-    if date ~= nil and (type(date) ~= "string" or not date:match("^%d%d%d%d%-%d%d%-%d%d$")) then
-      row.status, row.errors = "invalid", { { path = "date", message = "date: expected the payment date as "
-        .. "YYYY-MM-DD (map.date does that), found " .. str(date) } }
-      return row
+    date = value.date
+    if date ~= nil then
+      value.date = nil
+      if type(date) ~= "string" or not date:match("^%d%d%d%d%-%d%d%-%d%d$") then
+        return { where = where, status = "invalid", errors = { { path = "date", message = "date: expected the "
+          .. "payment date as YYYY-MM-DD (map.date does that), found " .. str(date) } } }
+      end
     end
-    row.client_id = value.client_id ~= nil and str(value.client_id) or nil
-    row.date = date
+    client_id = value.client_id ~= nil and str(value.client_id) or nil
   end
   -- validated, encoded once and hashed in one call, with the options read once per run
   local json, hash, warnings = self.checker:check(value)
-  row.warnings = warnings
   if not json then
-    row.status, row.errors = "invalid", hash
-    return row
+    return { where = where, status = "invalid", errors = hash, warnings = warnings, client_id = client_id,
+      date = date }
   end
   -- the key is made of the ids as mapped: the checker leaves a two-column partner's client id out of json only
-  local tail, label = key_tail(kind, value), label_of(kind, value)
-  row.status, row.json, row.hash, row.label = "valid", json, hash, label
-  if kind == "repayments" then
-    row.ident, row.key = label, tail   -- the prefix waits for the period
-  else
-    row.key = M.KINDS[kind].ledger .. "/" .. component(opts.partner_id) .. "/" .. tail
-    row.ident = row.key
+  local label, key = label_of(kind, value), key_tail(kind, value)
+  local ident = label
+  if kind ~= "repayments" then   -- a repayment's key waits for the period (prefix_keys)
+    key = self.key_prefix .. key
+    ident = key
   end
-  return row
+  return { where = where, status = "valid", json = json, hash = hash, label = label, ident = ident, key = key,
+    client_id = client_id, date = date, warnings = warnings }
 end
 
 -- Stage 1: every row read, mapped and checked into the store.
@@ -735,8 +738,10 @@ function M.run(opts)
   end
   result.store = store
   local run = setmetatable({ opts = opts, spec = spec, store = store, ledger = opts.ledger, client = opts.client,
-    result = result, done = 0, total = nil, retries = 0, p = {}, checker = schema.compiled(spec.payload):checker({
-      kind = spec.payload, csv_format = opts.csv_format or "three", strict = opts.strict, wrap = spec.wrap }) }, Run)
+    result = result, done = 0, total = nil, retries = 0, p = {},
+    key_prefix = spec.ledger .. "/" .. component(opts.partner_id) .. "/",   -- a draft's or journal's key
+    checker = schema.compiled(spec.payload):checker({ kind = spec.payload, csv_format = opts.csv_format or "three",
+      strict = opts.strict, wrap = spec.wrap }) }, Run)
   local ok, err = pcall(function()
     run:read()
     if not result.fatal then run:plan() end

@@ -51,6 +51,7 @@ local STATUSES = { "valid", "invalid", "omitted", "sent", "skipped", "changed", 
 local WARNED = 32
 local CODE, STATUS_OF = {}, {}
 for i, s in ipairs(STATUSES) do CODE[s], STATUS_OF[64 + i] = 64 + i, s end
+local VALID = CODE.valid
 
 -- An item's fields in their packed order; errors, warnings and response are JSON.
 local FIELDS = { "where", "ident", "client_id", "date", "key", "hash", "json", "label", "errors", "warnings", "note",
@@ -167,15 +168,6 @@ function Store:tally(code, date, delta)
   end
 end
 
-local function code_of(item)
-  local code = CODE[item.status]
-  if not code then error("kiva.runstore: unknown status " .. tostring(item.status), 3) end
-  if item.warnings ~= nil and not (type(item.warnings) == "table" and next(item.warnings) == nil) then
-    code = code | WARNED
-  end
-  return code
-end
-
 ---------------------------------------------------------------- adding
 
 --- Adds an item: { where, status, ident, client_id, date, key, hash, json, label,
@@ -183,20 +175,27 @@ end
 function Store:add(item)
   local seq = self.seq + 1
   self.seq = seq
-  local code = code_of(item)
+  local status, warnings = item.status, item.warnings
+  local code = CODE[status]
+  if not code then error("kiva.runstore: unknown status " .. tostring(status), 2) end
+  if warnings ~= nil and not (type(warnings) == "table" and next(warnings) == nil) then code = code | WARNED end
   local cur = self.cur
   if not cur then
-    cur = { first = seq, parts = {}, codes = {}, bytes = 0 }
+    cur = { first = seq, parts = {}, codes = {}, bytes = 0, n = 0 }
     self.cur = cur
   end
   local packed = codec:pack(item)
-  local n = #cur.parts + 1
-  cur.parts[n], cur.codes[n] = packed, code
+  local n = cur.n + 1
+  cur.n, cur.parts[n], cur.codes[n] = n, packed, code
   cur.bytes = cur.bytes + #packed
   self:tally(code, item.date, 1)
-  if code == CODE.valid and item.ident ~= nil and self.bloom:seen(tostring(item.ident)) then
-    self:run("INSERT OR IGNORE INTO suspects(ident) VALUES (?)", tostring(item.ident))
-    self.suspects = self.suspects + 1
+  local ident = item.ident
+  if code == VALID and ident ~= nil then
+    if type(ident) ~= "string" then ident = tostring(ident) end
+    if self.bloom:seen(ident) then
+      self:run("INSERT OR IGNORE INTO suspects(ident) VALUES (?)", ident)
+      self.suspects = self.suspects + 1
+    end
   end
   if n >= M.PAGE_ITEMS or cur.bytes >= PAGE_BYTES then self:close_page() end
   return seq
