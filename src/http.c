@@ -482,12 +482,16 @@ static void push_headers(lua_State *L, const kc_buf *h)
             line_end--;
         colon = memchr(p, ':', (size_t)(line_end - p));
         if (colon && colon > p && memcmp(p, "HTTP/", 5) != 0) {
-            luaL_Buffer name;
-            const char *q;
-            luaL_buffinit(L, &name);
-            for (q = p; q < colon; q++)
-                luaL_addchar(&name, (char)((*q >= 'A' && *q <= 'Z') ? *q + 32 : *q));
-            luaL_pushresult(&name);
+            /* lower-cased in a stack buffer: one string made per name, not a
+            ** luaL_Buffer walked byte by byte (every answer's headers come here) */
+            char small[64];
+            size_t len = (size_t)(colon - p), k;
+            char *name = len <= sizeof small ? small : lua_newuserdatauv(L, len, 0);
+            for (k = 0; k < len; k++)
+                name[k] = (char)((p[k] >= 'A' && p[k] <= 'Z') ? p[k] + 32 : p[k]);
+            lua_pushlstring(L, name, len);
+            if (name != small)
+                lua_remove(L, -2);
             v = colon + 1;
             while (v < line_end && (*v == ' ' || *v == '\t'))
                 v++;

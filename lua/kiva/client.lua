@@ -169,7 +169,13 @@ end
 function Client:encode(kind, value)
   if type(value) == "string" then return value end
   -- kiva.schema validates before it encodes unless told not to
-  local json, err = schema.encode(kind, value, { csv_format = self.settings.csv_format, validate = self.opts.validate })
+  -- one options table per client, not one per body
+  local eopts = self.encode_opts
+  if not eopts then
+    eopts = { csv_format = self.settings.csv_format, validate = self.opts.validate }
+    self.encode_opts = eopts
+  end
+  local json, err = schema.encode(kind, value, eopts)
   if not json then
     local e = type(err) == "table" and err or { message = tostring(err) }
     local kind_of = errors.kinds[e.kind] and e.kind or "validation"
@@ -406,6 +412,9 @@ function Client:send(kind, bodies, opts)
     pull = function() i = i + 1; return bodies[i] end
   end
   local n = 0
+  local on_retry = opts.on_retry
+  local function item_retry(r, err, delay) on_retry(r.item, err, delay) end
+  local function no_path() return nil, perr end
   local function next_request()
     local b = pull()
     if b == nil then return nil end
@@ -413,10 +422,8 @@ function Client:send(kind, bodies, opts)
     local body, item = b, n
     if type(b) == "table" then body, item = b.body, b.item end
     local req = self:api_request("POST", path or "", body)
-    req.item, req.before_send, req.on_retry = item, opts.before_send, opts.on_retry and function(r, err, delay)
-      opts.on_retry(r.item, err, delay)
-    end
-    if not path then req.prepare = function() return nil, perr end end
+    req.item, req.before_send, req.on_retry = item, opts.before_send, on_retry and item_retry
+    if not path then req.prepare = no_path end
     return req
   end
   local done = 0

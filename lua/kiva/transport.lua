@@ -99,7 +99,8 @@ function Run:start(job)
     return self:finish(job, nil, errors.new("network", errors.redact(msg, t.secrets), { code = code }))
   end
   t.counts.requests = t.counts.requests + 1
-  t:trace("-> %s %s%s", req.method, req.url, req.body and (" " .. shorten(req.body)) or "")
+  -- the arguments cost a copy of the body: built only when someone traces
+  if t.debug then t:trace("-> %s %s%s", req.method, req.url, req.body and (" " .. shorten(req.body)) or "") end
   self.in_flight[id] = job
   self.active = self.active + 1
 end
@@ -143,8 +144,10 @@ function Run:handle(job, res)
     local problem = req.check(res)
     if problem then err = errors.malformed(res, req, problem, t.secrets) end
   end
-  t:trace("<- %s %s %s%s %.3fs %s", req.method, req.url, res.status,
-    res.code and (" " .. res.code) or "", res.total_time, shorten(res.body or ""))
+  if t.debug then
+    t:trace("<- %s %s %s%s %.3fs %s", req.method, req.url, res.status,
+      res.code and (" " .. res.code) or "", res.total_time, shorten(res.body or ""))
+  end
   if err and err.retryable and not self.stopped and self:retry(job, res, err) then return end
   if err then return self:finish(job, nil, err) end
   return self:finish(job, res, nil)
