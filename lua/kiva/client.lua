@@ -240,10 +240,13 @@ end
 -- set before each attempt, and sent once more after a 401 if the token could be
 -- renewed. `check(res)` says why a 2xx answer is unreadable (see the CHECK table),
 -- nil when it is fine.
-function Client:api_request(method, path, body, check)
+-- item, before_send, on_retry (client:send's) are set in the same constructor:
+-- a field added later would grow the table once per request.
+function Client:api_request(method, path, body, check, item, before_send, on_retry)
   return {
     method = method, url = self.settings.api_url .. path, endpoint = path, body = body, check = check,
     client = self, prepare = prepare_api, on_result = on_api_result,
+    item = item, before_send = before_send, on_retry = on_retry,
   }
 end
 
@@ -421,8 +424,7 @@ function Client:send(kind, bodies, opts)
     n = n + 1
     local body, item = b, n
     if type(b) == "table" then body, item = b.body, b.item end
-    local req = self:api_request("POST", path or "", body)
-    req.item, req.before_send, req.on_retry = item, opts.before_send, on_retry and item_retry
+    local req = self:api_request("POST", path or "", body, nil, item, opts.before_send, on_retry and item_retry)
     if not path then req.prepare = no_path end
     return req
   end

@@ -94,7 +94,10 @@ function Run:start(job)
   if not headers and err then return self:finish(job, nil, err) end
   job.attempt = job.attempt + 1
   job.started = job.started or core.monotonic()
-  local id, msg, code = self.session:add { method = req.method, url = req.url, headers = headers, body = req.body }
+  -- session:add only reads its table: one per run, filled for each request
+  local args = self.add_args
+  args.method, args.url, args.headers, args.body = req.method, req.url, headers, req.body
+  local id, msg, code = self.session:add(args)
   if not id then
     return self:finish(job, nil, errors.new("network", errors.redact(msg, t.secrets), { code = code }))
   end
@@ -271,7 +274,7 @@ function Transport:run(requests, opts)
     -- queue[head..] is a FIFO (jobs appended at the end, taken at head, never shifted); a job
     -- not yet due moves to `delayed` (retries: few), so a turn costs O(started + delayed),
     -- not O(queue), and n requests O(n) instead of O(n^2).
-    queue = {}, head = 1, delayed = {},
+    queue = {}, head = 1, delayed = {}, add_args = {},
   }, Run)
   while true do
     if not run.stopped and opts.should_stop then
