@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
 **
 ** libcurl multi session: the "kiva.core.http" userdata owns one CURLM handle and
-** every request in it (easy handle, header list, a private copy of the body, the
+** every request in it (easy handle, header list, a reference to the body, the
 ** response buffers). Registers http_session(opts) and curl_version(); the session
 ** has add, poll, pending, stats, close (= __close = __gc, idempotent). libcurl
 ** callbacks only fill kc_buf buffers; Lua values are built after they return.
@@ -27,7 +27,8 @@ typedef struct kc_request {
     CURL *easy;
     lua_Integer id;
     struct curl_slist *headers;
-    char *body;             /* private copy: the Lua string may be collected */
+    const char *body;       /* the Lua string's bytes, kept alive by body_ref */
+    int body_ref;           /* the body in the session's anchor table, or LUA_NOREF */
     size_t body_len, body_pos;
     int has_body;
     int body_sent;          /* the read callback handed out the body's last byte */
@@ -50,9 +51,9 @@ typedef struct kc_session {
     long connect_timeout, timeout, low_speed_time, maxage_conn, max_host_connections;
     size_t max_body;
     char *ca_file, *user_agent;
-    /* Finished easy handles, reset and kept for the next request: curl_easy_init
-    ** allocates and clears several KB each time, a visible cost at thousands of
-    ** requests per second. */
+    /* Finished easy handles, kept with the session's options for the next request
+    ** (which sets its own): curl_easy_init allocates and clears several KB, and a
+    ** reset with some twenty options set again was a visible cost per request. */
     CURL *spare[KC_SPARE_EASY];
     int nspare;
 } kc_session;
@@ -88,14 +89,13 @@ static void request_free(kc_session *s, kc_request *r)
         if (s->multi)
             curl_multi_remove_handle(s->multi, r->easy);
         if (s->multi && s->nspare < KC_SPARE_EASY) {
-            curl_easy_reset(r->easy);
+            /* kept with the session's options; the next request sets its own */
             s->spare[s->nspare++] = r->easy;
         } else {
             curl_easy_cleanup(r->easy);
         }
     }
     curl_slist_free_all(r->headers);
-    free(r->body);
     kc_buf_free(&r->resp);
     kc_buf_free(&r->head);
     free(r);
@@ -125,6 +125,9 @@ static int kc_http_release(lua_State *L)
     free(s->ca_file);
     free(s->user_agent);
     s->ca_file = s->user_agent = NULL;
+    /* the bodies of the requests just freed */
+    lua_pushnil(L);
+    lua_setiuservalue(L, 1, 1);
     return 0;
 }
 
@@ -272,9 +275,13 @@ static int kc_http_session(lua_State *L)
     if (curl_init_result != CURLE_OK)
         return kc_fail(L, "CURL_INIT", "curl_global_init failed: %s", curl_easy_strerror(curl_init_result));
 
-    s = lua_newuserdatauv(L, sizeof *s, 0);
+    /* user value 1: the anchor table, holding each request's body string (no
+    ** copy: a Lua string does not move) until poll hands its result back */
+    s = lua_newuserdatauv(L, sizeof *s, 1);
     memset(s, 0, sizeof *s);
     luaL_setmetatable(L, SESSION_MT);
+    lua_newtable(L);
+    lua_setiuservalue(L, -2, 1);
     s->connect_timeout = connect_timeout;
     s->timeout = timeout;
     s->low_speed_time = (low_speed_time + 999) / 1000;
@@ -298,20 +305,12 @@ static int kc_http_session(lua_State *L)
 
 /* ===== requests ===== */
 
-static CURLcode setup_easy(kc_session *s, kc_request *r, const char *method, const char *url)
+/* The options every request of the session shares, set once per easy handle: a
+** finished handle is kept (not reset) for the next request, which sets only its own. */
+static CURLcode setup_easy_session(kc_session *s, CURL *e)
 {
-    CURL *e = r->easy;
     CURLcode rc = CURLE_OK;
 #define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val)
-    SET(CURLOPT_URL, url);
-    /* Plain http is only allowed to a loopback host (kiva.config): it goes there
-    ** directly, never through a proxy from http_proxy/ALL_PROXY, which would
-    ** carry the client secret in clear text over the network. https goes through a
-    ** proxy only as a CONNECT tunnel, TLS end to end. */
-    if (strncasecmp(url, "http://", 7) == 0)
-        SET(CURLOPT_NOPROXY, "*");
-    SET(CURLOPT_PRIVATE, (void *)r);
-    SET(CURLOPT_ERRORBUFFER, r->errbuf);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);   /* a token must not travel to another host */
@@ -327,20 +326,38 @@ static CURLcode setup_easy(kc_session *s, kc_request *r, const char *method, con
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_ACCEPT_ENCODING, "");
     SET(CURLOPT_WRITEFUNCTION, on_write);
-    SET(CURLOPT_WRITEDATA, (void *)r);
     SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, (void *)r);
+    SET(CURLOPT_READFUNCTION, on_read);
     if (s->ca_file)
         SET(CURLOPT_CAINFO, s->ca_file);
     if (s->user_agent)
         SET(CURLOPT_USERAGENT, s->user_agent);
+#undef SET
+    return rc;
+}
+
+/* The options of this request: every one a previous request on the handle may have set. */
+static CURLcode setup_easy(kc_request *r, const char *method, const char *url)
+{
+    CURL *e = r->easy;
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val) if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val)
+    SET(CURLOPT_URL, url);
+    /* Plain http is only allowed to a loopback host (kiva.config): it goes there
+    ** directly, never through a proxy from http_proxy/ALL_PROXY, which would
+    ** carry the client secret in clear text over the network. https goes through a
+    ** proxy only as a CONNECT tunnel, TLS end to end. */
+    SET(CURLOPT_NOPROXY, strncasecmp(url, "http://", 7) == 0 ? "*" : (const char *)NULL);
+    SET(CURLOPT_PRIVATE, (void *)r);
+    SET(CURLOPT_ERRORBUFFER, r->errbuf);
+    SET(CURLOPT_WRITEDATA, (void *)r);
+    SET(CURLOPT_HEADERDATA, (void *)r);
     if (strcmp(method, "POST") == 0) {
         /* A read callback and no seek callback: curl cannot rewind the body, so
         ** it never resends a POST by itself (a retry on a stale reused
         ** connection fails with SEND_FAIL_REWIND instead). */
         SET(CURLOPT_POST, 1L);
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-        SET(CURLOPT_READFUNCTION, on_read);
         SET(CURLOPT_READDATA, (void *)r);
     } else {
         SET(CURLOPT_HTTPGET, 1L);
@@ -348,6 +365,17 @@ static CURLcode setup_easy(kc_session *s, kc_request *r, const char *method, con
     SET(CURLOPT_HTTPHEADER, r->headers);
 #undef SET
     return rc;
+}
+
+/* Drops the anchor of r's body (the session at index 1). */
+static void body_unanchor(lua_State *L, kc_request *r)
+{
+    if (r->body_ref == LUA_NOREF)
+        return;
+    lua_getiuservalue(L, 1, 1);
+    luaL_unref(L, -1, r->body_ref);
+    lua_pop(L, 1);
+    r->body_ref = LUA_NOREF;
 }
 
 /* session:add{ method, url, headers, body } -> id. The request is owned by
@@ -376,6 +404,7 @@ static int kc_http_add(lua_State *L)
     r = calloc(1, sizeof *r);
     if (!r)
         return kc_fail(L, "ENOMEM", "out of memory");
+    r->body_ref = LUA_NOREF;
     s->building = r;
     kc_buf_init(&r->resp, s->max_body);
     kc_buf_init(&r->head, MAX_HEADER_BYTES);
@@ -386,16 +415,13 @@ static int kc_http_add(lua_State *L)
         if (lua_type(L, -1) != LUA_TSTRING)
             return luaL_error(L, "add: body must be a string");
         body = lua_tolstring(L, -1, &blen);
-        r->body = malloc(blen ? blen : 1);
-        if (!r->body)
-            return kc_fail(L, "ENOMEM", "out of memory");
-        memcpy(r->body, body, blen);
+        r->body = body;
         r->body_len = blen;
         r->has_body = 1;
     }
-    lua_pop(L, 1);
+    /* the body stays at index 5 until it is anchored */
     if (strcmp(method, "POST") == 0 && !r->has_body)
-        r->body = malloc(1);
+        r->body = "";
 
     if (lua_getfield(L, 2, "headers") != LUA_TNIL) {
         luaL_checktype(L, -1, LUA_TTABLE);
@@ -420,19 +446,39 @@ static int kc_http_add(lua_State *L)
         r->headers = h;
     }
 
-    r->easy = s->nspare > 0 ? s->spare[--s->nspare] : curl_easy_init();
-    if (!r->easy)
-        return kc_fail(L, "ENOMEM", "curl_easy_init failed");
-    rc = setup_easy(s, r, method, url);
+    if (s->nspare > 0) {
+        r->easy = s->spare[--s->nspare];
+    } else {
+        r->easy = curl_easy_init();
+        if (!r->easy)
+            return kc_fail(L, "ENOMEM", "curl_easy_init failed");
+        rc = setup_easy_session(s, r->easy);
+        if (rc != CURLE_OK) {
+            char tmp[32];
+            const char *name = curl_code_name(rc, tmp, sizeof tmp);
+            curl_easy_cleanup(r->easy);   /* half set up: never kept as a spare */
+            r->easy = NULL;
+            request_list_free(s, &s->building);
+            return kc_fail(L, name, "cannot set up the request: %s", curl_easy_strerror(rc));
+        }
+    }
+    rc = setup_easy(r, method, url);
     if (rc != CURLE_OK) {
         char tmp[32];
         const char *name = curl_code_name(rc, tmp, sizeof tmp);
         request_list_free(s, &s->building);
         return kc_fail(L, name, "cannot set up the request: %s", curl_easy_strerror(rc));
     }
+    if (r->has_body) {
+        lua_getiuservalue(L, 1, 1);
+        lua_pushvalue(L, 5);
+        r->body_ref = luaL_ref(L, -2);
+        lua_pop(L, 1);
+    }
     mrc = curl_multi_add_handle(s->multi, r->easy);
     if (mrc != CURLM_OK) {
         /* not in the multi handle: request_free's remove is a harmless no-op */
+        body_unanchor(L, r);
         request_list_free(s, &s->building);
         return kc_fail(L, "CURLM", "cannot add the request: %s", curl_multi_strerror(mrc));
     }
@@ -473,7 +519,7 @@ static void collect_done(kc_session *s)
 static void push_headers(lua_State *L, const kc_buf *h)
 {
     const char *p = h->data ? h->data : "", *end = p + h->len;
-    lua_newtable(L);
+    lua_createtable(L, 0, 8);   /* room for a usual answer's headers: no regrowth */
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = eol ? eol : end, *colon, *v;
@@ -482,12 +528,16 @@ static void push_headers(lua_State *L, const kc_buf *h)
             line_end--;
         colon = memchr(p, ':', (size_t)(line_end - p));
         if (colon && colon > p && memcmp(p, "HTTP/", 5) != 0) {
-            luaL_Buffer name;
-            const char *q;
-            luaL_buffinit(L, &name);
-            for (q = p; q < colon; q++)
-                luaL_addchar(&name, (char)((*q >= 'A' && *q <= 'Z') ? *q + 32 : *q));
-            luaL_pushresult(&name);
+            /* lower-cased in a stack buffer: one string made per name, not a
+            ** luaL_Buffer walked byte by byte (every answer's headers come here) */
+            char small[64];
+            size_t len = (size_t)(colon - p), k;
+            char *name = len <= sizeof small ? small : lua_newuserdatauv(L, len, 0);
+            for (k = 0; k < len; k++)
+                name[k] = (char)((p[k] >= 'A' && p[k] <= 'Z') ? p[k] + 32 : p[k]);
+            lua_pushlstring(L, name, len);
+            if (name != small)
+                lua_remove(L, -2);
             v = colon + 1;
             while (v < line_end && (*v == ' ' || *v == '\t'))
                 v++;
@@ -590,6 +640,7 @@ static int kc_http_poll(lua_State *L)
         push_result(L, s, r);
         lua_rawseti(L, -2, ++n);
         s->done = r->next;
+        body_unanchor(L, r);
         request_free(s, r);
     }
     return 1;

@@ -117,6 +117,17 @@ describe("kiva.errors", function()
       assert.equal('"[REDACTED]"', out)
     end)
 
+    -- an answer with no "%", "\\" or "+" goes through a plain search first
+    it("in an answer free of escapes: whole, or 6 bytes of its start, but not 5", function()
+      local plain = "k3yVal-abcdef"
+      assert.is_true(errors.holds_secret('{"error":"bad client k3yVal-abcdef"}', { "other-secret", plain }))
+      assert.is_true(errors.holds_secret('{"error":"bad client k3yVal"}', { plain, plain }))
+      assert.is_false(errors.holds_secret('{"error":"bad client k3yVa"}', { plain, plain }))
+      assert.is_false(errors.holds_secret('{"code":"200","loan_draft_uuid":"0b5e8a52"}', { plain, "eyJtoken.x.y" }))
+      local answer = '{"error":"bad client k3yVal-abcdef"}'
+      assert.equal('{"error":"bad client [REDACTED]"}', errors.redact(answer, { plain }))
+    end)
+
     it("but not 5 bytes of its start, nor unrelated text", function()
       local text = "s3cr+ is not it, nor is s3cr%2B alone; Ana Lopez"
       assert.is_false(errors.holds_secret(text, { SECRET }))

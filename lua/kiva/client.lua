@@ -169,7 +169,13 @@ end
 function Client:encode(kind, value)
   if type(value) == "string" then return value end
   -- kiva.schema validates before it encodes unless told not to
-  local json, err = schema.encode(kind, value, { csv_format = self.settings.csv_format, validate = self.opts.validate })
+  -- one options table per client, not one per body
+  local eopts = self.encode_opts
+  if not eopts then
+    eopts = { csv_format = self.settings.csv_format, validate = self.opts.validate }
+    self.encode_opts = eopts
+  end
+  local json, err = schema.encode(kind, value, eopts)
   if not json then
     local e = type(err) == "table" and err or { message = tostring(err) }
     local kind_of = errors.kinds[e.kind] and e.kind or "validation"
@@ -234,10 +240,13 @@ end
 -- set before each attempt, and sent once more after a 401 if the token could be
 -- renewed. `check(res)` says why a 2xx answer is unreadable (see the CHECK table),
 -- nil when it is fine.
-function Client:api_request(method, path, body, check)
+-- item, before_send, on_retry (client:send's) are set in the same constructor:
+-- a field added later would grow the table once per request.
+function Client:api_request(method, path, body, check, item, before_send, on_retry)
   return {
     method = method, url = self.settings.api_url .. path, endpoint = path, body = body, check = check,
     client = self, prepare = prepare_api, on_result = on_api_result,
+    item = item, before_send = before_send, on_retry = on_retry,
   }
 end
 
@@ -406,17 +415,17 @@ function Client:send(kind, bodies, opts)
     pull = function() i = i + 1; return bodies[i] end
   end
   local n = 0
+  local on_retry = opts.on_retry
+  local function item_retry(r, err, delay) on_retry(r.item, err, delay) end
+  local function no_path() return nil, perr end
   local function next_request()
     local b = pull()
     if b == nil then return nil end
     n = n + 1
     local body, item = b, n
     if type(b) == "table" then body, item = b.body, b.item end
-    local req = self:api_request("POST", path or "", body)
-    req.item, req.before_send, req.on_retry = item, opts.before_send, opts.on_retry and function(r, err, delay)
-      opts.on_retry(r.item, err, delay)
-    end
-    if not path then req.prepare = function() return nil, perr end end
+    local req = self:api_request("POST", path or "", body, nil, item, opts.before_send, on_retry and item_retry)
+    if not path then req.prepare = no_path end
     return req
   end
   local done = 0

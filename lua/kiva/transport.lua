@@ -94,12 +94,16 @@ function Run:start(job)
   if not headers and err then return self:finish(job, nil, err) end
   job.attempt = job.attempt + 1
   job.started = job.started or core.monotonic()
-  local id, msg, code = self.session:add { method = req.method, url = req.url, headers = headers, body = req.body }
+  -- session:add only reads its table: one per run, filled for each request
+  local args = self.add_args
+  args.method, args.url, args.headers, args.body = req.method, req.url, headers, req.body
+  local id, msg, code = self.session:add(args)
   if not id then
     return self:finish(job, nil, errors.new("network", errors.redact(msg, t.secrets), { code = code }))
   end
   t.counts.requests = t.counts.requests + 1
-  t:trace("-> %s %s%s", req.method, req.url, req.body and (" " .. shorten(req.body)) or "")
+  -- the arguments cost a copy of the body: built only when someone traces
+  if t.debug then t:trace("-> %s %s%s", req.method, req.url, req.body and (" " .. shorten(req.body)) or "") end
   self.in_flight[id] = job
   self.active = self.active + 1
 end
@@ -143,8 +147,10 @@ function Run:handle(job, res)
     local problem = req.check(res)
     if problem then err = errors.malformed(res, req, problem, t.secrets) end
   end
-  t:trace("<- %s %s %s%s %.3fs %s", req.method, req.url, res.status,
-    res.code and (" " .. res.code) or "", res.total_time, shorten(res.body or ""))
+  if t.debug then
+    t:trace("<- %s %s %s%s %.3fs %s", req.method, req.url, res.status,
+      res.code and (" " .. res.code) or "", res.total_time, shorten(res.body or ""))
+  end
   if err and err.retryable and not self.stopped and self:retry(job, res, err) then return end
   if err then return self:finish(job, nil, err) end
   return self:finish(job, res, nil)
@@ -268,7 +274,7 @@ function Transport:run(requests, opts)
     -- queue[head..] is a FIFO (jobs appended at the end, taken at head, never shifted); a job
     -- not yet due moves to `delayed` (retries: few), so a turn costs O(started + delayed),
     -- not O(queue), and n requests O(n) instead of O(n^2).
-    queue = {}, head = 1, delayed = {},
+    queue = {}, head = 1, delayed = {}, add_args = {},
   }, Run)
   while true do
     if not run.stopped and opts.should_stop then
