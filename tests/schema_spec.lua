@@ -80,6 +80,57 @@ describe("payload corpus", function()
   end
 end)
 
+describe("kiva.schema.encode checked item by item", function()
+  -- the whole-body path it must agree with, byte for byte and error for error
+  local function whole(kind, value, opts)
+    local compiled = schema.compiled(kind)
+    local o = { kind = kind, csv_format = opts.csv_format or "three", currency = opts.currency,
+      strict = opts.strict, today = opts.today }
+    local ok, errs = compiled:validate(value, o)
+    if not ok then return nil, errs end
+    return compiled:encode(value)
+  end
+
+  for _, kind in ipairs(schema.kinds) do
+    for _, validity in ipairs({ "valid", "invalid" }) do
+      for _, name in ipairs(list(corpus .. "/" .. kind .. "/" .. validity)) do
+        it(kind .. "/" .. validity .. "/" .. name .. ": the same bytes, or the same errors", function()
+          local path = corpus .. "/" .. kind .. "/" .. validity .. "/" .. name
+          local opts = expectation(path).opts or {}
+          for _, strict in ipairs({ false, true }) do
+            opts.strict = strict
+            local want, want_errs = whole(kind, cjson.decode(read(path)), opts)
+            local got, err = schema.encode(kind, cjson.decode(read(path)), opts)
+            assert.equal(want, got)
+            if not want then assert.same(want_errs, err.errors) end
+          end
+        end)
+      end
+    end
+  end
+
+  it("leaves repeated lines, two-column bodies with client ids and odd shapes to the whole body", function()
+    local line = { loan_id = "L1", client_id = "C1", amount = 10 }
+    local function both(value, opts)
+      local want, want_errs = whole("repayments", value, opts or {})
+      local got, err = schema.encode("repayments", value, opts)
+      assert.equal(want, got)
+      if not want then assert.same(want_errs, err.errors) end
+      return got
+    end
+    assert.is_nil(schema.checked_body("repayments", { repayments = { line, line } }))
+    assert.is_nil(both({ repayments = { line, line } }))
+    assert.is_nil(schema.checked_body("repayments", { repayments = { line } }, { csv_format = "two" }))
+    assert.matches('"client_id":"C1"', both({ repayments = { line } }, { csv_format = "two" }))
+    assert.is_nil(schema.checked_body("repayments", { repayments = { line }, extra = 1 }))
+    both({ repayments = { line }, extra = 1 })
+    assert.is_nil(schema.checked_body("repayments", { repayments = {} }))
+    both({ repayments = {} })
+    local two = { loan_id = "L2", client_id = "C1", amount = 10.5 }
+    assert.equal(both({ repayments = { line, two } }), schema.checked_body("repayments", { repayments = { line, two } }))
+  end)
+end)
+
 describe("validation", function()
   it("reports every violation, not the first, with the value found", function()
     local d = draft()
