@@ -127,7 +127,8 @@ describe("kiva.schema.encode checked item by item", function()
     assert.is_nil(schema.checked_body("repayments", { repayments = {} }))
     both({ repayments = {} })
     local two = { loan_id = "L2", client_id = "C1", amount = 10.5 }
-    assert.equal(both({ repayments = { line, two } }), schema.checked_body("repayments", { repayments = { line, two } }))
+    local body = { repayments = { line, two } }
+    assert.equal(both(body), schema.checked_body("repayments", body))
   end)
 end)
 
