@@ -248,6 +248,24 @@ describe("compiled:checker", function()
       assert.are.equal("internal_client_id", jerrors[1].path)
     end)
 
+    it("that are tables of other keys name the key, or the array they are", function()
+      local checker = checker_of("repayments", { kind = "repayments" })
+      local function check(value) return select(2, checker:check(value)) end
+      local three = "required: client_id is required for three-column partners (csv_format \"three\")"
+      assert.are.same({ { path = "", message = "type: object keys must be strings, found key 2" },
+        { path = "amount", message = "required: property is missing" }, { path = "client_id", message = three },
+        { path = "loan_id", message = "required: property is missing" } }, check({ [2] = "x" }))
+      assert.are.same({ { path = "", message = "type: object keys must be strings, found key true" } },
+        check({ [true] = 1, loan_id = "L-1", client_id = "C", amount = 1 }))
+      assert.are.same({ { path = "", message = "type: expected object, found an array of 2" },
+        { path = "client_id", message = three } }, check({ 5, 6 }))
+      assert.are.same({ { path = "", message = "type: object keys must be strings, found key 1" },
+        { path = "amount", message = "required: property is missing" }, { path = "client_id", message = three },
+        { path = "loan_id", message = "required: property is missing" },
+        { path = "x", message = "additionalProperties: unknown property, not allowed here" } },
+        check({ [1] = 1, x = 2 }))
+    end)
+
     it("give the nested paths of a draft's borrowers and schedule, in document order", function()
       local d = draft()
       d.entreps[1].amount = -1
