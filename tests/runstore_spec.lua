@@ -130,19 +130,24 @@ describe("kiva.runstore across pages", function()
     assert.equal(N, items[N].response.id)
   end)
 
-  it("finds duplicates only where they are, whatever the filter's false alarms", function()
-    store:close()
-    -- a filter this small says "maybe" for nearly every ident: each must be verified
-    store = assert(runstore.open({ bloom_bytes = 64 }))
-    for i = 1, 20000 do store:add({ where = "a:" .. i, status = "valid", ident = "L" .. i }) end
-    store:add({ where = "a:20001", status = "valid", ident = "L77", client_id = "C2" })
-    store:add({ where = "a:20002", status = "invalid", ident = "L78" })
-    store:index()
-    local groups = store:duplicates()
-    assert.equal(1, #groups)
-    assert.equal("L77", groups[1].ident)
-    assert.same({ "a:77", "a:20001" }, groups[1].wheres)
-  end)
+  for _, in_memory in ipairs({ 65536, 0 }) do
+    it("finds duplicates only where they are, whatever the filter's false alarms (verified "
+        .. (in_memory > 0 and "from memory" or "in SQL") .. ")", function()
+      store:close()
+      -- a filter this small says "maybe" for nearly every ident: each must be verified
+      store = assert(runstore.open({ bloom_bytes = 64, suspects_in_memory = in_memory }))
+      for i = 1, 20000 do store:add({ where = "a:" .. i, status = "valid", ident = "L" .. i }) end
+      store:add({ where = "a:20001", status = "valid", ident = "L77", client_id = "C2" })
+      store:add({ where = "a:20002", status = "invalid", ident = "L78" })
+      store:index()
+      local groups = store:duplicates()
+      assert.equal(1, #groups)
+      assert.equal("L77", groups[1].ident)
+      assert.same({ "a:77", "a:20001" }, groups[1].wheres)
+      assert.same({ 77, 20001 }, groups[1].seqs)
+      assert.same({ [2] = "C2" }, groups[1].client_ids)
+    end)
+  end
 
   it("counts the months of the valid items' payment dates as they change", function()
     store:add({ status = "valid", date = "2026-10-02", ident = "A" })

@@ -330,13 +330,14 @@ function Run:write_payloads()
   if not made then
     return self:stop(errors.config("cannot create the output directory " .. out .. ": " .. tostring(merr)))
   end
-  local files = {}
+  -- how many files, and where: not their list (a million drafts make a million files)
+  local files = { count = 0, dir = out }
   self.result.files = files
   local function put(name, body, first, last)
     local path = out .. "/" .. name
     local ok, err = write_file(path, body .. "\n")
     if not ok then return self:stop(errors.config("cannot write " .. path .. ": " .. tostring(err))) end
-    files[#files + 1] = path
+    files.count = files.count + 1
     -- the items of one file are consecutive valid items: one record marks them all
     store:update_range(first, last, "valid", { file = path })
     return true
@@ -719,7 +720,7 @@ end
 -- on_progress(p), on_warning(message), should_stop() -> err|nil, command (the
 -- result's name for the run, default "validate" or "push": kiva.reconcile's own).
 -- @return result { command, kind, period, counts, items, warnings, batches,
--- recovered, files, fatal = err|nil, target, started_at, finished_at, duration }.
+-- recovered, files ({ count, dir }: a dry run's), fatal = err|nil, target, started_at, finished_at, duration }.
 -- `items` is read from the run's store a page at a time: release the store with
 -- M.close(result) when done with it (the garbage collector does it otherwise).
 function M.run(opts)

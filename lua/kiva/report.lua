@@ -331,8 +331,8 @@ function M.summary(result, opts)
       say(string.format("  %s %s", printable(e.key), printable(e.response.confirm_url)))
     end
   end
-  if result.files and #result.files > 0 then
-    say(tr("Payloads written: %d file(s) under %s", #result.files, result.files[1]:match("^(.*)/") or "."))
+  if result.files and result.files.count > 0 then
+    say(tr("Payloads written: %d file(s) under %s", result.files.count, result.files.dir))
   end
   if result.fatal then
     say(tr("Stopped: %s", message_of(result.fatal)))

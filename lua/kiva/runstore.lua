@@ -27,6 +27,9 @@ local Store = {}
 Store.__index = Store
 
 local SCHEMA = {
+  -- its page cache bounded below SQLite's 2 MiB default: the tables grow with the
+  -- export (a row per page and per file), and the cache with them
+  "PRAGMA cache_size=-512",
   [[CREATE TABLE pages (
   first    INTEGER PRIMARY KEY,  -- seq of the page's first item (seqs are 1, 2, ... in export order)
   statuses TEXT NOT NULL,        -- a letter per item: its status code (+ WARNED when it has warnings)
@@ -35,7 +38,7 @@ local SCHEMA = {
 )]],
   -- idents the Bloom filter met twice (or thinks it did): verified by duplicates()
   "CREATE TABLE suspects (ident TEXT PRIMARY KEY) WITHOUT ROWID",
-  "CREATE TABLE candidates (seq INTEGER PRIMARY KEY, ident TEXT, where_ TEXT, client_id TEXT)",
+  "CREATE TABLE candidates (seq INTEGER PRIMARY KEY, ident TEXT, client_id TEXT)",
   -- fields set on ranges of items at once (a dry run's file), applied when read back
   "CREATE TABLE ranges (first INTEGER, last INTEGER, status TEXT, field TEXT, value TEXT)",
 }
@@ -44,6 +47,7 @@ M.PAGE_ITEMS = 256         -- items per page at most
 local PAGE_BYTES = 64 * 1024   -- a page is closed once its items pass this many bytes
 local CACHE_PAGES = 8      -- pages kept decoded for updates and random reads
 local BLOOM_BYTES = 4 * 1024 * 1024
+local SUSPECTS_IN_MEMORY = 65536   -- more (an export of repeated lines) are looked up in SQL
 
 local STATUSES = { "valid", "invalid", "omitted", "sent", "skipped", "changed", "rejected", "unknown", "pending" }
 -- An item's status code is a letter, kept as its byte: "A" (valid), "B"..., and the
@@ -83,7 +87,8 @@ local function failed(what, err)
   error(errors.ledger("the run's temporary database: " .. what .. ": " .. tostring(err)), 0)
 end
 
---- A new, empty store. opts.bloom_bytes: the duplicates filter's size (default 4 MiB).
+--- A new, empty store. opts.bloom_bytes: the duplicates filter's size (default 4 MiB);
+-- opts.suspects_in_memory: how many of its "maybe"s are verified from memory (65536).
 -- @return store | nil, err (kind "ledger")
 function M.open(opts)
   local db, err = tempdb.open("the run store", SCHEMA)
@@ -97,7 +102,8 @@ function M.open(opts)
   end
   local counts = {}
   for _, code in pairs(CODE) do counts[code] = 0 end
-  return setmetatable({ db = db, file = file, file_end = 0, statements = {}, seq = 0, bloom = bloom, suspects = 0,
+  return setmetatable({ db = db, file = file, file_end = 0, statements = {}, seq = 0, bloom = bloom,
+    suspects_in_memory = opts and opts.suspects_in_memory or SUSPECTS_IN_MEMORY, suspects = 0,
     counts = counts, warned_count = 0, months_of = {}, undated = 0, batch_statuses = {},
     cur = nil, cache = {}, cache_order = {} }, Store)
 end
@@ -369,21 +375,36 @@ end
 function Store:duplicates()
   local groups = {}
   if self.suspects == 0 then return groups end
-  -- a "maybe" of the Bloom filter: the valid items with a suspect ident, then SQL
-  self:run("DELETE FROM candidates")
+  -- the Bloom filter's "maybe"s, verified: the suspects in memory when they are few
+  -- (false alarms: a few dozen in a million items), else asked of SQL
+  local set
+  if self.suspects <= self.suspects_in_memory then
+    set = {}
+    for _, r in ipairs(self:rows("SELECT ident FROM suspects")) do set[r.ident] = true end
+  end
   local is_suspect = self:statement("SELECT 1 FROM suspects WHERE ident=?")
-  self:scan(0, status_is(CODE.valid), function(seq, code, data, pos)
-    local item = self:item_at(seq, code, data, pos)
-    if item.ident == nil then return end
-    local ok, err = is_suspect:execute(item.ident)
+  local function suspect(ident)
+    if set then return set[ident] end
+    local ok, err = is_suspect:execute(ident)
     if not ok then failed("suspects", err) end
-    if is_suspect:fetch(false) then
-      self:run("INSERT INTO candidates(seq, ident, where_, client_id) VALUES (?,?,?,?)", seq, item.ident, item.where,
-        item.client_id)
+    return is_suspect:fetch(false) ~= nil
+  end
+  self:run("DELETE FROM candidates")
+  self:close_page()
+  self:write_back()
+  -- page by page, the valid items' idents picked in C
+  local row = self:page_row(PAGE_AT, 1)
+  while row do
+    local seqs, idents, clients = codec:select(row.data, row.statuses, row.first, 0, VALID, "ident", "client_id")
+    for i = 1, #seqs do
+      if idents[i] and suspect(idents[i]) then
+        self:run("INSERT INTO candidates(seq, ident, client_id) VALUES (?,?,?)", seqs[i], idents[i], clients[i])
+      end
     end
-  end)
+    row = self:page_row(PAGE_AFTER, row.first)
+  end
   local by_ident = {}
-  for _, r in ipairs(self:rows("SELECT seq, ident, where_, client_id FROM candidates WHERE ident IN "
+  for _, r in ipairs(self:rows("SELECT seq, ident, client_id FROM candidates WHERE ident IN "
       .. "(SELECT ident FROM candidates GROUP BY ident HAVING count(*) > 1) ORDER BY seq")) do
     local g = by_ident[r.ident]
     if not g then
@@ -391,8 +412,9 @@ function Store:duplicates()
       by_ident[r.ident] = g
       groups[#groups + 1] = g
     end
+    local page = self:page_of(r.seq)
     g.seqs[#g.seqs + 1] = r.seq
-    g.wheres[#g.wheres + 1] = r.where_
+    g.wheres[#g.seqs] = page.items[r.seq - page.first + 1].where
     g.client_ids[#g.seqs] = r.client_id
   end
   return groups
