@@ -12,7 +12,6 @@
 **
 ** Registers: record_codec(names, json_names, encode) -> codec;
 **   codec:pack(t) -> string; codec:unpack(data [, pos]) -> t, next_pos;
-**   codec:get(data, pos, name) -> value|nil, next_pos (one field, without a table);
 **   codec:select(data, statuses, first, after, code, name [, name2]) -> seqs, values
 **   [, values2] (a page's items of one status: see codec_select).
 */
@@ -142,44 +141,6 @@ static int codec_unpack(lua_State *L)
     return 2;
 }
 
-/* codec:get(data, pos, name): one field of a record. */
-static int codec_get(lua_State *L)
-{
-    kc_codec *c = check_codec(L);
-    size_t pos;
-    uint32_t size, mask, off = 8;
-    const unsigned char *rec = record_at(L, &pos, &size, &mask);
-    const char *name = luaL_checkstring(L, 4);
-    int i, found = 0;
-
-    lua_getiuservalue(L, 1, 1);
-    for (i = 0; i < c->count; i++) {
-        uint32_t n;
-        int match;
-        lua_rawgeti(L, -1, i + 1);
-        match = strcmp(lua_tostring(L, -1), name) == 0;
-        lua_pop(L, 1);
-        if (!(mask & (1u << i))) {
-            if (match)
-                break;
-            continue;
-        }
-        luaL_argcheck(L, off + 4 <= size, 2, "a record cut short");
-        n = get_u32(rec + off);
-        luaL_argcheck(L, n <= size - off - 4, 2, "a record cut short");
-        if (match) {
-            lua_pushlstring(L, (const char *)rec + off + 4, n);
-            found = 1;
-            break;
-        }
-        off += 4 + n;
-    }
-    if (!found)
-        lua_pushnil(L);
-    lua_pushinteger(L, (lua_Integer)(pos + size + 1));
-    return 2;
-}
-
 /* The index of field `name` in the codec, or -1. */
 static int field_index(lua_State *L, const kc_codec *c, const char *name)
 {
@@ -259,17 +220,6 @@ static int codec_select(lua_State *L)
     return index2 >= 0 ? 3 : 2;
 }
 
-/* codec:size(data, pos): the size of the record at pos (to skip it). */
-static int codec_size(lua_State *L)
-{
-    size_t pos;
-    uint32_t size, mask;
-    check_codec(L);
-    record_at(L, &pos, &size, &mask);
-    lua_pushinteger(L, (lua_Integer)size);
-    return 1;
-}
-
 /* record_codec(names, json_names, encode) */
 static int codec_new(lua_State *L)
 {
@@ -305,8 +255,6 @@ void kc_record_open(lua_State *L)
     static const luaL_Reg methods[] = {
         { "pack", codec_pack },
         { "unpack", codec_unpack },
-        { "get", codec_get },
-        { "size", codec_size },
         { "select", codec_select },
         { NULL, NULL }
     };
