@@ -6,11 +6,12 @@
 ** getpid, isatty, kill, mkdir (with parents, like mkdir -p, so no shell is
 ** needed), the terminal's size (TIOCGWINSZ, for a progress line that fits), a
 ** private file writer (a new file made with O_EXCL|O_NOFOLLOW beside the target,
-** then renamed over it) and the process hardening run once a secret is loaded (not
-** dumpable, no core files). Registers: now, monotonic, sleep, lock, file_mode,
+** then renamed over it), a nameless temporary file as an io handle, and the process
+** hardening run once a secret is loaded (not dumpable, no core files). Registers: now, monotonic, sleep, lock, file_mode,
 ** chmod, getpid, isatty, kill, mkdir, term_size, write_private, protect_process,
-** dumpable.
+** dumpable, anonymous_file.
 */
+#define _GNU_SOURCE   /* O_TMPFILE */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -263,6 +264,55 @@ static int kc_sys_write_private(lua_State *L)
     return 1;
 }
 
+/* Closes a file of anonymous_file (the io library's __close/__gc call it). */
+static int anonymous_close(lua_State *L)
+{
+    luaL_Stream *p = luaL_checkudata(L, 1, LUA_FILEHANDLE);
+    int res = fclose(p->f);
+    return luaL_fileresult(L, res == 0, NULL);
+}
+
+/* anonymous_file(dir) -> file | nil, msg, code: a new read-write file in dir that has
+** no name (O_TMPFILE; where the file system has none, made O_EXCL|O_NOFOLLOW as
+** "kiva-run-<pid>-<n>" and unlinked at once), as an io library file handle: the disk space comes back when it is closed or
+** the process ends, however it ends. Temporary data of a run goes where TMPDIR says,
+** which io.tmpfile (always /tmp) does not heed. */
+static int kc_sys_anonymous_file(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1);
+    char path[4096];
+    int fd = -1, attempt;
+    luaL_Stream *p;
+#ifdef O_TMPFILE
+    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#endif
+    for (attempt = 0; fd < 0 && attempt < 100; attempt++) {
+        if (snprintf(path, sizeof path, "%s/kiva-run-%ld-%d", dir, (long)getpid(), attempt) >= (int)sizeof path)
+            return errno_code_fail(L, ENAMETOOLONG, "cannot make a temporary file in", dir);
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST)
+            return errno_code_fail(L, errno, "cannot make a temporary file in", dir);
+        if (fd >= 0 && unlink(path) != 0) {
+            int err = errno;
+            close(fd);
+            return errno_code_fail(L, err, "cannot make a temporary file in", dir);
+        }
+    }
+    if (fd < 0)
+        return errno_code_fail(L, EEXIST, "cannot make a temporary file in", dir);
+    p = lua_newuserdatauv(L, sizeof *p, 0);
+    p->closef = NULL;   /* a closed handle until f is set */
+    luaL_setmetatable(L, LUA_FILEHANDLE);
+    p->f = fdopen(fd, "w+b");
+    if (p->f == NULL) {
+        int err = errno;
+        close(fd);
+        return errno_code_fail(L, err, "cannot make a temporary file in", dir);
+    }
+    p->closef = anonymous_close;
+    return 1;
+}
+
 /* protect_process() -> true | nil, msg, code: the process can no longer dump core
 ** (RLIMIT_CORE 0, soft and hard) nor be read by ptrace or /proc/<pid>/mem by other
 ** processes of the same user (PR_SET_DUMPABLE 0). Called once a secret is in memory. */
@@ -324,6 +374,7 @@ void kc_sys_open(lua_State *L)
         { "kill", kc_sys_kill },
         { "mkdir", kc_sys_mkdir },
         { "write_private", kc_sys_write_private },
+        { "anonymous_file", kc_sys_anonymous_file },
         { "protect_process", kc_sys_protect_process },
         { "dumpable", kc_sys_dumpable },
         { "term_size", kc_sys_term_size },

@@ -212,3 +212,33 @@ describe("kiva.core.record_codec and kiva.core.bloom", function()
     for i = 1, 3000 do assert.is_true(bloom:seen("id" .. i)) end
   end)
 end)
+
+describe("kiva.runstore's temporary files", function()
+  local core = require "kiva.core"
+  local helper = require "helper"
+
+  it("keeps its data in a file without a name, where TMPDIR says", function()
+    local dir = helper.tmpdir()
+    local f = assert(core.anonymous_file(dir))
+    assert.equal("file", io.type(f))
+    f:write("a\0b")
+    f:seek("set", 0)
+    assert.equal("a\0b", f:read("a"))
+    assert.is_nil(helper.run("ls -A " .. dir).out:match("%S"))   -- nothing named left behind
+    f:close()
+    assert.equal("closed file", io.type(f))
+  end)
+
+  it("says which directory it could not use, and what chooses it", function()
+    local f, err, code = core.anonymous_file("/nonexistent/kiva")
+    assert.is_nil(f)
+    assert.matches("/nonexistent/kiva", err)
+    assert.equal("ENOENT", code)
+    local r = helper.run(helper.kiva("push repayments --dry-run --period 2026-06 --out out --mapping "
+      .. helper.root .. "/tests/data/cli/repayments.lua --input " .. helper.root .. "/tests/data/cli/repayments.csv"),
+      { cwd = helper.tmpdir(), env = { TMPDIR = "/nonexistent/kiva" } })
+    assert.not_equal(0, r.code)
+    assert.matches("/nonexistent/kiva", r.out .. r.err)
+    assert.matches("TMPDIR", r.out .. r.err)
+  end)
+end)

@@ -8,14 +8,15 @@
 --
 -- Why pages and not a row per item: a row per item cost SQLite more than all the
 -- rest of a dry run (1.5-2.6 us per insert, then the indexes). Items are packed
--- (string.pack) into pages of at most PAGE_ITEMS items or PAGE_BYTES bytes, written
--- to a temporary data file (io.tmpfile: removed when closed, binary-safe, which
--- LuaDBI's reading of blobs is not); SQLite keeps one row per page, where its bytes
--- are and a letter per item for its status, so a scan for a status unpacks only
--- the items in it. A changed page is written again at the end of the file. What SQL answered before is kept as it goes:
--- counts by status, the months of the payment dates, and, for duplicates, a fixed-
--- size Bloom filter (kiva.core.bloom) over the items' idents: the usual export has
--- none, and says so in one pass; a "maybe" is verified on disk.
+-- (kiva.core.record_codec) into pages of at most PAGE_ITEMS items or PAGE_BYTES
+-- bytes, written to a nameless temporary data file in TMPDIR (kiva.core.anonymous_file:
+-- gone when closed, however the run ends; binary-safe, which LuaDBI's reading of
+-- blobs is not). SQLite keeps one row per page: where its bytes are, and a letter per
+-- item for its status, so a scan for a status unpacks only the items in it. A changed
+-- page is written again, in its place when it fits. What SQL answered before is kept
+-- as items come: counts by status, the months of the payment dates, and, for
+-- duplicates, a fixed-size Bloom filter (kiva.core.bloom) over the items' idents: the
+-- usual export has none, and says so in one pass; a "maybe" is verified on disk.
 local core = require "kiva.core"
 local json = require "kiva.json"
 local errors = require "kiva.errors"
@@ -94,7 +95,11 @@ function M.open(opts)
   local db, err = tempdb.open("the run store", SCHEMA)
   if not db then return nil, err end
   local bloom, berr = core.bloom(opts and opts.bloom_bytes or BLOOM_BYTES)
-  local file, ferr = io.tmpfile()
+  -- where TMPDIR says, as SQLite's own temporary files (io.tmpfile would use /tmp)
+  local tmpdir = os.getenv("TMPDIR")
+  tmpdir = (tmpdir and tmpdir ~= "") and tmpdir or "/tmp"
+  local file, ferr = core.anonymous_file(tmpdir)
+  if ferr then ferr = ferr .. " (TMPDIR names where a run keeps its temporary files)" end
   if not bloom or not file then
     db:close()
     if file then file:close() end
@@ -102,7 +107,7 @@ function M.open(opts)
   end
   local counts = {}
   for _, code in pairs(CODE) do counts[code] = 0 end
-  return setmetatable({ db = db, file = file, file_end = 0, statements = {}, seq = 0, bloom = bloom,
+  return setmetatable({ db = db, file = file, tmpdir = tmpdir, file_end = 0, statements = {}, seq = 0, bloom = bloom,
     suspects_in_memory = opts and opts.suspects_in_memory or SUSPECTS_IN_MEMORY, suspects = 0,
     counts = counts, warned_count = 0, months_of = {}, undated = 0, batch_statuses = {},
     cur = nil, cache = {}, cache_order = {} }, Store)
@@ -143,7 +148,10 @@ function Store:append(data, at, room)
   local offset = (at and #data <= room) and at or self.file_end
   local ok, err = f:seek("set", offset)
   if ok then ok, err = f:write(data) end
-  if not ok then failed("cannot write its data file", err) end
+  if not ok then
+    failed("cannot write its data file in " .. self.tmpdir .. " (a full disk? TMPDIR names where a run keeps "
+      .. "its temporary files)", err)
+  end
   if offset == self.file_end then self.file_end = offset + #data end
   return offset, #data
 end
