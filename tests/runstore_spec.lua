@@ -128,6 +128,16 @@ describe("kiva.runstore across pages", function()
     assert.equal("not ", items[N - 1].note)
     assert.equal("not sent", items[N - 3].note)
     assert.equal(N, items[N].response.id)
+    -- a page grown past the room kept for it moves to the end of the file, whole
+    local long = string.rep("x", 64 * 1024)
+    store:batch(function() store:update(2, { note = long }) end)
+    store:batch(function() store:update(N, { note = "last" }) end)
+    items = store:items()
+    assert.equal(long, items[2].note)
+    assert.equal("sent", items[1].status)
+    assert.equal("pending", items[4].status)
+    assert.equal("last", items[N].note)
+    assert.equal(N, items[N].response.id)
   end)
 
   for _, in_memory in ipairs({ 65536, 0 }) do

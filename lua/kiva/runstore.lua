@@ -13,7 +13,7 @@
 -- gone when closed, however the run ends; binary-safe, which LuaDBI's reading of
 -- blobs is not). SQLite keeps one row per page: where its bytes are, and a letter per
 -- item for its status, so a scan for a status unpacks only the items in it. A changed
--- page is written again, in its place when it fits. What SQL answered before is kept
+-- page is written again in its place (three times its first size is kept for it). What SQL answered before is kept
 -- as items come: counts by status, the months of the payment dates, and, for
 -- duplicates, a fixed-size Bloom filter (kiva.core.bloom) over the items' idents: the
 -- usual export has none, and says so in one pass; a "maybe" is verified on disk.
@@ -34,8 +34,9 @@ local SCHEMA = {
   [[CREATE TABLE pages (
   first    INTEGER PRIMARY KEY,  -- seq of the page's first item (seqs are 1, 2, ... in export order)
   statuses TEXT NOT NULL,        -- a letter per item: its status code (+ WARNED when it has warnings)
-  offset   INTEGER NOT NULL,     -- where its packed items are in the store's data file, and their size
-  size     INTEGER NOT NULL
+  offset   INTEGER NOT NULL,     -- where its packed items are in the store's data file, their size,
+  size     INTEGER NOT NULL,     -- and the bytes kept for them there (room to grow in place)
+  room     INTEGER NOT NULL
 )]],
   -- idents the Bloom filter met twice (or thinks it did): verified by duplicates()
   "CREATE TABLE suspects (ident TEXT PRIMARY KEY) WITHOUT ROWID",
@@ -47,6 +48,7 @@ local SCHEMA = {
 M.PAGE_ITEMS = 256         -- items per page at most
 local PAGE_BYTES = 64 * 1024   -- a page is closed once its items pass this many bytes
 local CACHE_PAGES = 8      -- pages kept decoded for updates and random reads
+local PAGE_ROOM = 3        -- a page's room in the data file, in times its first size
 local BLOOM_BYTES = 4 * 1024 * 1024
 local SUSPECTS_IN_MEMORY = 65536   -- more (an export of repeated lines) are looked up in SQL
 
@@ -142,18 +144,29 @@ end
 
 -- Appends packed items to the data file. @return their offset and size
 -- Writes packed items to the data file: over `room` bytes at `at` when they fit
--- there (a page written again), else at its end. @return their offset and size
+-- there (a page written again), else at its end, keeping PAGE_ROOM times their size
+-- for them: a page grows as a push records its answers, and grows in its place. The
+-- room not written is a hole in the file, no disk. @return offset, size, room
 function Store:append(data, at, room)
   local f = self.file
-  local offset = (at and #data <= room) and at or self.file_end
+  if at and #data <= room then
+    local ok, err = f:seek("set", at)
+    if ok then ok, err = f:write(data) end
+    if not ok then self:cannot_write(err) end
+    return at, #data, room
+  end
+  local offset = self.file_end
   local ok, err = f:seek("set", offset)
   if ok then ok, err = f:write(data) end
-  if not ok then
-    failed("cannot write its data file in " .. self.tmpdir .. " (a full disk? TMPDIR names where a run keeps "
-      .. "its temporary files)", err)
-  end
-  if offset == self.file_end then self.file_end = offset + #data end
-  return offset, #data
+  if not ok then self:cannot_write(err) end
+  room = #data * PAGE_ROOM
+  self.file_end = offset + room
+  return offset, #data, room
+end
+
+function Store:cannot_write(err)
+  failed("cannot write its data file in " .. self.tmpdir .. " (a full disk? TMPDIR names where a run keeps "
+    .. "its temporary files)", err)
 end
 
 function Store:read_data(offset, size)
@@ -221,7 +234,7 @@ function Store:close_page()
   if not cur then return end
   self.cur = nil
   local n = #cur.parts
-  self:run("INSERT INTO pages(first, statuses, offset, size) VALUES (?,?,?,?)", cur.first,
+  self:run("INSERT INTO pages(first, statuses, offset, size, room) VALUES (?,?,?,?,?)", cur.first,
     string.char(table.unpack(cur.codes, 1, n)), self:append(table.concat(cur.parts)))
 end
 
@@ -245,17 +258,17 @@ end
 local function decode_page(row)
   local items, codes, pos = {}, { row.statuses:byte(1, -1) }, 1
   for i = 1, #codes do items[i], pos = codec:unpack(row.data, pos) end
-  return { first = row.first, items = items, codes = codes, offset = row.offset, room = row.size }
+  return { first = row.first, items = items, codes = codes, offset = row.offset, room = row.room }
 end
 
 -- Writes a changed page back.
 function Store:write_page(page)
   local parts = {}
   for i, item in ipairs(page.items) do parts[i] = codec:pack(item) end
-  local offset, size = self:append(table.concat(parts), page.offset, page.room)
-  if offset ~= page.offset then page.offset, page.room = offset, size end
-  self:run("UPDATE pages SET statuses=?, offset=?, size=? WHERE first=?", string.char(table.unpack(page.codes)),
-    offset, size, page.first)
+  local offset, size, room = self:append(table.concat(parts), page.offset, page.room)
+  page.offset, page.room = offset, room
+  self:run("UPDATE pages SET statuses=?, offset=?, size=?, room=? WHERE first=?",
+    string.char(table.unpack(page.codes)), offset, size, room, page.first)
   page.dirty = false
 end
 
@@ -265,8 +278,8 @@ function Store:write_back()
   end
 end
 
-local PAGE_AT = "SELECT first, statuses, offset, size FROM pages WHERE first <= ? ORDER BY first DESC LIMIT 1"
-local PAGE_AFTER = "SELECT first, statuses, offset, size FROM pages WHERE first > ? ORDER BY first LIMIT 1"
+local PAGE_AT = "SELECT first, statuses, offset, size, room FROM pages WHERE first <= ? ORDER BY first DESC LIMIT 1"
+local PAGE_AFTER = "SELECT first, statuses, offset, size, room FROM pages WHERE first > ? ORDER BY first LIMIT 1"
 
 -- The page row at or after a seq, with its packed items read as row.data.
 function Store:page_row(sql, seq)
