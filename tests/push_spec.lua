@@ -54,7 +54,7 @@ end
 
 -- Waits until the ledger at `path` counts at least `n` items in `state`.
 local function wait_for_state(path, state, n)
-  for _ = 1, 300 do
+  for _ = 1, 1500 do   -- up to 30 s: a loaded machine (CI) may be slow to get there
     local db = ledger.open(path, { create = false })
     local got = db and (db:counts()[state] or 0) or 0
     if db then db:close() end
@@ -449,7 +449,8 @@ describe("kiva push", function()
     local env = env_for(down, dir)
     local pid = start_kiva(dir, env, "push loans --concurrency 1 --mapping " .. DATA .. "loans.lua --input "
       .. DATA .. "loans.csv")
-    assert.is_true(wait_for_state(env.KIVA_LEDGER, "pending", 1), "no draft went back to pending after a 503")
+    assert.is_true(wait_for_state(env.KIVA_LEDGER, "pending", 1), "no draft went back to pending after a 503: "
+      .. tostring(helper.read(dir .. "/out.txt")) .. tostring(helper.read(dir .. "/err.txt")))
     core.kill(pid, 9)
     core.sleep(0.1)
     down.stop()
