@@ -142,31 +142,24 @@ function Store:rows(sql, ...)
   return out
 end
 
--- Appends packed items to the data file. @return their offset and size
 -- Writes packed items to the data file: over `room` bytes at `at` when they fit
 -- there (a page written again), else at its end, keeping PAGE_ROOM times their size
 -- for them: a page grows as a push records its answers, and grows in its place. The
 -- room not written is a hole in the file, no disk. @return offset, size, room
 function Store:append(data, at, room)
-  local f = self.file
-  if at and #data <= room then
-    local ok, err = f:seek("set", at)
-    if ok then ok, err = f:write(data) end
-    if not ok then self:cannot_write(err) end
-    return at, #data, room
+  local offset = at
+  if not (at and #data <= room) then
+    offset, room = self.file_end, #data * PAGE_ROOM
+    self.file_end = offset + room
   end
-  local offset = self.file_end
+  local f = self.file
   local ok, err = f:seek("set", offset)
   if ok then ok, err = f:write(data) end
-  if not ok then self:cannot_write(err) end
-  room = #data * PAGE_ROOM
-  self.file_end = offset + room
+  if not ok then
+    failed("cannot write its data file in " .. self.tmpdir .. " (a full disk? TMPDIR names where a run keeps "
+      .. "its temporary files)", err)
+  end
   return offset, #data, room
-end
-
-function Store:cannot_write(err)
-  failed("cannot write its data file in " .. self.tmpdir .. " (a full disk? TMPDIR names where a run keeps "
-    .. "its temporary files)", err)
 end
 
 function Store:read_data(offset, size)
@@ -179,12 +172,18 @@ end
 
 ---------------------------------------------------------------- what is kept as it goes
 
+-- Whether a warnings field holds any: a table as given, or the JSON text it was packed as.
+local function has_warnings(w)
+  if type(w) == "table" then return next(w) ~= nil end
+  return w ~= nil and w ~= "[]" and w ~= "{}"
+end
+
 -- An item of status code `code` with `date` enters (delta 1) or leaves (-1) the counts.
 function Store:tally(code, date, delta)
   local status = code & ~WARNED
   self.counts[status] = self.counts[status] + delta
   if code & WARNED ~= 0 then self.warned_count = self.warned_count + delta end
-  if status == CODE.valid then
+  if status == VALID then
     if date then
       local month = date:sub(1, 7)
       local n = (self.months_of[month] or 0) + delta
@@ -202,10 +201,9 @@ end
 function Store:add(item)
   local seq = self.seq + 1
   self.seq = seq
-  local status, warnings = item.status, item.warnings
-  local code = CODE[status]
-  if not code then error("kiva.runstore: unknown status " .. tostring(status), 2) end
-  if warnings ~= nil and not (type(warnings) == "table" and next(warnings) == nil) then code = code | WARNED end
+  local code = CODE[item.status]
+  if not code then error("kiva.runstore: unknown status " .. tostring(item.status), 2) end
+  if has_warnings(item.warnings) then code = code | WARNED end
   local cur = self.cur
   if not cur then
     cur = { first = seq, parts = {}, codes = {}, bytes = 0, n = 0 }
@@ -233,7 +231,7 @@ function Store:close_page()
   local cur = self.cur
   if not cur then return end
   self.cur = nil
-  local n = #cur.parts
+  local n = cur.n
   self:run("INSERT INTO pages(first, statuses, offset, size, room) VALUES (?,?,?,?,?)", cur.first,
     string.char(table.unpack(cur.codes, 1, n)), self:append(table.concat(cur.parts)))
 end
@@ -244,12 +242,6 @@ function Store:commit()
   -- LuaDBI answers false, with no message, when the transaction changed nothing
   local ok, err = self.db:commit()
   if not ok and err then failed("commit", err) end
-end
-
---- Ends the reading: the last page written. (The name is the SQL store's: what it
--- indexed is now kept as items are added.)
-function Store:index()
-  self:commit()
 end
 
 ---------------------------------------------------------------- pages read back
@@ -309,15 +301,27 @@ function Store:page_of(seq)
   return page
 end
 
--- Calls fn(seq, code, data, pos) for each item whose status byte satisfies
--- want(code), in export order from seq `after` + 1; fn returns true to stop.
+-- The page rows (with their packed items, row.data) from the page holding seq
+-- `from` on, in export order: an iterator, each next page read when asked for.
 -- Changed pages are written first, so the database is the truth.
-function Store:scan(after, want, fn)
+function Store:pages_from(from)
   self:close_page()
   self:write_back()
-  -- the page holding seq after + 1, then each next one (both by the primary key)
-  local row = self:page_row(PAGE_AT, after + 1)
-  while row do
+  local row, started = nil, false
+  return function()
+    if not started then
+      started, row = true, self:page_row(PAGE_AT, from)
+    elseif row then
+      row = self:page_row(PAGE_AFTER, row.first)
+    end
+    return row
+  end
+end
+
+-- Calls fn(seq, code, data, pos) for each item whose status byte satisfies
+-- want(code), in export order from seq `after` + 1; fn returns true to stop.
+function Store:scan(after, want, fn)
+  for row in self:pages_from(after + 1) do
     local statuses, data, pos = row.statuses, row.data, 1
     for i = 1, #statuses do
       local seq = row.first + i - 1
@@ -326,7 +330,6 @@ function Store:scan(after, want, fn)
       if seq > after and want(code) and fn(seq, code, data, pos) then return end
       pos = pos + size
     end
-    row = self:page_row(PAGE_AFTER, row.first)
   end
 end
 
@@ -356,7 +359,7 @@ function Store:change(page, i, fields)
   end
   local new_code = CODE[fields.status or STATUS_OF[old_status]]
   if not new_code then error("kiva.runstore: unknown status " .. tostring(fields.status), 3) end
-  if item.warnings ~= nil and item.warnings ~= "[]" and item.warnings ~= "{}" then new_code = new_code | WARNED end
+  if has_warnings(item.warnings) then new_code = new_code | WARNED end
   if new_code ~= code then
     self:tally(code, item.date, -1)
     self:tally(new_code, item.date, 1)
@@ -411,18 +414,14 @@ function Store:duplicates()
     return is_suspect:fetch(false) ~= nil
   end
   self:run("DELETE FROM candidates")
-  self:close_page()
-  self:write_back()
   -- page by page, the valid items' idents picked in C
-  local row = self:page_row(PAGE_AT, 1)
-  while row do
+  for row in self:pages_from(1) do
     local seqs, idents, clients = codec:select(row.data, row.statuses, row.first, 0, VALID, "ident", "client_id")
     for i = 1, #seqs do
       if idents[i] and suspect(idents[i]) then
         self:run("INSERT INTO candidates(seq, ident, client_id) VALUES (?,?,?)", seqs[i], idents[i], clients[i])
       end
     end
-    row = self:page_row(PAGE_AFTER, row.first)
   end
   local by_ident = {}
   for _, r in ipairs(self:rows("SELECT seq, ident, client_id FROM candidates WHERE ident IN "
@@ -489,35 +488,19 @@ function Store:page(status, after, limit)
   return rows
 end
 
---- Pulls the items in `status` one at a time, a page at a time: an iterator.
-function Store:each(status, page_size)
-  local page, pos, last = {}, 0, 0
-  return function()
-    pos = pos + 1
-    if page[pos] == nil then
-      page, pos = self:page(status, last, page_size or M.PAGE_ITEMS), 1
-      if page[1] == nil then return nil end
-      last = page[#page].seq
-    end
-    return page[pos]
-  end
-end
-
 --- The JSON (and `field`, when named) of the items in `status`, in export order: an
 -- iterator of seq, json, field (what a dry run writes: a page's items picked in C).
 function Store:each_json(status, field)
   local code = CODE[status]
   local seqs, jsons, fields, pos, after = {}, {}, {}, 0, 0
-  self:close_page()
-  self:write_back()
-  local row = self:page_row(PAGE_AT, 1)
+  local next_page = self:pages_from(1)
   return function()
     pos = pos + 1
     while seqs[pos] == nil do
+      local row = next_page()
       if not row then return nil end
       seqs, jsons, fields = codec:select(row.data, row.statuses, row.first, after, code, "json", field)
       pos, fields = 1, fields or {}
-      row = self:page_row(PAGE_AFTER, row.first)
     end
     after = seqs[pos]
     return seqs[pos], jsons[pos], fields[pos]
