@@ -67,12 +67,17 @@ local function key_tail(kind, value)
     .. core.sha256_hex(str(value.subject)):sub(1, 12)
 end
 
+-- The key before its tail: kind/PARTNER/, and a repayment's period after it.
+local function key_prefix(kind, partner, period)
+  local prefix = M.KINDS[kind].ledger .. "/" .. component(partner) .. "/"
+  if kind == "repayments" then prefix = prefix .. component(period) .. "/" end
+  return prefix
+end
+
 --- The ledger key of an item: loan_draft/P/LOAN/CLIENT, repayment/P/PERIOD/LOAN/CLIENT,
 -- journal/P/LOAN/CLIENT/SUBJECTHASH (components escaped by key_component).
 function M.item_key(kind, partner, value, period)
-  local prefix = M.KINDS[kind].ledger .. "/" .. component(partner) .. "/"
-  if kind == "repayments" then prefix = prefix .. component(period) .. "/" end
-  return prefix .. key_tail(kind, value)
+  return key_prefix(kind, partner, period) .. key_tail(kind, value)
 end
 
 -- The id a dry run's file is named after.
@@ -236,7 +241,7 @@ function Run:read()
       if self:should_stop() then break end
     end
   end
-  store:index()
+  store:commit()   -- the last page written
   self:progress("reading")
 end
 
@@ -300,7 +305,7 @@ function Run:plan()
   local period, err = self:choose_period()
   if err then return self:stop(err) end
   self.result.period = period
-  self.store:prefix_keys("repayment/" .. component(self.opts.partner_id) .. "/" .. component(period or "-") .. "/")
+  self.store:prefix_keys(key_prefix("repayments", self.opts.partner_id, period or "-"))
   return true
 end
 
@@ -740,7 +745,8 @@ function M.run(opts)
   result.store = store
   local run = setmetatable({ opts = opts, spec = spec, store = store, ledger = opts.ledger, client = opts.client,
     result = result, done = 0, total = nil, retries = 0, p = {},
-    key_prefix = spec.ledger .. "/" .. component(opts.partner_id) .. "/",   -- a draft's or journal's key
+    -- a draft's or a journal's key prefix (a repayment's waits for the period: plan)
+    key_prefix = opts.kind ~= "repayments" and key_prefix(opts.kind, opts.partner_id) or nil,
     checker = schema.compiled(spec.payload):checker({ kind = spec.payload, csv_format = opts.csv_format or "three",
       strict = opts.strict, wrap = spec.wrap }) }, Run)
   local ok, err = pcall(function()
