@@ -13,6 +13,8 @@ for i, kind in ipairs(require("kiva.contract").KIND_ORDER) do
 end
 local known = { loan_draft = true, repayments = true, journals = true }
 local compiled, list_bounds = {}, {}
+local WRAP = {}   -- payload kind -> the member its body lists items in (kiva.contract)
+for _, spec in pairs(require("kiva.contract").KINDS) do WRAP[spec.payload] = spec.wrap end
 
 local function schema_path(kind)
   local path = package.path:gsub("%.lua", ".json")
@@ -42,7 +44,7 @@ function M.compiled(kind)
   if not schema then error(("kiva.schema: %s: %s (%s)"):format(path, msg, code), 2) end
   compiled[kind] = schema
   -- a list body's own bounds, which an item-by-item check does not see
-  local list = type(decoded.properties) == "table" and decoded.properties[kind] or nil
+  local list = WRAP[kind] and type(decoded.properties) == "table" and decoded.properties[WRAP[kind]] or nil
   if type(list) == "table" then
     list_bounds[kind] = { min = list.minItems or 0, max = list.maxItems or math.huge }
   end
@@ -71,7 +73,6 @@ end
 -- Checkers (compiled:checker) per kind and options, made again when the UTC day
 -- changes: Kiva's rules compare dates with today.
 local checkers, checkers_day = {}, nil
-local WRAP = { repayments = "repayments", journals = "journals" }
 
 local function checker_for(kind, opts)
   local today = opts and opts.today
@@ -130,13 +131,11 @@ end
 -- @return string | nil, err  err = { kind = "validation", message, errors } or { kind = "input", message, code }
 function M.encode(kind, value, opts)
   local schema = M.compiled(kind)
-  local validate = not (opts and opts.validate == false)
-  if validate then
+  if not (opts and opts.validate == false) then
     -- the usual body, valid: checked and encoded in one pass per item (compiled:checker)
     local json = M.checked_body(kind, value, opts)
     if json then return json end
-  end
-  if validate then
+    -- else validated whole, for the errors with their paths in the body
     local ok, errors = schema:validate(value, core_opts(kind, opts))
     if not ok then
       local first = errors[1]
