@@ -64,6 +64,40 @@ describe("kiva.source.rows on CSV", function()
     assert.matches("unknown encoding 'ebcdic'", err.message)
   end)
 
+  -- Against a reference writer: cells of 0 to 19 characters, quoted when they must
+  -- be (and sometimes when not), CRLF or LF records, multibyte text.
+  it("splits cells of every length with delimiters, quotes and line breaks at every offset", function()
+    local seed = 12345
+    local function random(n)   -- a small LCG: the same cases on every run
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n + 1
+    end
+    local ALPHABET = { "a", "b", "é", ",", '"', "\n", "\r\n", " ", "7" }
+    local records, lines = {}, {}
+    for r = 1, 300 do
+      local cells, parts = {}, {}
+      for c = 1, random(5) do
+        local len, chars = random(20) - 1, {}
+        for i = 1, len do chars[i] = ALPHABET[random(#ALPHABET)] end
+        local cell = table.concat(chars)
+        local quoted = cell:find('[,"\r\n]') or random(4) == 1
+        cells[c] = (cell:gsub("\r\n", "\n"))   -- a quoted line break reads as \n
+        parts[c] = quoted and ('"' .. cell:gsub('"', '""') .. '"') or cell
+      end
+      if #cells == 1 and cells[1] == "" then cells[1], parts[1] = "x", "x" end   -- no blank records
+      records[r], lines[r] = cells, table.concat(parts, ",")
+    end
+    local path = helper.tmpdir() .. "/offsets.csv"
+    helper.write(path, table.concat(lines, random(2) == 1 and "\r\n" or "\n") .. "\n")
+    local reader = assert(core.csv_open(path, { delimiter = ",", header = false, keyed = false }))
+    for r = 1, #records do
+      local cells = reader:next()
+      assert.are.same(records[r], cells and { table.unpack(cells) }, "record " .. r .. ": " .. lines[r])
+    end
+    assert.is_nil(reader:next())
+    reader:close()
+  end)
+
   it("reads ISO-8859-15 (the euro sign at 0xA4)", function()
     local rows = read_all("latin9.csv", { encoding = "iso-8859-15" })
     assert.are.equal("€ 5", rows[1].row.price)
