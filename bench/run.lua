@@ -41,7 +41,7 @@ local N = {
   push = scaled(200000),
   b3_drafts = scaled(20000), b3_repayments = scaled(100000),
   latency_seconds = 4,                     -- each latency run lasts about this long
-  repeat_b1 = tonumber(os.getenv("BENCH_REPEAT") or "") or 2,   -- B1 keeps each command's fastest run
+  repeat_b1 = tonumber(os.getenv("BENCH_REPEAT") or "") or 3,   -- B1 keeps each command's fastest run
   wrk_seconds = 3,
 }
 
@@ -408,6 +408,19 @@ local function breakdown()
       skipped(name, err)
     end
   end
+  -- The floor B1 stands on: the export read and the partner's mapping run (in its
+  -- box, then called bare), nothing checked, stored or written (bench/items.lua).
+  local peer = figures.b1_repayments_python
+  for _, stage in ipairs({ "items", "fn" }) do
+    local name = "breakdown_repayments_" .. stage
+    local r, err = worker(name, string.format("%s bench/items.lua repayments %s %s", LUA, q(inputs.five), stage))
+    if r then
+      bench(name, rate(r.items, r.cpu_seconds), "rows/s")
+      if peer and peer.value then ratio(name .. "_vs_python", rate(r.items, r.cpu_seconds) / peer.value) end
+    else
+      skipped(name, err)
+    end
+  end
 end
 
 ---------------------------------------------------------------------------- B3
@@ -593,6 +606,10 @@ local ROWS = {
     "b1_loans_kiva", "breakdown_loans_pipeline_vs_command", "" },
   { "breakdown: bench/pipeline.lua repayments in-process (vs the command)", "breakdown_repayments_pipeline",
     "b1_repayments_kiva", "breakdown_repayments_pipeline_vs_command", "" },
+  { "breakdown: reading + the mapping in its box, " .. R .. " repayment rows (no check, no store, no files; vs the "
+    .. "peer)", "breakdown_repayments_items", "b1_repayments_python", "breakdown_repayments_items_vs_python", "" },
+  { "breakdown: reading + the mapping function called bare (the floor of B1; vs the peer)",
+    "breakdown_repayments_fn", "b1_repayments_python", "breakdown_repayments_fn_vs_python", "" },
   { "breakdown: B3 drafts c=16, transport alone (vs bare libcurl)", "b3_drafts_c16_kiva_raw", "b3_drafts_c16_curl",
     "b3_drafts_c16_kiva_raw_vs_curl", "" },
   { "breakdown: B3 repayments c=16, transport alone (vs bare libcurl)", "b3_repayments_c16_kiva_raw",

@@ -12,15 +12,19 @@
 **
 ** Registers: record_codec(names, json_names, encode) -> codec;
 **   codec:pack(t) -> string; codec:unpack(data [, pos]) -> t, next_pos;
+**   codec:page() -> page (page:add(t), page:add_fields(v1, ...), page:count(),
+**   page:take() -> the page's records as one string, emptied; a buffer per page);
 **   codec:select(data, statuses, first, after, code, name [, name2]) -> seqs, values
 **   [, values2] (a page's items of one status: see codec_select).
 */
 #include <stdint.h>
 #include <string.h>
 
+#include "buf.h"
 #include "kiva_core.h"
 
 #define CODEC_MT "kiva.core.record_codec"
+#define PAGE_MT "kiva.core.record_page"
 #define MAX_FIELDS 32
 
 /* The codec's uservalues: 1 = names (array), 2 = json names (set), 3 = encoder. */
@@ -47,48 +51,51 @@ static void put_u32_at(char *p, uint32_t v)
     p[3] = (char)((v >> 24) & 0xff);
 }
 
-/* codec:pack(t) */
-static int codec_pack(lua_State *L)
+/* The values at stack slots base .. base + c->count - 1 (nil: absent) as one
+** record's parts: JSON fields given as tables are encoded in their slots (the
+** codec's encoder, at codec_idx, may raise), numbers become their text in theirs,
+** which anchor the strings. @return the record's size */
+static uint32_t collect(lua_State *L, const kc_codec *c, int codec_idx, int base, const char **values,
+                        size_t *lens, uint32_t *mask)
 {
-    kc_codec *c = check_codec(L);
-    const char *values[MAX_FIELDS];
-    size_t lens[MAX_FIELDS];
-    uint32_t mask = 0, size = 8;
-    char small[1024], *out, *p;
+    uint32_t size = 8;
     int i;
-
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_settop(L, 2);
-    luaL_checkstack(L, MAX_FIELDS + 8, "record");
-    lua_getiuservalue(L, 1, 1);   /* 3: names */
+    *mask = 0;
     for (i = 0; i < c->count; i++) {
-        int t;
+        int slot = base + i, t = lua_type(L, slot);
         values[i] = NULL;
-        lua_rawgeti(L, 3, i + 1);
-        t = lua_rawget(L, 2);   /* the value stays on the stack: it anchors its string */
         if (t == LUA_TNIL)
             continue;
         if (t == LUA_TTABLE && (c->json_mask & (1u << i))) {
-            lua_getiuservalue(L, 1, 3);
-            lua_insert(L, -2);
+            lua_getiuservalue(L, codec_idx, 3);
+            lua_pushvalue(L, slot);
             lua_call(L, 1, 1);
-            t = lua_type(L, -1);
+            lua_replace(L, slot);
+            t = lua_type(L, slot);
         }
         if (t != LUA_TSTRING && t != LUA_TNUMBER) {
-            lua_rawgeti(L, 3, i + 1);
-            return luaL_error(L, "record field %s: a string or a number expected, got %s", lua_tostring(L, -1),
-                              luaL_typename(L, -2));
+            lua_getiuservalue(L, codec_idx, 1);
+            lua_rawgeti(L, -1, i + 1);
+            luaL_error(L, "record field %s: a string or a number expected, got %s", lua_tostring(L, -1),
+                       luaL_typename(L, slot));
         }
-        values[i] = lua_tolstring(L, -1, &lens[i]);   /* a number becomes its text in its slot */
+        values[i] = lua_tolstring(L, slot, &lens[i]);
         if (lens[i] > UINT32_MAX - size - 4)
-            return luaL_error(L, "record too large");
-        mask |= 1u << i;
+            luaL_error(L, "record too large");
+        *mask |= 1u << i;
         size += 4 + (uint32_t)lens[i];
     }
-    out = size <= sizeof small ? small : lua_newuserdatauv(L, size, 0);
+    return size;
+}
+
+/* Writes the record collect() described at out (size bytes). */
+static void write_record(char *out, const kc_codec *c, const char **values, const size_t *lens, uint32_t mask,
+                         uint32_t size)
+{
+    char *p = out + 8;
+    int i;
     put_u32_at(out, size);
     put_u32_at(out + 4, mask);
-    p = out + 8;
     for (i = 0; i < c->count; i++) {
         if (!values[i])
             continue;
@@ -96,7 +103,139 @@ static int codec_pack(lua_State *L)
         memcpy(p + 4, values[i], lens[i]);
         p += 4 + lens[i];
     }
+}
+
+/* Pushes table t's fields (at index t) in the codec's order, from stack slot
+** `base` on; names at index `names`. */
+static void push_fields(lua_State *L, const kc_codec *c, int names, int t)
+{
+    int i;
+    luaL_checkstack(L, MAX_FIELDS + 8, "record");
+    for (i = 0; i < c->count; i++) {
+        lua_rawgeti(L, names, i + 1);
+        lua_rawget(L, t);
+    }
+}
+
+/* codec:pack(t) */
+static int codec_pack(lua_State *L)
+{
+    kc_codec *c = check_codec(L);
+    const char *values[MAX_FIELDS];
+    size_t lens[MAX_FIELDS];
+    uint32_t mask, size;
+    char small[1024], *out;
+
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    lua_getiuservalue(L, 1, 1);   /* 3: names */
+    push_fields(L, c, 3, 2);      /* 4 ..: the values */
+    size = collect(L, c, 1, 4, values, lens, &mask);
+    out = size <= sizeof small ? small : lua_newuserdatauv(L, size, 0);
+    write_record(out, c, values, lens, mask, size);
     lua_pushlstring(L, out, size);
+    return 1;
+}
+
+/* A page being filled: records appended to a buffer the userdata owns, taken as
+** one string when the page is full (the run store's pages: no string per item). */
+typedef struct kc_page {
+    kc_buf buf;
+    lua_Integer count;
+} kc_page;
+
+static kc_page *check_page(lua_State *L)
+{
+    return luaL_checkudata(L, 1, PAGE_MT);
+}
+
+static int page_release(lua_State *L)
+{
+    kc_page *pg = check_page(L);
+    kc_buf_free(&pg->buf);
+    pg->count = 0;
+    return 0;
+}
+
+/* codec:page() -> page */
+static int codec_page(lua_State *L)
+{
+    kc_page *pg;
+    check_codec(L);
+    pg = lua_newuserdatauv(L, sizeof *pg, 1);
+    kc_buf_init(&pg->buf, 0);
+    pg->count = 0;
+    luaL_setmetatable(L, PAGE_MT);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    return 1;
+}
+
+/* Appends the record of the values from stack slot base on; the page's codec is
+** at codec_idx. */
+static void page_append(lua_State *L, kc_page *pg, int codec_idx, int base)
+{
+    const kc_codec *c = lua_touserdata(L, codec_idx);
+    const char *values[MAX_FIELDS];
+    size_t lens[MAX_FIELDS];
+    uint32_t mask, size = collect(L, c, codec_idx, base, values, lens, &mask);
+    if (kc_buf_reserve(&pg->buf, size) != 0)
+        luaL_error(L, "not enough memory for a page");
+    write_record(pg->buf.data + pg->buf.len, c, values, lens, mask, size);
+    pg->buf.len += size;
+    pg->count++;
+}
+
+/* page:add(t): a record from table t, as codec:pack(t). @return the page's bytes */
+static int page_add(lua_State *L)
+{
+    kc_page *pg = check_page(L);
+    const kc_codec *c;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    lua_getiuservalue(L, 1, 1);   /* 3: codec */
+    c = lua_touserdata(L, 3);
+    lua_getiuservalue(L, 3, 1);   /* 4: names */
+    push_fields(L, c, 4, 2);      /* 5 ..: the values */
+    page_append(L, pg, 3, 5);
+    lua_pushinteger(L, (lua_Integer)pg->buf.len);
+    return 1;
+}
+
+/* page:add_fields(v1, v2, ...): a record from the fields' values in the codec's
+** order (nil: absent; those left out are absent): the hot path, no table.
+** @return the page's bytes */
+static int page_add_fields(lua_State *L)
+{
+    kc_page *pg = check_page(L);
+    const kc_codec *c;
+    int given = lua_gettop(L) - 1;
+    lua_getiuservalue(L, 1, 1);
+    c = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    luaL_argcheck(L, given <= c->count, c->count + 2, "more values than the codec has fields");
+    luaL_checkstack(L, MAX_FIELDS + 8, "record");
+    lua_settop(L, c->count + 1);   /* the values at 2 .., nil for those not given */
+    lua_getiuservalue(L, 1, 1);    /* the codec, above them */
+    page_append(L, pg, c->count + 2, 2);
+    lua_pushinteger(L, (lua_Integer)pg->buf.len);
+    return 1;
+}
+
+/* page:take() -> the records appended since the last take, as one string (the
+** page is then empty); page:count() the records in it. */
+static int page_take(lua_State *L)
+{
+    kc_page *pg = check_page(L);
+    lua_pushlstring(L, pg->buf.data ? pg->buf.data : "", pg->buf.len);
+    kc_buf_reset(&pg->buf);
+    pg->count = 0;
+    return 1;
+}
+
+static int page_count(lua_State *L)
+{
+    lua_pushinteger(L, check_page(L)->count);
     return 1;
 }
 
@@ -256,11 +395,29 @@ void kc_record_open(lua_State *L)
         { "pack", codec_pack },
         { "unpack", codec_unpack },
         { "select", codec_select },
+        { "page", codec_page },
+        { NULL, NULL }
+    };
+    static const luaL_Reg page_methods[] = {
+        { "add", page_add },
+        { "add_fields", page_add_fields },
+        { "take", page_take },
+        { "count", page_count },
+        { "close", page_release },
         { NULL, NULL }
     };
     if (luaL_newmetatable(L, CODEC_MT)) {
         luaL_newlib(L, methods);
         lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, PAGE_MT)) {
+        luaL_newlib(L, page_methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, page_release);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, page_release);
+        lua_setfield(L, -2, "__close");
     }
     lua_pop(L, 1);
     lua_pushcfunction(L, codec_new);

@@ -20,6 +20,33 @@ describe("kiva.runstore", function()
     assert.is_nil(items[3])
   end)
 
+  it("keeps a valid item added by its fields as the same item added as a table", function()
+    local fields = { where = "in.csv:7", status = "valid", ident = "L7", client_id = "C7", date = "2026-10-03",
+      key = "L7/C7", hash = string.rep("ab", 32), json = '{"amount":"5.00"}', label = "L7",
+      warnings = { { path = "amount", message = "a small amount" } } }
+    store:add(fields)
+    store:add_valid(fields.where, fields.ident, fields.client_id, fields.date, fields.key, fields.hash, fields.json,
+      fields.label, fields.warnings)
+    store:add_valid("in.csv:9", "L9", nil, nil, "L9/-", nil, '{"b":2}', "L9")   -- fields left out: absent
+    store:commit()
+    local items = store:items()
+    for _, name in ipairs({ "where", "status", "ident", "client_id", "date", "key", "hash", "json", "label" }) do
+      assert.equal(items[1][name], items[2][name], name)
+    end
+    assert.same(fields.warnings, items[2].warnings)
+    assert.equal(2, select(2, store:warned()))
+    assert.same({ "2026-10" }, (store:months()))
+    assert.is_nil(items[3].client_id)
+    assert.is_nil(items[3].warnings)
+    assert.equal('{"b":2}', items[3].json)
+    assert.equal(3, store:count("valid"))
+  end)
+
+  it("refuses a field that is neither text nor a number, naming it", function()
+    assert.has_error(function() store:add_valid("a:1", "L1", nil, nil, "k", true) end,
+      "record field hash: a string or a number expected, got boolean")
+  end)
+
   it("finds valid items sharing an ident, in export order", function()
     store:add({ where = "a:2", status = "valid", ident = "L1", client_id = "C1" })
     store:add({ where = "a:3", status = "valid", ident = "L2" })

@@ -175,10 +175,11 @@ function Run:mapped_items()
     period = opts.period })
 end
 
--- Checks one mapped payload: validated, encoded once, hashed. @return the store row
--- (made in one constructor: it is made for every row of the export)
+-- Checks one mapped payload (validated, encoded once, hashed) and adds it to the
+-- store: a valid one by its fields, with no table made for it (every row of an
+-- export comes here). @return "valid" | "invalid", and whether it has warnings
 function Run:check(where, value)
-  local kind = self.opts.kind
+  local kind, store = self.opts.kind, self.store
   local date, client_id
   if kind == "repayments" and type(value) == "table" then
     -- the payment date chooses the period; Kiva's body has no such field
@@ -186,8 +187,9 @@ function Run:check(where, value)
     if date ~= nil then
       value.date = nil
       if type(date) ~= "string" or not date:match("^%d%d%d%d%-%d%d%-%d%d$") then
-        return { where = where, status = "invalid", errors = { { path = "date", message = "date: expected the "
-          .. "payment date as YYYY-MM-DD (map.date does that), found " .. str(date) } } }
+        store:add({ where = where, status = "invalid", errors = { { path = "date", message = "date: expected the "
+          .. "payment date as YYYY-MM-DD (map.date does that), found " .. str(date) } } })
+        return "invalid"
       end
     end
     client_id = value.client_id ~= nil and str(value.client_id) or nil
@@ -195,8 +197,9 @@ function Run:check(where, value)
   -- validated, encoded once and hashed in one call, with the options read once per run
   local json, hash, warnings = self.checker:check(value)
   if not json then
-    return { where = where, status = "invalid", errors = hash, warnings = warnings, client_id = client_id,
-      date = date }
+    store:add({ where = where, status = "invalid", errors = hash, warnings = warnings, client_id = client_id,
+      date = date })
+    return "invalid", warnings ~= nil
   end
   -- the key is made of the ids as mapped: the checker leaves a two-column partner's client id out of json only
   local label, key = label_of(kind, value), key_tail(kind, value)
@@ -205,8 +208,8 @@ function Run:check(where, value)
     key = self.key_prefix .. key
     ident = key
   end
-  return { where = where, status = "valid", json = json, hash = hash, label = label, ident = ident, key = key,
-    client_id = client_id, date = date, warnings = warnings }
+  store:add_valid(where, ident, client_id, date, key, hash, json, label, warnings)
+  return "valid", warnings ~= nil
 end
 
 -- Stage 1: every row read, mapped and checked into the store.
@@ -222,22 +225,22 @@ function Run:read()
     end
     counts.read = counts.read + 1
     counts.rows = counts.rows + (it.rows or 1)   -- a group loan (group_by) is read from several rows
-    local row
+    local status, warned
     if it.skipped then
-      row = { where = it.where, status = "omitted", note = "the mapping returned nothing for this row" }
+      store:add({ where = it.where, status = "omitted", note = "the mapping returned nothing for this row" })
       counts.omitted = counts.omitted + 1
     elseif it.errors then
-      row = { where = it.where, status = "invalid", errors = it.errors }
+      store:add({ where = it.where, status = "invalid", errors = it.errors })
+      status = "invalid"
     else
-      row = self:check(it.where, it.payload)
+      status, warned = self:check(it.where, it.payload)
     end
-    if row.status == "invalid" then
+    if status == "invalid" then
       counts.invalid = counts.invalid + 1
-    elseif row.status == "valid" then
+    elseif status == "valid" then
       counts.valid = counts.valid + 1
-      if row.warnings then counts.warned = counts.warned + 1 end
+      if warned then counts.warned = counts.warned + 1 end
     end
-    store:add(row)
     if counts.read % PROGRESS_EVERY == 0 then
       self:progress("reading")
       if self:should_stop() then break end

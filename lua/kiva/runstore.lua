@@ -64,6 +64,8 @@ local VALID = CODE.valid
 local FIELDS = { "where", "ident", "client_id", "date", "key", "hash", "json", "label", "errors", "warnings", "note",
   "response", "file", "batch", "upload_id" }
 local IS_JSON = { errors = true, warnings = true, response = true }
+-- Store:add_valid gives the first ten by position
+assert(table.concat(FIELDS, ",", 1, 10) == "where,ident,client_id,date,key,hash,json,label,errors,warnings")
 
 -- Packing and reading back in C (kiva.core.record_codec): every row of an export
 -- passes through here. JSON fields given as tables are encoded; a page read back
@@ -112,7 +114,7 @@ function M.open(opts)
   return setmetatable({ db = db, file = file, tmpdir = tmpdir, file_end = 0, statements = {}, seq = 0, bloom = bloom,
     suspects_in_memory = opts and opts.suspects_in_memory or SUSPECTS_IN_MEMORY, suspects = 0,
     counts = counts, warned_count = 0, months_of = {}, undated = 0, batch_statuses = {},
-    cur = nil, cache = {}, cache_order = {} }, Store)
+    cur = nil, open_page = codec:page(), cache = {}, cache_order = {} }, Store)
 end
 
 -- The prepared statement for `sql`, made once per store.
@@ -196,25 +198,14 @@ end
 
 ---------------------------------------------------------------- adding
 
---- Adds an item: { where, status, ident, client_id, date, key, hash, json, label,
--- errors, warnings, note } (errors/warnings as tables). @return its seq
-function Store:add(item)
-  local seq = self.seq + 1
+-- An item entered the page being filled (its `bytes` now): kept as it goes, and the
+-- page closed when full. @return its seq
+function Store:added(code, date, ident, bytes)
+  local seq, cur = self.seq + 1, self.cur
   self.seq = seq
-  local code = CODE[item.status]
-  if not code then error("kiva.runstore: unknown status " .. tostring(item.status), 2) end
-  if has_warnings(item.warnings) then code = code | WARNED end
-  local cur = self.cur
-  if not cur then
-    cur = { first = seq, parts = {}, codes = {}, bytes = 0, n = 0 }
-    self.cur = cur
-  end
-  local packed = codec:pack(item)
   local n = cur.n + 1
-  cur.n, cur.parts[n], cur.codes[n] = n, packed, code
-  cur.bytes = cur.bytes + #packed
-  self:tally(code, item.date, 1)
-  local ident = item.ident
+  cur.n, cur.codes[n] = n, code
+  self:tally(code, date, 1)
   if code == VALID and ident ~= nil then
     if type(ident) ~= "string" then ident = tostring(ident) end
     if self.bloom:seen(ident) then
@@ -222,8 +213,38 @@ function Store:add(item)
       self.suspects = self.suspects + 1
     end
   end
-  if n >= M.PAGE_ITEMS or cur.bytes >= PAGE_BYTES then self:close_page() end
+  if n >= M.PAGE_ITEMS or bytes >= PAGE_BYTES then self:close_page() end
   return seq
+end
+
+-- The page being filled: its records in a C buffer (codec:page), its codes here.
+function Store:filling()
+  local cur = self.cur
+  if not cur then
+    cur = { first = self.seq + 1, codes = {}, n = 0 }
+    self.cur = cur
+  end
+  return self.open_page
+end
+
+--- Adds an item: { where, status, ident, client_id, date, key, hash, json, label,
+-- errors, warnings, note } (errors/warnings as tables). @return its seq
+function Store:add(item)
+  local code = CODE[item.status]
+  if not code then error("kiva.runstore: unknown status " .. tostring(item.status), 2) end
+  if has_warnings(item.warnings) then code = code | WARNED end
+  local page = self:filling()
+  return self:added(code, item.date, item.ident, page:add(item))
+end
+
+--- Adds a valid item from its fields, in FIELDS' order (warnings as a table or
+-- nil): every valid row of an export comes this way, with no table made for it.
+-- @return its seq
+function Store:add_valid(where, ident, client_id, date, key, hash, encoded, label, warnings)
+  local code = (warnings ~= nil and has_warnings(warnings)) and (VALID | WARNED) or VALID
+  local page = self:filling()
+  return self:added(code, date, ident,
+    page:add_fields(where, ident, client_id, date, key, hash, encoded, label, nil, warnings))
 end
 
 -- Writes the page being filled.
@@ -231,9 +252,8 @@ function Store:close_page()
   local cur = self.cur
   if not cur then return end
   self.cur = nil
-  local n = cur.n
   self:run("INSERT INTO pages(first, statuses, offset, size, room) VALUES (?,?,?,?,?)", cur.first,
-    string.char(table.unpack(cur.codes, 1, n)), self:append(table.concat(cur.parts)))
+    string.char(table.unpack(cur.codes, 1, cur.n)), self:append(self.open_page:take()))
 end
 
 function Store:commit()
@@ -617,6 +637,7 @@ function Store:close()
   self.db:close()
   self.db = nil
   self.bloom:close()
+  self.open_page:close()
   self.file:close()
 end
 Store.__gc = Store.close
