@@ -12,6 +12,8 @@
 **
 ** Registers: record_codec(names, json_names, encode) -> codec;
 **   codec:pack(t) -> string; codec:unpack(data [, pos]) -> t, next_pos;
+**   codec:join(data, statuses, first, after, code, name, limit, sep) -> joined, n
+**   [, first_seq, last_seq] (see codec_join);
 **   codec:page() -> page (page:add(t), page:add_fields(v1, ...), page:count(),
 **   page:take() -> the page's records as one string, emptied; a buffer per page);
 **   codec:select(data, statuses, first, after, code, name [, name2]) -> seqs, values
@@ -359,6 +361,57 @@ static int codec_select(lua_State *L)
     return index2 >= 0 ? 3 : 2;
 }
 
+/* codec:join(data, statuses, first, after, code, name, limit, sep) -> joined, n, first_seq, last_seq
+** As codec:select, but the field `name` of at most `limit` such items joined by
+** `sep` in one string (a dry run's batch body, without a string per item); n = 0
+** (and no seqs) when none is left after `after`. */
+static int codec_join(lua_State *L)
+{
+    kc_codec *c = check_codec(L);
+    size_t len, count, i, pos = 0, sep_len;
+    const unsigned char *data = (const unsigned char *)luaL_checklstring(L, 2, &len);
+    const unsigned char *codes = (const unsigned char *)luaL_checklstring(L, 3, &count);
+    lua_Integer first = luaL_checkinteger(L, 4), after = luaL_checkinteger(L, 5);
+    int code = (int)luaL_checkinteger(L, 6);
+    int index = field_index(L, c, luaL_checkstring(L, 7));
+    lua_Integer limit = luaL_checkinteger(L, 8), n = 0, first_seq = 0, last_seq = 0;
+    const char *sep = luaL_checklstring(L, 9, &sep_len);
+    luaL_Buffer b;
+
+    luaL_argcheck(L, index >= 0, 7, "no such field");
+    luaL_buffinit(L, &b);
+    for (i = 0; i < count && n < limit; i++) {
+        uint32_t size, mask, off = 8;
+        int f;
+        luaL_argcheck(L, pos + 8 <= len, 2, "a page cut short");
+        size = get_u32(data + pos);
+        mask = get_u32(data + pos + 4);
+        luaL_argcheck(L, size >= 8 && size <= len - pos, 2, "a page cut short");
+        if (first + (lua_Integer)i > after && (codes[i] & ~32) == code) {
+            for (f = 0; f < index; f++)
+                if (mask & (1u << f))
+                    off += 4 + get_u32(data + pos + off);
+            if ((mask & (1u << index)) && off + 4 <= size && get_u32(data + pos + off) <= size - off - 4) {
+                if (n > 0)
+                    luaL_addlstring(&b, sep, sep_len);
+                luaL_addlstring(&b, (const char *)data + pos + off + 4, get_u32(data + pos + off));
+                if (n == 0)
+                    first_seq = first + (lua_Integer)i;
+                last_seq = first + (lua_Integer)i;
+                n++;
+            }
+        }
+        pos += size;
+    }
+    luaL_pushresult(&b);
+    lua_pushinteger(L, n);
+    if (n == 0)
+        return 2;
+    lua_pushinteger(L, first_seq);
+    lua_pushinteger(L, last_seq);
+    return 4;
+}
+
 /* record_codec(names, json_names, encode) */
 static int codec_new(lua_State *L)
 {
@@ -395,6 +448,7 @@ void kc_record_open(lua_State *L)
         { "pack", codec_pack },
         { "unpack", codec_unpack },
         { "select", codec_select },
+        { "join", codec_join },
         { "page", codec_page },
         { NULL, NULL }
     };

@@ -42,6 +42,28 @@ describe("kiva.runstore", function()
     assert.equal(3, store:count("valid"))
   end)
 
+  it("joins the valid items' JSON in runs of a batch's size, across pages, skipping the others", function()
+    local saved = runstore.PAGE_ITEMS
+    runstore.PAGE_ITEMS = 2   -- pages of two items: every run crosses pages
+    local ok, err = pcall(function()
+      local s = assert(runstore.open())
+      for i = 1, 8 do
+        if i == 4 then
+          s:add({ where = "a:4", status = "invalid", errors = { { path = "", message = "bad" } } })
+        else
+          s:add_valid("a:" .. i, "L" .. i, nil, nil, "k" .. i, nil, "{" .. i .. "}", "L" .. i)
+        end
+      end
+      s:commit()
+      local runs = {}
+      for first, last, joined in s:each_joined("valid", 3) do runs[#runs + 1] = { first, last, joined } end
+      s:close()
+      assert.same({ { 1, 3, "{1},{2},{3}" }, { 5, 7, "{5},{6},{7}" }, { 8, 8, "{8}" } }, runs)
+    end)
+    runstore.PAGE_ITEMS = saved
+    assert(ok, err)
+  end)
+
   it("refuses a field that is neither text nor a number, naming it", function()
     assert.has_error(function() store:add_valid("a:1", "L1", nil, nil, "k", true) end,
       "record field hash: a string or a number expected, got boolean")

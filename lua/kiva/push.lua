@@ -354,22 +354,12 @@ function Run:write_payloads()
   end
   local n = 0
   if opts.kind == "repayments" then
-    local bs = opts.batch_size or M.BATCH_SIZE
-    local first, last, jsons = nil, nil, {}
-    local function flush()
-      if #jsons == 0 then return true end
+    for first, last, joined in store:each_joined("valid", opts.batch_size or M.BATCH_SIZE) do
       n = n + 1
-      local ok = put(string.format("repayments-%03d.json", n), '{"repayments":[' .. table.concat(jsons, ",") .. "]}",
-        first, last)
-      first, jsons = nil, {}
-      return ok
+      if not put(string.format("repayments-%03d.json", n), '{"repayments":[' .. joined .. "]}", first, last) then
+        return
+      end
     end
-    for seq, json in store:each_json("valid") do
-      first, last = first or seq, seq
-      jsons[#jsons + 1] = json
-      if #jsons >= bs and not flush() then return end
-    end
-    flush()
     return
   end
   for seq, json, label in store:each_json("valid", "label") do

@@ -527,6 +527,29 @@ function Store:each_json(status, field)
   end
 end
 
+--- The JSON of the items in `status`, in export order, joined by "," in runs of
+-- `size` (the last may be shorter): an iterator of first seq, last seq, joined (a
+-- repayments dry run's batch bodies, joined in C a page at a time).
+function Store:each_joined(status, size)
+  local code = CODE[status]
+  local next_page = self:pages_from(1)
+  local row, after = next_page(), 0
+  return function()
+    local pieces, count, first = {}, 0, nil
+    while row and count < size do
+      local want = size - count
+      local joined, n, first_seq, last_seq = codec:join(row.data, row.statuses, row.first, after, code, "json", want,
+        ",")
+      if n > 0 then
+        pieces[#pieces + 1], count, first, after = joined, count + n, first or first_seq, last_seq
+      end
+      if n < want then row = next_page() end   -- none left in this page
+    end
+    if count == 0 then return nil end
+    return first, after, table.concat(pieces, ",")
+  end
+end
+
 ---------------------------------------------------------------- the report's view
 
 -- A report item: what kiva.report reads of an item, without its JSON. `value` (the
