@@ -64,6 +64,22 @@ describe("kiva.runstore", function()
     assert(ok, err)
   end)
 
+  it("makes the key of an item added without one when it is read back, with the run's prefix", function()
+    local function key_tail(item) return item.ident .. "/" .. (item.client_id or "") end
+    local s = assert(runstore.open({ key_tail = key_tail }))
+    s:add_valid("a:2", "L1", "C1", nil, nil, nil, "{}")
+    s:add_valid("a:3", "L2", nil, nil, nil, nil, "{}")
+    s:add_valid("a:4", "L3", "C3", nil, "kept/as/given", nil, "{}")
+    s:add({ where = "a:5", status = "invalid", ident = "L4", errors = { { path = "", message = "bad" } } })
+    s:prefix_keys("repayment/P/2026-10/")
+    local keys = {}
+    for _, item in ipairs(s:page("valid", 0, 10)) do keys[#keys + 1] = item.key end
+    local invalid = s:page("invalid", 0, 10)[1]
+    s:close()
+    assert.same({ "repayment/P/2026-10/L1/C1", "repayment/P/2026-10/L2/", "repayment/P/2026-10/kept/as/given" }, keys)
+    assert.is_nil(invalid.key)
+  end)
+
   it("refuses a field that is neither text nor a number, naming it", function()
     assert.has_error(function() store:add_valid("a:1", "L1", nil, nil, "k", true) end,
       "record field hash: a string or a number expected, got boolean")

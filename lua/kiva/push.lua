@@ -69,6 +69,12 @@ local function key_tail(kind, value)
     .. core.sha256_hex(str(value.subject)):sub(1, 12)
 end
 
+-- A repayment's key tail from its run store item (ident: the loan id as text,
+-- client_id as text or nil), as key_tail makes it from the value.
+local function repayment_key_tail(item)
+  return component(item.ident) .. "/" .. component(item.client_id)
+end
+
 -- The key before its tail: kind/PARTNER/, and a repayment's period after it.
 local function key_prefix(kind, partner, period)
   local prefix = M.KINDS[kind].ledger .. "/" .. component(partner) .. "/"
@@ -202,13 +208,14 @@ function Run:check(where, value)
     return "invalid", warnings ~= nil
   end
   -- the key is made of the ids as mapped: the checker leaves a two-column partner's client id out of json only
-  local label, key = label_of(kind, value), key_tail(kind, value)
-  local ident = label
-  if kind ~= "repayments" then   -- a repayment's key waits for the period (prefix_keys)
-    key = self.key_prefix .. key
-    ident = key
+  if kind == "repayments" then
+    -- its ident is the loan; its key waits for the period and is made when read
+    -- back (repayment_key_tail): no key string made for every row of the export
+    store:add_valid(where, label_of(kind, value), client_id, date, nil, hash, json, nil, warnings)
+  else
+    local key = self.key_prefix .. key_tail(kind, value)
+    store:add_valid(where, key, client_id, date, key, hash, json, label_of(kind, value), warnings)
   end
-  store:add_valid(where, ident, client_id, date, key, hash, json, label, warnings)
   return "valid", warnings ~= nil
 end
 
@@ -732,7 +739,7 @@ function M.run(opts)
   local t0 = core.monotonic()
   local spec = M.KINDS[opts.kind]
   if not spec then error("kiva.push.run: kind must be loans, repayments or journals", 2) end
-  local store, serr = runstore.open()
+  local store, serr = runstore.open({ key_tail = opts.kind == "repayments" and repayment_key_tail or nil })
   if not store then
     result.fatal = serr
     return result

@@ -93,7 +93,9 @@ local function failed(what, err)
 end
 
 --- A new, empty store. opts.bloom_bytes: the duplicates filter's size (default 4 MiB);
--- opts.suspects_in_memory: how many of its "maybe"s are verified from memory (65536).
+-- opts.suspects_in_memory: how many of its "maybe"s are verified from memory (65536);
+-- opts.key_tail(item): the key (before prefix_keys' prefix) of an item added without
+-- one, made when it is read back.
 -- @return store | nil, err (kind "ledger")
 function M.open(opts)
   local db, err = tempdb.open("the run store", SCHEMA)
@@ -114,7 +116,7 @@ function M.open(opts)
   return setmetatable({ db = db, file = file, tmpdir = tmpdir, file_end = 0, statements = {}, seq = 0, bloom = bloom,
     suspects_in_memory = opts and opts.suspects_in_memory or SUSPECTS_IN_MEMORY, suspects = 0,
     counts = counts, warned_count = 0, months_of = {}, undated = 0, batch_statuses = {},
-    cur = nil, open_page = codec:page(), cache = {}, cache_order = {} }, Store)
+    cur = nil, open_page = codec:page(), cache = {}, cache_order = {}, key_tail = opts and opts.key_tail }, Store)
 end
 
 -- The prepared statement for `sql`, made once per store.
@@ -361,9 +363,9 @@ local function status_of(code) return STATUS_OF[code & ~WARNED] end
 function Store:item_at(seq, code, data, pos)
   local item = decode_json_fields((codec:unpack(data, pos)))
   item.seq, item.status = seq, status_of(code)
-  if self.key_prefix and item.key and seq <= self.prefixed_upto and item.status ~= "invalid"
-      and item.status ~= "omitted" then
-    item.key = self.key_prefix .. item.key
+  if self.key_prefix and seq <= self.prefixed_upto and item.status ~= "invalid" and item.status ~= "omitted" then
+    local tail = item.key or (self.key_tail and self.key_tail(item))
+    if tail then item.key = self.key_prefix .. tail end
   end
   return item
 end
