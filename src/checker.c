@@ -183,8 +183,7 @@ static int check_empty_list(lua_State *L, checker *k, kc_vctx *c)
     lua_pushlstring(L, k->path, k->wrap_len);
     lua_newtable(L);
     lua_rawset(L, -3);
-    c->plen = c->hide = 0;
-    c->path[0] = '\0';
+    c->nsegs = c->hide = 0;
     c->depth = 0;
     kc_validate_value(c, k->root, -1);
     if (k->kind[0])
@@ -215,8 +214,12 @@ static int checker_check(lua_State *L)
     c.quiet = 0;
     if (k->wrap_len && lua_isnil(L, 2))
         return check_empty_list(L, k, &c);
-    c.plen = c.hide = k->at.path_len;
-    memcpy(c.path, k->path, c.plen + 1);
+    c.nsegs = 0;
+    c.hide = k->at.path_len;
+    if (k->wrap_len) {   /* "<wrap>[1]", hidden from what is reported */
+        kc_path_push_key(&c, k->path, k->wrap_len);
+        kc_path_push_index(&c, 1);
+    }
     c.depth = k->at.depth;
     kc_validate_value(&c, k->item, 2);
     if (k->kind[0])

@@ -76,6 +76,15 @@ typedef struct kc_schema {
     kc_node *root;
 } kc_schema;
 
+/* One segment of a value's path: a key, or an index ([n]). */
+typedef struct kc_path_seg {
+    const char *key;       /* NULL for an index */
+    size_t n;              /* the key's length, or the index */
+} kc_path_seg;
+/* One segment per nesting level (at most KC_MAX_DEPTH) plus the few the rules and
+** a finding's own key add: never reached. */
+#define KC_PATH_SEGS (2 * KC_MAX_DEPTH + 16)
+
 /* Validation state: errors go into the Lua table at stack index `errors`,
 ** warnings (what PA2 needs before publishing, what looks wrong but may be right)
 ** into the one at `warnings`, or into errors too when `strict`. A nil in either
@@ -89,8 +98,11 @@ typedef struct kc_vctx {
     int strict;            /* warnings are recorded as errors */
     int quiet;             /* >0 while trying oneOf/if branches: count, do not record */
     int depth;
-    char path[KC_PATH_MAX];
-    size_t plen;
+    /* The path as segments, written out as text only when a finding is recorded:
+    ** most values pass. A key points into a string alive while its segment is
+    ** pushed (the key on the Lua stack, the schema's or a literal). */
+    kc_path_seg segs[KC_PATH_SEGS];
+    size_t nsegs;          /* pushed; past KC_PATH_SEGS they are counted, not kept */
     size_t hide;           /* leading path bytes not reported, with the '.' after them (checker.c) */
 } kc_vctx;
 
@@ -108,6 +120,8 @@ void kc_vwarn_at(kc_vctx *c, const char *suffix_key, const char *fmt, ...);
 ** byte order as encoded, indexes by number, a parent before its members), then by
 ** message: the same bytes every run, whatever the table traversal order. */
 void kc_sort_findings(lua_State *L, int idx);
+/* Pushes a path segment; returns what kc_path_pop takes to remove it. key must stay
+** alive until then. */
 size_t kc_path_push_key(kc_vctx *c, const char *key, size_t len);
 /* kc_path_push_key for a string literal, its length counted by the compiler. */
 #define KC_PATH_PUSH_KEY(c, literal) kc_path_push_key((c), "" literal, sizeof(literal) - 1)

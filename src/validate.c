@@ -18,46 +18,71 @@
 
 /* ===== paths and error records ===== */
 
-static void path_add(kc_vctx *c, const char *s, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n && c->plen + 1 < KC_PATH_MAX; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        /* keys are reported, not trusted: keep the path printable */
-        c->path[c->plen++] = (ch < 0x20 || ch == 0x7F) ? '?' : (char)ch;
-    }
-    c->path[c->plen] = '\0';
-}
+/* The path is kept as segments and written out only for a finding (path_text). */
 
 size_t kc_path_push_key(kc_vctx *c, const char *key, size_t len)
 {
-    size_t saved = c->plen;
-    size_t bad;
-    if (c->plen > 0)
-        path_add(c, ".", 1);
-    if (kc_utf8_valid(key, len, NULL, &bad))
-        path_add(c, key, len);
-    else
-        path_add(c, "<invalid UTF-8 key>", 19);
+    size_t saved = c->nsegs;
+    if (c->nsegs < KC_PATH_SEGS) {
+        c->segs[c->nsegs].key = key;
+        c->segs[c->nsegs].n = len;
+    }
+    c->nsegs++;
     return saved;
 }
 
 size_t kc_path_push_index(kc_vctx *c, long long i)
 {
-    char tmp[32], *p = tmp + sizeof tmp;
-    size_t saved = c->plen;
-    unsigned long long u = i < 0 ? 0 : (unsigned long long)i;   /* indexes are >= 1 */
-    *--p = ']';
-    do { *--p = (char)('0' + u % 10); u /= 10; } while (u > 0);
-    *--p = '[';
-    path_add(c, p, (size_t)(tmp + sizeof tmp - p));
+    size_t saved = c->nsegs;
+    if (c->nsegs < KC_PATH_SEGS) {
+        c->segs[c->nsegs].key = NULL;
+        c->segs[c->nsegs].n = i < 0 ? 0 : (size_t)i;   /* indexes are >= 1 */
+    }
+    c->nsegs++;
     return saved;
 }
 
 void kc_path_pop(kc_vctx *c, size_t saved)
 {
-    c->plen = saved;
-    c->path[saved] = '\0';
+    c->nsegs = saved;
+}
+
+/* Appends to a path text, truncated at KC_PATH_MAX - 1 bytes. */
+static void path_add(char *path, size_t *plen, const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n && *plen + 1 < KC_PATH_MAX; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        /* keys are reported, not trusted: keep the path printable */
+        path[(*plen)++] = (ch < 0x20 || ch == 0x7F) ? '?' : (char)ch;
+    }
+}
+
+/* The path's text ("entreps[2].amount") into path (KC_PATH_MAX bytes); its length. */
+static size_t path_text(const kc_vctx *c, char *path)
+{
+    size_t plen = 0, i, count = c->nsegs < KC_PATH_SEGS ? c->nsegs : KC_PATH_SEGS;
+    for (i = 0; i < count; i++) {
+        const kc_path_seg *g = &c->segs[i];
+        if (g->key) {
+            size_t bad;
+            if (plen > 0)
+                path_add(path, &plen, ".", 1);
+            if (kc_utf8_valid(g->key, g->n, NULL, &bad))
+                path_add(path, &plen, g->key, g->n);
+            else
+                path_add(path, &plen, "<invalid UTF-8 key>", 19);
+        } else {
+            char tmp[32], *p = tmp + sizeof tmp;
+            size_t u = g->n;
+            *--p = ']';
+            do { *--p = (char)('0' + u % 10); u /= 10; } while (u > 0);
+            *--p = '[';
+            path_add(path, &plen, p, (size_t)(tmp + sizeof tmp - p));
+        }
+    }
+    path[plen] = '\0';
+    return plen;
 }
 
 /* Appends { path, message } to the errors array, or to the warnings array when
@@ -67,6 +92,8 @@ static void record(kc_vctx *c, int warning, const char *fmt, va_list ap)
 {
     lua_State *L = c->L;
     int *count, list;
+    char path[KC_PATH_MAX];
+    size_t plen;
 
     if (warning && !c->strict) {
         if (c->quiet > 0 || c->warnings == 0 || c->nwarnings >= KC_MAX_ERRORS)
@@ -86,11 +113,12 @@ static void record(kc_vctx *c, int warning, const char *fmt, va_list ap)
         lua_replace(L, list);
     }
     lua_createtable(L, 0, 2);
-    if (c->hide > 0 && c->plen >= c->hide) {
-        size_t skip = c->hide + (c->plen > c->hide && c->path[c->hide] == '.');
-        lua_pushlstring(L, c->path + skip, c->plen - skip);
+    plen = path_text(c, path);
+    if (c->hide > 0 && plen >= c->hide) {
+        size_t skip = c->hide + (plen > c->hide && path[c->hide] == '.');
+        lua_pushlstring(L, path + skip, plen - skip);
     } else {
-        lua_pushlstring(L, c->path, c->plen);
+        lua_pushlstring(L, path, plen);
     }
     lua_setfield(L, -2, "path");
     if (*count == KC_MAX_ERRORS + 1)
