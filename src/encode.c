@@ -23,8 +23,12 @@
 typedef struct enc {
     lua_State *L;
     kc_buf *out;
-    char path[KC_PATH_MAX];
-    size_t plen;
+    const char *base;      /* the path of the value encoded (kc_encode_at), "" for none */
+    size_t base_len;
+    /* the path below it, written out only for a message: one segment per nesting
+    ** level, so at most KC_MAX_DEPTH (deeper is refused before a push) */
+    kc_path_seg segs[KC_MAX_DEPTH + 1];
+    size_t nsegs;
     const char *omit;      /* a key left out of the object at depth omit_depth, or NULL */
     size_t omit_len;
     int omit_depth;
@@ -35,12 +39,29 @@ typedef struct keyref {
     const char *s;
     size_t len;
     int value;             /* stack index of the key's value, 0: looked up again */
+    const kc_prop *prop;   /* the key in the object's schema, or NULL */
 } keyref;
+
+static size_t index_text(long long index, char *tmp);
+static void path_append(char *path, size_t *plen, const char *s, size_t n);
 
 static int fail(enc *e, const char *code, const char *what)
 {
+    char path[KC_PATH_MAX];
+    size_t plen = 0, i, count = e->nsegs < KC_MAX_DEPTH + 1 ? e->nsegs : KC_MAX_DEPTH + 1;
+    path_append(path, &plen, e->base, e->base_len);
+    for (i = 0; i < count; i++) {
+        if (e->segs[i].key) {
+            if (plen) path_append(path, &plen, ".", 1);
+            path_append(path, &plen, e->segs[i].key, e->segs[i].n);
+        } else {
+            char tmp[32];
+            path_append(path, &plen, tmp, index_text((long long)e->segs[i].n, tmp));
+        }
+    }
+    path[plen] = '\0';
     e->err->code = code;
-    snprintf(e->err->msg, sizeof e->err->msg, "cannot encode %s: %s", e->plen ? e->path : "the value", what);
+    snprintf(e->err->msg, sizeof e->err->msg, "cannot encode %s: %s", plen ? path : "the value", what);
     return -1;
 }
 
@@ -63,48 +84,49 @@ static size_t index_text(long long index, char *tmp)
     return n;
 }
 
-/* Appends to the path with memcpy: it runs for every key and element encoded, and an
-** snprintf there cost more than encoding the value itself. Truncates at KC_PATH_MAX. */
-static void path_append(enc *e, const char *s, size_t n)
+/* Appends to a message's path, truncated at KC_PATH_MAX - 1 bytes. */
+static void path_append(char *path, size_t *plen, const char *s, size_t n)
 {
-    size_t room = KC_PATH_MAX - 1 - e->plen;
+    size_t room = KC_PATH_MAX - 1 - *plen;
     if (n > room) n = room;
-    memcpy(e->path + e->plen, s, n);
-    e->plen += n;
-    e->path[e->plen] = '\0';
+    memcpy(path + *plen, s, n);
+    *plen += n;
 }
 
+/* Pushes a key (or, key NULL, an index) on the path: two stores, no text. */
 static size_t path_push(enc *e, const char *key, size_t len, long long index)
 {
-    size_t saved = e->plen;
-    if (key) {
-        if (e->plen) path_append(e, ".", 1);
-        path_append(e, key, len);
-    } else {
-        char tmp[32];
-        path_append(e, tmp, index_text(index, tmp));
+    size_t saved = e->nsegs;
+    if (e->nsegs < KC_MAX_DEPTH + 1) {
+        e->segs[e->nsegs].key = key;
+        e->segs[e->nsegs].n = key ? len : (size_t)index;
     }
+    e->nsegs++;
     return saved;
 }
 
 static void path_pop(enc *e, size_t saved)
 {
-    e->plen = saved;
-    e->path[saved] = '\0';
+    e->nsegs = saved;
 }
 
-/* Appends n bytes; the common case (room left, no cap) copies in place: the encoder
-** adds a few bytes at a time, and a call into buf.c for each cost a tenth of its time. */
-static int add(enc *e, const char *s, size_t n)
+/* Appends n bytes: 0, or -1 out of memory. The common case (room left, no cap)
+** copies in place: the encoder adds a few bytes at a time, and a call into buf.c
+** for each cost a tenth of its time. */
+static int put(kc_buf *b, const char *s, size_t n)
 {
-    kc_buf *b = e->out;
     if (b->max == 0 && n < b->cap - b->len) {   /* cap > len always holds once data is set */
         memcpy(b->data + b->len, s, n);
         b->len += n;
         b->data[b->len] = '\0';
         return 0;
     }
-    return kc_buf_add(b, s, n) == 0 ? 0 : oom(e);
+    return kc_buf_add(b, s, n);
+}
+
+static int add(enc *e, const char *s, size_t n)
+{
+    return put(e->out, s, n) == 0 ? 0 : oom(e);
 }
 
 /* Bytes the escaper must look at: control characters, '"', '\\', and 0xE2 (the lead
@@ -128,16 +150,16 @@ static const unsigned char needs_look[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
-static int add_string(enc *e, const char *s, size_t len)
+int kc_encode_string(kc_buf *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0, run_start = 0;
 
     if (!kc_utf8_valid(s, len, NULL, NULL))
-        return fail(e, "INVALID_UTF8", "string is not valid UTF-8");
-    if (kc_buf_reserve(e->out, len + 2) != 0 || add(e, "\"", 1))
-        return oom(e);
+        return -1;
+    if (kc_buf_reserve(out, len + 2) != 0 || put(out, "\"", 1))
+        return -2;
     while (i < len) {
         char esc[8];
         size_t elen = 0, step = 1;
@@ -173,14 +195,22 @@ static int add_string(enc *e, const char *s, size_t len)
                 elen = 6;
             }
         }
-        if (add(e, s + run_start, i - run_start) || add(e, esc, elen))
-            return -1;
+        if (put(out, s + run_start, i - run_start) || put(out, esc, elen))
+            return -2;
         i += step;
         run_start = i;
     }
-    if (add(e, s + run_start, len - run_start) || add(e, "\"", 1))
-        return -1;
+    if (put(out, s + run_start, len - run_start) || put(out, "\"", 1))
+        return -2;
     return 0;
+}
+
+static int add_string(enc *e, const char *s, size_t len)
+{
+    int rc = kc_encode_string(e->out, s, len);
+    if (rc == -1)
+        return fail(e, "INVALID_UTF8", "string is not valid UTF-8");
+    return rc == 0 ? 0 : oom(e);
 }
 
 /* An integer as decimal text, without snprintf (it runs for every id and amount). */
@@ -218,8 +248,12 @@ static int add_number(enc *e, const kc_node *n, int idx)
 static int compare_keys(const void *a, const void *b)
 {
     const keyref *x = a, *y = b;
-    size_t m = x->len < y->len ? x->len : y->len;
-    int c = memcmp(x->s, y->s, m);
+    size_t m;
+    int c;
+    if (x->prop && y->prop)   /* the schema's properties are in this same order */
+        return x->prop < y->prop ? -1 : x->prop > y->prop;
+    m = x->len < y->len ? x->len : y->len;
+    c = memcmp(x->s, y->s, m);
     return c ? c : (x->len < y->len ? -1 : x->len > y->len);
 }
 
@@ -285,6 +319,7 @@ static int add_object(enc *e, const kc_node *n, int idx, int depth)
         if (count < SMALL_OBJECT) {
             small[count].s = lua_tolstring(L, -2, &small[count].len);
             small[count].value = lua_gettop(L);
+            small[count].prop = n ? kc_node_find(n, small[count].s, small[count].len) : NULL;
             lua_pushvalue(L, -2);   /* the key lua_next goes on from */
         } else {
             lua_pop(L, 1);
@@ -301,6 +336,7 @@ static int add_object(enc *e, const kc_node *n, int idx, int depth)
             if (i < count) {
                 keys[i].s = lua_tolstring(L, -1, &keys[i].len);
                 keys[i].value = 0;
+                keys[i].prop = n ? kc_node_find(n, keys[i].s, keys[i].len) : NULL;
                 i++;
             }
         }
@@ -315,14 +351,20 @@ static int add_object(enc *e, const kc_node *n, int idx, int depth)
         if (e->omit && depth == e->omit_depth && keys[i].len == e->omit_len
             && memcmp(keys[i].s, e->omit, e->omit_len) == 0)
             continue;
-        if ((written++ > 0 && add(e, ",", 1)) || add_string(e, keys[i].s, keys[i].len) || add(e, ":", 1))
+        if (written++ > 0 && add(e, ",", 1))
             goto done;
+        if (keys[i].prop && keys[i].prop->json) {
+            if (add(e, keys[i].prop->json, keys[i].prop->json_len))
+                goto done;
+        } else if (add_string(e, keys[i].s, keys[i].len) || add(e, ":", 1)) {
+            goto done;
+        }
         if (!value) {
             lua_pushlstring(L, keys[i].s, keys[i].len);
             lua_rawget(L, idx);
         }
         saved = path_push(e, keys[i].s, keys[i].len, 0);
-        rc = encode_node(e, n ? kc_node_prop(n, keys[i].s, keys[i].len) : NULL, value ? value : -1, depth + 1);
+        rc = encode_node(e, keys[i].prop ? keys[i].prop->schema : NULL, value ? value : -1, depth + 1);
         path_pop(e, saved);
         if (!value)
             lua_pop(L, 1);
@@ -402,14 +444,16 @@ int kc_encode_append(lua_State *L, const kc_node *node, int idx, kc_buf *out, co
     idx = lua_absindex(L, idx);
     e.L = L;
     e.out = out;
-    e.plen = 0;
-    e.path[0] = '\0';
+    e.base = "";
+    e.base_len = 0;
+    e.nsegs = 0;
     e.omit = NULL;
     e.omit_len = 0;
     e.omit_depth = 0;
     e.err = err;
     if (at) {
-        path_append(&e, at->path, at->path_len);
+        e.base = at->path;
+        e.base_len = at->path_len;
         e.omit = at->omit;
         e.omit_len = at->omit_len;
         e.omit_depth = at->depth;

@@ -34,6 +34,7 @@ static void free_node(kc_node *n)
     free(n->publish);
     for (i = 0; i < n->nprops; i++) {
         free(n->props[i].name);
+        free(n->props[i].json);
         free_node(n->props[i].schema);
     }
     free(n->props);
@@ -220,6 +221,24 @@ static int compare_props(const void *a, const void *b)
     return c ? c : (x->len < y->len ? -1 : x->len > y->len);
 }
 
+/* The property's name as the encoder writes it before a value ("name":), made once
+** here rather than escaped again for every object encoded; a name that is no UTF-8
+** has none (encoding it fails as for any other such key). 0, or -1 out of memory. */
+static int prop_json(kc_prop *p)
+{
+    kc_buf b;
+    int rc;
+    kc_buf_init(&b, 0);
+    rc = kc_encode_string(&b, p->name, p->len);
+    if (rc == 0 && kc_buf_add(&b, ":", 1) == 0) {
+        p->json = b.data;
+        p->json_len = b.len;
+        return 0;
+    }
+    kc_buf_free(&b);
+    return rc == -1 ? 0 : -1;
+}
+
 static int compile_properties(compiler *k, kc_node *n, int idx)
 {
     lua_State *L = k->L;
@@ -253,6 +272,10 @@ static int compile_properties(compiler *k, kc_node *n, int idx)
         }
         p->len = len;
         n->nprops++;
+        if (prop_json(p) != 0) {
+            lua_pop(L, 2);
+            return fail(k, "ENOMEM", "out of memory");
+        }
         saved = where_push(k, "properties");
         where_push(k, p->name);
         rc = compile_node(k, &p->schema, lua_gettop(L));

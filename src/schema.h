@@ -42,6 +42,8 @@ typedef struct kc_prop {
     char *name;            /* sorted by strcmp: also the encoding order */
     size_t len;
     kc_node *schema;
+    char *json;            /* the name's JSON text and ':', written once; NULL if not UTF-8 */
+    size_t json_len;
 } kc_prop;
 
 struct kc_node {
@@ -134,6 +136,8 @@ const char *kc_describe(lua_State *L, int idx, char *out, size_t cap);
 long long kc_table_sequence(lua_State *L, int idx, char *bad, size_t cap);
 /* The schema of property key in an object node, or NULL. */
 const kc_node *kc_node_prop(const kc_node *n, const char *key, size_t len);
+/* The property key of an object node, or NULL. */
+const kc_prop *kc_node_find(const kc_node *n, const char *key, size_t len);
 /* 1 if the number at idx is an integer (Lua integer, or integral float within +-2^53). */
 int kc_is_integral(lua_State *L, int idx);
 
@@ -164,6 +168,9 @@ void kc_checker_open(lua_State *L);
 /* image.c: checks a data URI; returns NULL if fine, else a message. */
 const char *kc_image_check(const char *s, size_t n, size_t max_decoded, char *msg, size_t cap);
 
+/* encode.c: appends a string's JSON text (quoted, escaped) to out: 0, -1 if s is
+** not UTF-8, -2 out of memory. */
+int kc_encode_string(kc_buf *out, const char *s, size_t len);
 /* encode.c: pushes the canonical JSON text, or returns kc_fail's 3 results. */
 int kc_encode_value(lua_State *L, const kc_node *node, int idx);
 /* Where a value stands in the document it is encoded as part of. */

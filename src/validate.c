@@ -531,6 +531,12 @@ static void check_number(kc_vctx *c, const kc_node *n, int idx, char *found)
 
 const kc_node *kc_node_prop(const kc_node *n, const char *key, size_t len)
 {
+    const kc_prop *p = kc_node_find(n, key, len);
+    return p ? p->schema : NULL;
+}
+
+const kc_prop *kc_node_find(const kc_node *n, const char *key, size_t len)
+{
     size_t lo = 0, hi = n->nprops;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -540,7 +546,7 @@ const kc_node *kc_node_prop(const kc_node *n, const char *key, size_t len)
         if (cmp == 0)
             cmp = len < p->len ? -1 : len > p->len ? 1 : 0;
         if (cmp == 0)
-            return p->schema;
+            return p;
         if (cmp < 0) hi = mid; else lo = mid + 1;
     }
     return NULL;
