@@ -62,13 +62,23 @@ static void scaled_text(long long v, int scale, char *out, size_t cap)
     if (n > 0 && out[n - 1] == '.') out[--n] = '\0';
 }
 
+/* *v times 10^k: 0, or -2 past int64 (kc_num_text_scaled's codes). */
+static int scale_up(long long *v, int k)
+{
+    for (; k > 0; k--)
+        if (__builtin_mul_overflow(*v, 10, v))
+            return -2;
+    return 0;
+}
+
 /* Checks the number at the stack top against the currency's decimals and adds
 ** it to *sum at `scale`. Returns 0, or -1 if the sum can no longer be exact. */
 static int amount(kc_vctx *c, int minor, const char *currency, int scale, long long *sum)
 {
     lua_State *L = c->L;
     long long v;
-    int rc;
+    int rc, decimals;
+    double d;
     char found[KC_NUM_MAX];
 
     if (lua_type(L, -1) != LUA_TNUMBER)
@@ -86,14 +96,22 @@ static int amount(kc_vctx *c, int minor, const char *currency, int scale, long l
         }
         return 0;
     }
-    kc_num_shortest(lua_tonumber(L, -1), found);
-    if (minor >= 0 && kc_num_text_decimals(found) > minor) {
+    d = lua_tonumber(L, -1);
+    if (kc_num_decimal(d, &v, &decimals) == 0) {   /* an everyday amount: no text to write */
+        rc = decimals > scale ? -1 : scale_up(&v, scale - decimals);
+    } else {
+        kc_num_shortest(d, found);
+        decimals = kc_num_text_decimals(found);
+        rc = kc_num_text_scaled(found, scale, &v);
+    }
+    if (minor >= 0 && decimals > minor) {
+        kc_num_shortest(d, found);
         kc_verror(c, "decimals: %s amounts have at most %d decimal(s), found %s",
                   currency, minor, found);
         return -1;
     }
-    rc = kc_num_text_scaled(found, scale, &v);
     if (rc == -2 || (rc == 0 && __builtin_add_overflow(*sum, v, sum))) {
+        kc_num_shortest(d, found);
         kc_verror(c, "amount: too large to total exactly, found %s", found);
         return -1;
     }
