@@ -7,6 +7,7 @@
 */
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,33 +469,59 @@ static void const_text(const kc_const *k, char *out, size_t cap)
 #define KC_FOUND_MAX 160
 #define FOUND() (found[0] ? found : kc_describe(c->L, idx, found, KC_FOUND_MAX))
 
+/* Whether the 8 bytes at p are all printable ASCII (0x20..0x7E): no high bit, no
+** byte below 0x20, no 0x7F (the exact SWAR tests for a byte < n and a zero byte). */
+static int printable8(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t w, del;
+    memcpy(&w, p, 8);
+    del = w ^ (0x7F * ones);
+    return !((w | ((w - 0x20 * ones) & ~w) | ((del - ones) & ~del)) & highs);
+}
+
 static void check_string(kc_vctx *c, const kc_node *n, int idx, char *found)
 {
     lua_State *L = c->L;
-    size_t len, chars = 0, bad = 0, i, step;
-    const char *s = lua_tolstring(L, idx, &len);
+    size_t len, chars = 0, i = 0, step, control = 0;
+    const unsigned char *s = (const unsigned char *)lua_tolstring(L, idx, &len);
     int multiline = n && n->multiline;
+    long control_cp = -1;
 
-    if (!kc_utf8_valid(s, len, &chars, &bad)) {
-        kc_verror(c, "utf8: invalid UTF-8 at byte %d, found %s", (int)bad + 1, FOUND());
-        return;
-    }
-    for (i = 0; i < len; i += step) {
+    /* One pass: UTF-8 checked, code points counted, the first control character
+    ** found (reported only if the whole string is UTF-8), printable ASCII 8 bytes
+    ** at a time. */
+    while (i < len) {
         long cp;
-        unsigned char b = (unsigned char)s[i];
-        if (b >= 0x20 && b < 0x7F) {   /* printable ASCII: nothing to decode */
-            step = 1;
+        if (i + 8 <= len && printable8(s + i)) {
+            i += 8;
+            chars += 8;
             continue;
         }
-        cp = kc_utf8_decode((const unsigned char *)s + i, len - i, &step);
-        if (kc_utf8_is_control(cp) && !(multiline && (cp == '\t' || cp == '\n' || cp == '\r'))) {
-            char u[8];
-            snprintf(u, sizeof u, "%04X", (unsigned)cp);
-            kc_verror(c, "control: control character U+%s at byte %d is not allowed%s, found %s",
-                      u, (int)i + 1,
-                      (cp == '\t' || cp == '\n' || cp == '\r') ? " in this field" : "", FOUND());
-            break;
+        if (s[i] >= 0x20 && s[i] < 0x7F) {
+            i++;
+            chars++;
+            continue;
         }
+        cp = kc_utf8_decode(s + i, len - i, &step);
+        if (cp < 0) {
+            kc_verror(c, "utf8: invalid UTF-8 at byte %d, found %s", (int)i + 1, FOUND());
+            return;
+        }
+        if (control_cp < 0 && kc_utf8_is_control(cp) && !(multiline && (cp == '\t' || cp == '\n' || cp == '\r'))) {
+            control_cp = cp;
+            control = i;
+        }
+        i += step;
+        chars++;
+    }
+    if (control_cp >= 0) {
+        char u[8];
+        snprintf(u, sizeof u, "%04X", (unsigned)control_cp);
+        kc_verror(c, "control: control character U+%s at byte %d is not allowed%s, found %s",
+                  u, (int)control + 1,
+                  (control_cp == '\t' || control_cp == '\n' || control_cp == '\r') ? " in this field" : "",
+                  FOUND());
     }
     if (!n)
         return;
@@ -502,11 +529,11 @@ static void check_string(kc_vctx *c, const kc_node *n, int idx, char *found)
         kc_verror(c, "minLength: at least %I character(s), found %s", (lua_Integer)n->min_length, FOUND());
     if (n->max_length >= 0 && (long long)chars > n->max_length)
         kc_verror(c, "maxLength: at most %I characters, found %s", (lua_Integer)n->max_length, FOUND());
-    if (n->pattern && (strlen(s) != len || regexec(n->pattern, s, 0, NULL, 0) != 0))
+    if (n->pattern && (strlen((const char *)s) != len || regexec(n->pattern, (const char *)s, 0, NULL, 0) != 0))
         kc_verror(c, "pattern: must match %s, found %s", n->pattern_src, FOUND());
     if (n->format_date) {
         long key;
-        if (!kc_date_parse(s, len, &key))
+        if (!kc_date_parse((const char *)s, len, &key))
             kc_verror(c, "format: must be a real calendar date YYYY-MM-DD, found %s", FOUND());
     }
 }
