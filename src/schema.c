@@ -38,6 +38,7 @@ static void free_node(kc_node *n)
         free_node(n->props[i].schema);
     }
     free(n->props);
+    free(n->prop_slots);
     free_node(n->items);
     for (i = 0; i < n->nenums; i++)
         free_const(&n->enums[i]);
@@ -239,6 +240,26 @@ static int prop_json(kc_prop *p)
     return rc == -1 ? 0 : -1;
 }
 
+/* The names' hash table kc_node_find probes (open addressing, linear probing): a
+** key is looked up for every member validated and encoded. 0, or -1 out of memory. */
+static int index_props(kc_node *n)
+{
+    size_t size = 4, i;
+    while (size < 2 * n->nprops)
+        size *= 2;
+    n->prop_slots = calloc(size, sizeof *n->prop_slots);
+    if (!n->prop_slots)
+        return -1;
+    n->prop_mask = (unsigned)(size - 1);
+    for (i = 0; i < n->nprops; i++) {
+        unsigned h = kc_prop_hash(n->props[i].name, n->props[i].len) & n->prop_mask;
+        while (n->prop_slots[h])
+            h = (h + 1) & n->prop_mask;
+        n->prop_slots[h] = (unsigned)i + 1;
+    }
+    return 0;
+}
+
 static int compile_properties(compiler *k, kc_node *n, int idx)
 {
     lua_State *L = k->L;
@@ -287,7 +308,7 @@ static int compile_properties(compiler *k, kc_node *n, int idx)
         lua_pop(L, 1);
     }
     qsort(n->props, n->nprops, sizeof *n->props, compare_props);
-    return 0;
+    return index_props(n) == 0 ? 0 : fail(k, "ENOMEM", "out of memory");
 }
 
 static int get_count(compiler *k, int idx, long long *out, const char *what)

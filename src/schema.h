@@ -55,6 +55,8 @@ struct kc_node {
     size_t npublish;
     kc_prop *props;
     size_t nprops;
+    unsigned *prop_slots;  /* hash of the names (kc_prop_hash): index + 1 in props, 0 empty */
+    unsigned prop_mask;    /* slots - 1; at least twice as many slots as props */
     int no_additional;     /* additionalProperties: false */
     kc_node *items;
     long long min_items, max_items;     /* -1 = none */
@@ -138,6 +140,11 @@ long long kc_table_sequence(lua_State *L, int idx, char *bad, size_t cap);
 const kc_node *kc_node_prop(const kc_node *n, const char *key, size_t len);
 /* The property key of an object node, or NULL. */
 const kc_prop *kc_node_find(const kc_node *n, const char *key, size_t len);
+/* The slot a property name starts its search at in prop_slots (before the mask). */
+static inline unsigned kc_prop_hash(const char *key, size_t len)
+{
+    return len ? (unsigned)len * 0x9E3779B1u ^ (unsigned char)key[0] * 31u ^ (unsigned char)key[len - 1] : 0;
+}
 /* 1 if the number at idx is an integer (Lua integer, or integral float within +-2^53). */
 int kc_is_integral(lua_State *L, int idx);
 

@@ -564,17 +564,13 @@ const kc_node *kc_node_prop(const kc_node *n, const char *key, size_t len)
 
 const kc_prop *kc_node_find(const kc_node *n, const char *key, size_t len)
 {
-    size_t lo = 0, hi = n->nprops;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        const kc_prop *p = &n->props[mid];
-        size_t m = len < p->len ? len : p->len;
-        int cmp = memcmp(key, p->name, m);
-        if (cmp == 0)
-            cmp = len < p->len ? -1 : len > p->len ? 1 : 0;
-        if (cmp == 0)
+    unsigned i, slot;
+    if (!n->prop_slots)
+        return NULL;
+    for (i = kc_prop_hash(key, len) & n->prop_mask; (slot = n->prop_slots[i]) != 0; i = (i + 1) & n->prop_mask) {
+        const kc_prop *p = &n->props[slot - 1];
+        if (p->len == len && memcmp(p->name, key, len) == 0)
             return p;
-        if (cmp < 0) hi = mid; else lo = mid + 1;
     }
     return NULL;
 }
