@@ -408,13 +408,20 @@ int kc_is_integral(lua_State *L, int idx)
     return isfinite(d) && floor(d) == d && fabs(d) <= 9007199254740992.0;
 }
 
-/* JSON type of the value, KT_ARRAY|KT_OBJECT for an empty table, 0 if none. */
-static int json_type(lua_State *L, int idx, long long *seq)
+/* JSON type of the value (its Lua type lt), KT_ARRAY|KT_OBJECT for an empty table, 0
+** if none; *d a number's value. */
+static int json_type(lua_State *L, int idx, int lt, long long *seq, double *d)
 {
     char bad[8];
-    switch (lua_type(L, idx)) {
+    switch (lt) {
     case LUA_TBOOLEAN: return KT_BOOLEAN;
-    case LUA_TNUMBER: return kc_is_integral(L, idx) ? (KT_INTEGER | KT_NUMBER) : KT_NUMBER;
+    case LUA_TNUMBER:
+        *d = lua_tonumber(L, idx);
+        if (lua_isinteger(L, idx))
+            return KT_INTEGER | KT_NUMBER;
+        /* kc_is_integral's test on the value already read */
+        return isfinite(*d) && floor(*d) == *d && fabs(*d) <= 9007199254740992.0 ? (KT_INTEGER | KT_NUMBER)
+                                                                               : KT_NUMBER;
     case LUA_TSTRING: return KT_STRING;
     case LUA_TLIGHTUSERDATA: return lua_touserdata(L, idx) == NULL ? KT_NULL : 0;
     case LUA_TTABLE:
@@ -538,9 +545,8 @@ static void check_string(kc_vctx *c, const kc_node *n, int idx, char *found)
     }
 }
 
-static void check_number(kc_vctx *c, const kc_node *n, int idx, char *found)
+static void check_number(kc_vctx *c, const kc_node *n, int idx, double d, char *found)
 {
-    double d = lua_tonumber(c->L, idx);
     char lim[KC_NUM_MAX];
     if (n->has_minimum && d < n->minimum) {
         kc_num_shortest(n->minimum, lim);
@@ -679,7 +685,8 @@ void kc_validate_value(kc_vctx *c, const kc_node *n, int idx)
 {
     lua_State *L = c->L;
     long long seq = -1;
-    int jt;
+    int jt, lt;
+    double d = 0;
     char found[KC_FOUND_MAX];
 
     idx = lua_absindex(L, idx);
@@ -690,18 +697,18 @@ void kc_validate_value(kc_vctx *c, const kc_node *n, int idx)
         kc_verror(c, "false: no value is allowed here, found %s", FOUND());
         return;
     }
-    if (n && (n->types & KT_OBJECT) && !(n->types & KT_ARRAY) && lua_type(L, idx) == LUA_TTABLE
-        && lua_rawlen(L, idx) == 0)
+    lt = lua_type(L, idx);
+    if (n && (n->types & KT_OBJECT) && !(n->types & KT_ARRAY) && lt == LUA_TTABLE && lua_rawlen(L, idx) == 0)
         /* no border, so no non-empty sequence (the one shape refused here): whatever its
         ** keys, check_object comes next, and reports any that is no string */
         jt = KT_OBJECT;
     else
-        jt = json_type(L, idx, &seq);
+        jt = json_type(L, idx, lt, &seq, &d);
     if (jt == 0) {
         kc_verror(c, "type: not a JSON value, found %s", FOUND());
         return;
     }
-    if (lua_type(L, idx) == LUA_TNUMBER && !isfinite(lua_tonumber(L, idx))) {
+    if (lt == LUA_TNUMBER && !isfinite(d)) {
         kc_verror(c, "type: must be a finite number, found %s", FOUND());
         return;
     }
@@ -736,7 +743,7 @@ void kc_validate_value(kc_vctx *c, const kc_node *n, int idx)
     if (jt & KT_STRING)
         check_string(c, n, idx, found);
     else if (jt & KT_NUMBER) {
-        if (n) check_number(c, n, idx, found);
+        if (n) check_number(c, n, idx, d, found);
     } else if (jt & (KT_ARRAY | KT_OBJECT)) {
         int want = n && n->types ? (n->types & (KT_ARRAY | KT_OBJECT)) : 0;
         if (c->depth >= KC_MAX_DEPTH) {
