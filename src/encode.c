@@ -351,6 +351,7 @@ static int add_object(enc *e, const kc_node *n, int idx, int depth)
         if (e->omit && depth == e->omit_depth && keys[i].len == e->omit_len
             && memcmp(keys[i].s, e->omit, e->omit_len) == 0)
             continue;
+        rc = -1;   /* the key's own failures below (rc may hold the last value's 0) */
         if (written++ > 0 && add(e, ",", 1))
             goto done;
         if (keys[i].prop && keys[i].prop->json) {

@@ -162,6 +162,23 @@ describe("kiva.encode", function()
     assert.are.equal("null", c:encode(cjson.null))
   end)
 
+  it("refuses a key that is not UTF-8 wherever it sorts, never a truncated text", function()
+    -- "\1x" sorts first and encodes; the key after it cannot be written
+    local c = assert(core.schema_compile({}))
+    local json, msg, code = c:encode({ ["\1x"] = 1, ["\xFF\xFE"] = {} })
+    assert.is_nil(json)
+    assert.are.equal("INVALID_UTF8", code)
+    assert.are.equal("cannot encode the value: string is not valid UTF-8", msg)
+    local inner = assert(core.schema_compile({ type = "object", properties = { a = { type = "object" } } }))
+    json, msg, code = inner:encode({ a = { b = 1, ["\xC0\xAF"] = 2 } })
+    assert.is_nil(json)
+    assert.are.equal("INVALID_UTF8", code)
+    assert.are.equal("cannot encode a: string is not valid UTF-8", msg)
+    local ok, errs = inner:checker():check({ a = { b = 1, ["\xC0\xAF"] = 2 } })
+    assert.is_nil(ok)
+    assert.are.same({ { path = "", message = "cannot encode a: string is not valid UTF-8" } }, errs)
+  end)
+
   it("validates first and returns a validation error", function()
     local d = draft()
     d.entreps[1].gender = "F"
