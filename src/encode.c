@@ -9,6 +9,7 @@
 ** mid-way cannot leak it.
 */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,9 +130,9 @@ static int add(enc *e, const char *s, size_t n)
     return put(e->out, s, n) == 0 ? 0 : oom(e);
 }
 
-/* Bytes the escaper must look at: control characters, '"', '\\', and 0xE2 (the lead
-** byte of U+2028/2029). Every other byte is copied in runs. */
-static const unsigned char needs_look[256] = {
+/* ASCII bytes the escaper must look at: control characters, '"', '\\'. Every other
+** byte is copied in runs. */
+static const unsigned char needs_look[128] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* '"' */
@@ -140,43 +141,54 @@ static const unsigned char needs_look[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,   /* '\\' */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 0xE2 */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
+/* Whether the 8 bytes at p are copied as they are: printable ASCII but '"' and '\\'. */
+static int plain8(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return !(kc_bytes_unprintable(w) | kc_bytes_has(w, '"') | kc_bytes_has(w, '\\'));
+}
+
+/* What a string that could not be written fails with: not UTF-8 comes first, as
+** when the whole string was checked before anything was written. */
+static int string_failed(const char *s, size_t len)
+{
+    return kc_utf8_valid(s, len, NULL, NULL) ? -2 : -1;
+}
+
+/* One pass: UTF-8 checked as the string is copied, plain ASCII 8 bytes at a time. On
+** failure out may hold a part of the text (the callers drop it). */
 int kc_encode_string(kc_buf *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0, run_start = 0;
 
-    if (!kc_utf8_valid(s, len, NULL, NULL))
-        return -1;
     if (kc_buf_reserve(out, len + 2) != 0 || put(out, "\"", 1))
-        return -2;
+        return string_failed(s, len);
     while (i < len) {
         char esc[8];
-        size_t elen = 0, step = 1;
-        if (!needs_look[p[i]]) {
-            i++;
+        size_t elen, step = 1;
+        if (i + 8 <= len && plain8(p + i)) {
+            i += 8;
             continue;
         }
-        if (p[i] == 0xE2) {
-            /* U+2028/2029 are valid JSON but break JavaScript string literals */
-            if (i + 2 < len && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) {
-                memcpy(esc, p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
-                elen = 6;
-                step = 3;
-            } else {
-                i++;
+        if (p[i] >= 0x80) {
+            long cp = kc_utf8_decode(p + i, len - i, &step);
+            if (cp < 0)
+                return -1;
+            if (cp != 0x2028 && cp != 0x2029) {
+                i += step;
                 continue;
             }
+            /* U+2028/2029 are valid JSON but break JavaScript string literals */
+            memcpy(esc, cp == 0x2028 ? "\\u2028" : "\\u2029", 6);
+            elen = 6;
+        } else if (!needs_look[p[i]]) {
+            i++;
+            continue;
         } else {
             esc[0] = '\\';
             elen = 2;
@@ -196,12 +208,12 @@ int kc_encode_string(kc_buf *out, const char *s, size_t len)
             }
         }
         if (put(out, s + run_start, i - run_start) || put(out, esc, elen))
-            return -2;
+            return string_failed(s, len);
         i += step;
         run_start = i;
     }
     if (put(out, s + run_start, len - run_start) || put(out, "\"", 1))
-        return -2;
+        return string_failed(s, len);
     return 0;
 }
 

@@ -476,15 +476,12 @@ static void const_text(const kc_const *k, char *out, size_t cap)
 #define KC_FOUND_MAX 160
 #define FOUND() (found[0] ? found : kc_describe(c->L, idx, found, KC_FOUND_MAX))
 
-/* Whether the 8 bytes at p are all printable ASCII (0x20..0x7E): no high bit, no
-** byte below 0x20, no 0x7F (the exact SWAR tests for a byte < n and a zero byte). */
+/* Whether the 8 bytes at p are all printable ASCII (0x20..0x7E). */
 static int printable8(const unsigned char *p)
 {
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-    uint64_t w, del;
+    uint64_t w;
     memcpy(&w, p, 8);
-    del = w ^ (0x7F * ones);
-    return !((w | ((w - 0x20 * ones) & ~w) | ((del - ones) & ~del)) & highs);
+    return !kc_bytes_unprintable(w);
 }
 
 static void check_string(kc_vctx *c, const kc_node *n, int idx, char *found)
