@@ -302,6 +302,21 @@ describe("compiled:checker", function()
       local _, errs = listed:checker({ wrap = "items" }):check({ ok = { ["\255"] = 1 } })
       assert.are.same({ { path = "", message = "cannot encode items[1].ok: string is not valid UTF-8" } }, errs)
     end)
+
+    it("give deep paths relative to the item, as validate gives them under the list", function()
+      local listed = assert(core.schema_compile({ type = "object", required = { "items" },
+        properties = { items = { type = "array", minItems = 1, items = { type = "object" } } } }))
+      local item = { a = { { ["b\1"] = { [string.rep("k", 600)] = 0 / 0 } }, { c = print } } }
+      local _, errs = listed:checker({ wrap = "items" }):check(item)
+      local _, whole = listed:validate({ items = { item } })
+      assert.are.equal(2, #errs)
+      for i, e in ipairs(whole) do
+        assert.are.equal("items[1].", e.path:sub(1, 9))
+        assert.are.same({ path = e.path:sub(10), message = e.message }, errs[i])
+      end
+      assert.are.equal("a[2].c", errs[2].path)
+      assert.are.equal(("a[1].b?." .. string.rep("k", 600)):sub(1, 511 - #"items[1]."), errs[1].path)
+    end)
   end)
 
   describe("its options", function()
