@@ -152,6 +152,7 @@ int kc_checker_new(lua_State *L)
     k->at.path = k->path;
     k->at.path_len = strlen(k->path);
     k->at.depth = k->wrap_len ? 2 : 0;   /* body, list, item */
+    k->at.validated = 1;                 /* encoded only once no error was found */
     /* a two-column partner's lines carry no client id: validated if mapped, never sent */
     if (k->wrap_len && !ro.three_column && (kind == 1 || kind == 2)) {
         k->at.omit = kind == 1 ? "client_id" : "internal_client_id";

@@ -33,6 +33,7 @@ typedef struct enc {
     const char *omit;      /* a key left out of the object at depth omit_depth, or NULL */
     size_t omit_len;
     int omit_depth;
+    int validated;         /* kc_encode_at.validated */
     kc_encode_error *err;
 } enc;
 
@@ -310,6 +311,47 @@ static void sort_keys(keyref *keys, size_t count)
     }
 }
 
+static int omitted(const enc *e, int depth, const char *key, size_t len)
+{
+    return e->omit && depth == e->omit_depth && len == e->omit_len && memcmp(key, e->omit, len) == 0;
+}
+
+/* A validated object of a closed schema (additionalProperties false) has no key
+** but the schema's properties: each is looked up in their order, the encoding's,
+** with no traversal of the table and no sort. */
+static int add_closed_object(enc *e, const kc_node *n, int idx, int depth)
+{
+    lua_State *L = e->L;
+    size_t i, written = 0;
+    int rc = 0;
+
+    if (add(e, "{", 1))
+        return -1;
+    for (i = 0; i < n->nprops; i++) {
+        const kc_prop *p = &n->props[i];
+        size_t saved;
+        if (omitted(e, depth, p->name, p->len))
+            continue;
+        lua_pushlstring(L, p->name, p->len);
+        if (lua_rawget(L, idx) == LUA_TNIL) {
+            lua_pop(L, 1);
+            continue;
+        }
+        if ((written++ > 0 && add(e, ",", 1))
+            || (p->json ? add(e, p->json, p->json_len) : (add_string(e, p->name, p->len) || add(e, ":", 1)))) {
+            rc = -1;
+        } else {
+            saved = path_push(e, p->name, p->len, 0);
+            rc = encode_node(e, p->schema, -1, depth + 1);
+            path_pop(e, saved);
+        }
+        lua_pop(L, 1);
+        if (rc)
+            return rc;
+    }
+    return add(e, "}", 1);
+}
+
 static int add_object(enc *e, const kc_node *n, int idx, int depth)
 {
     lua_State *L = e->L;
@@ -317,6 +359,8 @@ static int add_object(enc *e, const kc_node *n, int idx, int depth)
     keyref small[SMALL_OBJECT], *keys = small;
     int base = lua_gettop(L), rc = -1;
 
+    if (e->validated && n && n->no_additional)
+        return add_closed_object(e, n, idx, depth);
     /* One traversal while the keys fit in `small`, each key and value left on the
     ** stack (no second lookup of the value); a larger object is counted, then
     ** listed into a userdata (so that a raise cannot leak it) and its values looked
@@ -360,8 +404,7 @@ static int add_object(enc *e, const kc_node *n, int idx, int depth)
     for (i = 0; i < count; i++) {
         size_t saved;
         int value = keys[i].value;
-        if (e->omit && depth == e->omit_depth && keys[i].len == e->omit_len
-            && memcmp(keys[i].s, e->omit, e->omit_len) == 0)
+        if (omitted(e, depth, keys[i].s, keys[i].len))
             continue;
         rc = -1;   /* the key's own failures below (rc may hold the last value's 0) */
         if (written++ > 0 && add(e, ",", 1))
@@ -463,6 +506,7 @@ int kc_encode_append(lua_State *L, const kc_node *node, int idx, kc_buf *out, co
     e.omit = NULL;
     e.omit_len = 0;
     e.omit_depth = 0;
+    e.validated = 0;
     e.err = err;
     if (at) {
         e.base = at->path;
@@ -470,6 +514,7 @@ int kc_encode_append(lua_State *L, const kc_node *node, int idx, kc_buf *out, co
         e.omit = at->omit;
         e.omit_len = at->omit_len;
         e.omit_depth = at->depth;
+        e.validated = at->validated;
     }
     if (lua_isnil(L, idx))
         return fail(&e, "NOT_JSON", "nil is not a JSON value");

@@ -187,6 +187,7 @@ typedef struct kc_encode_at {
     int depth;             /* its depth there (nesting limit) */
     const char *omit;      /* a key of its own object left out of the text, or NULL */
     size_t omit_len;
+    int validated;         /* kc_validate_value found nothing wrong with it against node */
 } kc_encode_at;
 typedef struct kc_encode_error {
     const char *code;      /* "NOT_FINITE", ... */
