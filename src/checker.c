@@ -8,7 +8,8 @@
 ** writes it inside that body; sha256_hex the SHA-256 of json. The options are read
 ** once; the encode buffer and the SHA-256 context are reused and owned by the
 ** userdata (__gc, __close and close are one idempotent function), which holds the
-** compiled schema in its user value. A valid item without warnings costs no table.
+** compiled schema in its user value 1 and the schema's names table (schema.h) in 2.
+** A valid item without warnings costs no table.
 */
 #include <string.h>
 
@@ -126,12 +127,14 @@ int kc_checker_new(lua_State *L)
     if (kind == 1 && ro.currency && kc_currency_minor(ro.currency, ro.currency_len) < 0)
         return luaL_argerror(L, 2, "opts.currency is not an ISO 4217 code");
 
-    k = lua_newuserdatauv(L, sizeof *k, 1);
+    k = lua_newuserdatauv(L, sizeof *k, 2);
     memset(k, 0, sizeof *k);
     kc_buf_init(&k->out, 0);
     luaL_setmetatable(L, CHECKER_MT);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
+    kc_schema_push_names(L, 1);
+    lua_setiuservalue(L, -2, 2);
     k->schema = s;
     k->root = k->item = s->root;
     k->strict = strict;
@@ -198,6 +201,7 @@ static int checker_check(lua_State *L)
 {
     checker *k = check_open(L);
     kc_encode_error err;
+    kc_encode_at at;
     kc_vctx c;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
@@ -207,9 +211,11 @@ static int checker_check(lua_State *L)
     lua_settop(L, 2);
     lua_pushnil(L);   /* 3: errors, 4: warnings, each made on its first finding */
     lua_pushnil(L);
+    lua_getiuservalue(L, 1, 2);   /* 5: the schema's names */
     c.L = L;
     c.errors = 3;
     c.warnings = 4;
+    c.names = 5;
     c.nerrors = c.nwarnings = 0;
     c.strict = k->strict;
     c.quiet = 0;
@@ -229,7 +235,9 @@ static int checker_check(lua_State *L)
         return invalid(L);
 
     kc_buf_reset(&k->out);
-    if (kc_encode_append(L, k->item, 2, &k->out, &k->at, &err) != 0) {
+    at = k->at;
+    at.names = 5;
+    if (kc_encode_append(L, k->item, 2, &k->out, &at, &err) != 0) {
         lua_createtable(L, 1, 0);
         lua_createtable(L, 0, 2);
         lua_pushliteral(L, "");

@@ -34,6 +34,7 @@ typedef struct enc {
     size_t omit_len;
     int omit_depth;
     int validated;         /* kc_encode_at.validated */
+    int names;             /* kc_encode_at.names */
     kc_encode_error *err;
 } enc;
 
@@ -332,7 +333,10 @@ static int add_closed_object(enc *e, const kc_node *n, int idx, int depth)
         size_t saved;
         if (omitted(e, depth, p->name, p->len))
             continue;
-        lua_pushlstring(L, p->name, p->len);
+        if (e->names)
+            lua_rawgeti(L, e->names, p->ref);
+        else
+            lua_pushlstring(L, p->name, p->len);
         if (lua_rawget(L, idx) == LUA_TNIL) {
             lua_pop(L, 1);
             continue;
@@ -507,6 +511,7 @@ int kc_encode_append(lua_State *L, const kc_node *node, int idx, kc_buf *out, co
     e.omit_len = 0;
     e.omit_depth = 0;
     e.validated = 0;
+    e.names = 0;
     e.err = err;
     if (at) {
         e.base = at->path;
@@ -515,6 +520,7 @@ int kc_encode_append(lua_State *L, const kc_node *node, int idx, kc_buf *out, co
         e.omit_len = at->omit_len;
         e.omit_depth = at->depth;
         e.validated = at->validated;
+        e.names = at->names;
     }
     if (lua_isnil(L, idx))
         return fail(&e, "NOT_JSON", "nil is not a JSON value");

@@ -29,9 +29,11 @@ static void free_node(kc_node *n)
     for (i = 0; i < n->nrequired; i++)
         free(n->required[i]);
     free(n->required);
+    free(n->required_refs);
     for (i = 0; i < n->npublish; i++)
         free(n->publish[i]);
     free(n->publish);
+    free(n->publish_refs);
     for (i = 0; i < n->nprops; i++) {
         free(n->props[i].name);
         free(n->props[i].json);
@@ -63,6 +65,8 @@ static void free_node(kc_node *n)
 
 typedef struct compiler {
     lua_State *L;
+    int names;             /* stack index of the names table being filled */
+    int nnames;
     char where[256];       /* schema path of the node being compiled */
     char msg[384];
     const char *code;
@@ -185,8 +189,15 @@ static int compile_enum(compiler *k, kc_node *n, int idx)
     return 0;
 }
 
+/* Adds the Lua string at the stack top to the names table (popping it): its index. */
+static int add_name(compiler *k)
+{
+    lua_rawseti(k->L, k->names, ++k->nnames);
+    return k->nnames;
+}
+
 /* `required` and `x-publish-required`: an array of property names. */
-static int compile_names(compiler *k, char ***names, size_t *count, int idx, const char *bad)
+static int compile_names(compiler *k, char ***names, int **refs, size_t *count, int idx, const char *bad)
 {
     lua_State *L = k->L;
     lua_Integer i, len;
@@ -194,7 +205,8 @@ static int compile_names(compiler *k, char ***names, size_t *count, int idx, con
         return fail(k, "BAD_SCHEMA", bad);
     len = (lua_Integer)lua_rawlen(L, idx);
     *names = calloc((size_t)len + 1, sizeof **names);
-    if (!*names)
+    *refs = calloc((size_t)len + 1, sizeof **refs);
+    if (!*names || !*refs)
         return fail(k, "ENOMEM", "out of memory");
     for (i = 1; i <= len; i++) {
         size_t slen;
@@ -209,6 +221,8 @@ static int compile_names(compiler *k, char ***names, size_t *count, int idx, con
         lua_pop(L, 1);
         if (!(*names)[*count])
             return fail(k, "ENOMEM", "out of memory");
+        lua_pushstring(L, (*names)[*count]);   /* the key the walk looked up by name */
+        (*refs)[*count] = add_name(k);
         (*count)++;
     }
     return 0;
@@ -292,6 +306,8 @@ static int compile_properties(compiler *k, kc_node *n, int idx)
             return fail(k, "ENOMEM", "out of memory");
         }
         p->len = len;
+        lua_pushvalue(L, -2);
+        p->ref = add_name(k);
         n->nprops++;
         if (prop_json(p) != 0) {
             lua_pop(L, 2);
@@ -395,9 +411,11 @@ static int compile_keyword(compiler *k, kc_node *n, const char *kw, int v)
     lua_State *L = k->L;
     if (strcmp(kw, "type") == 0) return compile_type(k, n, v);
     if (strcmp(kw, "required") == 0)
-        return compile_names(k, &n->required, &n->nrequired, v, "required must be an array of names");
+        return compile_names(k, &n->required, &n->required_refs, &n->nrequired, v,
+                             "required must be an array of names");
     if (strcmp(kw, "x-publish-required") == 0)
-        return compile_names(k, &n->publish, &n->npublish, v, "x-publish-required must be an array of names");
+        return compile_names(k, &n->publish, &n->publish_refs, &n->npublish, v,
+                             "x-publish-required must be an array of names");
     if (strcmp(kw, "properties") == 0) return compile_properties(k, n, v);
     if (strcmp(kw, "additionalProperties") == 0) {
         if (lua_type(L, v) != LUA_TBOOLEAN)
@@ -505,6 +523,11 @@ kc_node *kc_schema_get(lua_State *L, int idx)
     return s->root;
 }
 
+void kc_schema_push_names(lua_State *L, int idx)
+{
+    lua_getiuservalue(L, idx, 1);
+}
+
 static int schema_release(lua_State *L)
 {
     kc_schema *s = luaL_checkudata(L, 1, KC_SCHEMA_MT);
@@ -520,16 +543,19 @@ static int schema_compile(lua_State *L)
 
     luaL_checkany(L, 1);
     lua_settop(L, 1);
-    s = lua_newuserdatauv(L, sizeof *s, 0);
+    s = lua_newuserdatauv(L, sizeof *s, 1);
     s->root = NULL;
     luaL_setmetatable(L, KC_SCHEMA_MT);
     memset(&k, 0, sizeof k);
     k.L = L;
+    lua_newtable(L);
+    k.names = lua_gettop(L);
     if (compile_node(&k, &s->root, 1) != 0) {
         free_node(s->root);
         s->root = NULL;
         return kc_fail(L, k.code, "%s", k.msg);
     }
+    lua_setiuservalue(L, 2, 1);
     return 1;
 }
 
@@ -584,6 +610,8 @@ static int schema_validate(lua_State *L)
     lua_settop(L, 3);
     kc_validate_opts(L, lua_isnil(L, 3) ? 0 : 3, &ro, &c.strict);
     c.L = L;
+    kc_schema_push_names(L, 1);
+    c.names = lua_gettop(L);
     lua_newtable(L);
     c.errors = lua_gettop(L);
     lua_newtable(L);

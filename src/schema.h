@@ -44,14 +44,17 @@ typedef struct kc_prop {
     kc_node *schema;
     char *json;            /* the name's JSON text and ':', written once; NULL if not UTF-8 */
     size_t json_len;
+    int ref;               /* the name as a Lua string: index in the schema's names table */
 } kc_prop;
 
 struct kc_node {
     int always;            /* boolean schema: 1 true, -1 false, 0 a real schema */
     int types;             /* KT_* bits; 0 = any */
     char **required;
+    int *required_refs;    /* each as a Lua string (as lua_pushstring makes it): names index */
     size_t nrequired;
     char **publish;        /* x-publish-required: what PA2 needs before publishing (warnings) */
+    int *publish_refs;
     size_t npublish;
     kc_prop *props;
     size_t nprops;
@@ -76,6 +79,9 @@ struct kc_node {
     size_t none_of;
 };
 
+/* The userdata. Its user value 1 is the names table: every property, required and
+** publish name of the tree as a Lua string, at the indexes the nodes keep (refs), so
+** that a walk pushes one with lua_rawgeti, not by interning it again. */
 typedef struct kc_schema {
     kc_node *root;
 } kc_schema;
@@ -100,6 +106,7 @@ typedef struct kc_vctx {
     int warnings;          /* absolute stack index of the warnings array */
     int nwarnings;
     int strict;            /* warnings are recorded as errors */
+    int names;             /* stack index of the schema's names table, 0: none (names pushed as text) */
     int quiet;             /* >0 while trying oneOf/if branches: count, do not record */
     int depth;
     /* The path as segments, written out as text only when a finding is recorded:
@@ -112,6 +119,8 @@ typedef struct kc_vctx {
 
 /* schema.c */
 kc_node *kc_schema_get(lua_State *L, int idx);
+/* Pushes the names table of the schema userdata at idx. */
+void kc_schema_push_names(lua_State *L, int idx);
 
 /* validate.c: validates the value at idx against node; appends errors. */
 void kc_validate_value(kc_vctx *c, const kc_node *node, int idx);
@@ -188,6 +197,7 @@ typedef struct kc_encode_at {
     const char *omit;      /* a key of its own object left out of the text, or NULL */
     size_t omit_len;
     int validated;         /* kc_validate_value found nothing wrong with it against node */
+    int names;             /* stack index of the schema's names table, 0: none */
 } kc_encode_at;
 typedef struct kc_encode_error {
     const char *code;      /* "NOT_FINITE", ... */

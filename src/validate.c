@@ -585,13 +585,19 @@ static void check_object(kc_vctx *c, const kc_node *n, int idx)
     const char *key;
 
     for (i = 0; n && i < n->nrequired; i++) {
-        lua_pushstring(L, n->required[i]);
+        if (c->names)
+            lua_rawgeti(L, c->names, n->required_refs[i]);
+        else
+            lua_pushstring(L, n->required[i]);
         if (lua_rawget(L, idx) == LUA_TNIL)
             kc_verror_at(c, n->required[i], 0, "required: property is missing");
         lua_pop(L, 1);
     }
     for (i = 0; n && i < n->npublish; i++) {
-        lua_pushstring(L, n->publish[i]);
+        if (c->names)
+            lua_rawgeti(L, c->names, n->publish_refs[i]);
+        else
+            lua_pushstring(L, n->publish[i]);
         if (lua_rawget(L, idx) == LUA_TNIL)
             kc_vwarn_at(c, n->publish[i], "publish: PA2 needs %s before publishing (it can be filled in PA2)",
                         n->publish[i]);
