@@ -468,6 +468,9 @@ static int encode_node(enc *e, const kc_node *n, int idx, int depth)
         want = n ? n->types & (KT_ARRAY | KT_OBJECT) : 0;
         if (want == KT_OBJECT)   /* add_object checks the keys itself */
             return add_object(e, n, idx, depth);
+        /* validated as an array: a proper sequence, its border its length */
+        if (want == KT_ARRAY && e->validated)
+            return add_array(e, n, idx, (long long)lua_rawlen(L, idx), depth);
         seq = kc_table_sequence(L, idx, bad, sizeof bad);
         if (want == KT_ARRAY) {
             if (seq < 0)
