@@ -113,18 +113,16 @@ int kc_checker_new(lua_State *L)
     static const char *kinds[] = { "loan_draft", "repayments", "journals", NULL };
     kc_rules_opts ro;
     checker *k;
-    int strict, kind = -1, i;
+    int strict, kind;
 
     if (!s->root)
         return luaL_error(L, "attempt to use a closed schema");
     lua_settop(L, 2);
     kc_validate_opts(L, lua_isnil(L, 2) ? 0 : 2, &ro, &strict);
-    for (i = 0; ro.kind && kinds[i]; i++)
-        if (strcmp(ro.kind, kinds[i]) == 0)
-            kind = i;
+    kind = ro.kind_id;   /* its index in kinds */
     if (ro.kind && kind < 0)
         return luaL_argerror(L, 2, "opts.kind must be \"loan_draft\", \"repayments\" or \"journals\"");
-    if (kind == 1 && ro.currency && kc_currency_minor(ro.currency, ro.currency_len) < 0)
+    if (kind == KC_REPAYMENTS && ro.currency && kc_currency_minor(ro.currency, ro.currency_len) < 0)
         return luaL_argerror(L, 2, "opts.currency is not an ISO 4217 code");
 
     k = lua_newuserdatauv(L, sizeof *k, 2);
@@ -144,7 +142,7 @@ int kc_checker_new(lua_State *L)
     k->rules.currency_len = 0;
     if (kind >= 0)
         strcpy(k->kind, kinds[kind]);
-    if (kind == 1 && ro.currency) {   /* only repayments read it; a valid code is 3 letters */
+    if (kind == KC_REPAYMENTS && ro.currency) {   /* only repayments read it; a valid code is 3 letters */
         memcpy(k->currency, ro.currency, 3);
         k->rules.currency = k->currency;
         k->rules.currency_len = 3;
@@ -157,8 +155,8 @@ int kc_checker_new(lua_State *L)
     k->at.depth = k->wrap_len ? 2 : 0;   /* body, list, item */
     k->at.validated = 1;                 /* encoded only once no error was found */
     /* a two-column partner's lines carry no client id: validated if mapped, never sent */
-    if (k->wrap_len && !ro.three_column && (kind == 1 || kind == 2)) {
-        k->at.omit = kind == 1 ? "client_id" : "internal_client_id";
+    if (k->wrap_len && !ro.three_column && (kind == KC_REPAYMENTS || kind == KC_JOURNALS)) {
+        k->at.omit = kind == KC_REPAYMENTS ? "client_id" : "internal_client_id";
         k->at.omit_len = strlen(k->at.omit);
     }
     k->md = kc_crypto_sha256(L);

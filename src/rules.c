@@ -443,14 +443,24 @@ static void report_rules(kc_vctx *c, int body, const kc_rules_opts *o, int journ
     lua_pop(L, 2);
 }
 
+int kc_rules_kind(const char *kind)
+{
+    static const char *const names[] = { "loan_draft", "repayments", "journals" };
+    int i;
+    for (i = 0; i < 3; i++)
+        if (strcmp(kind, names[i]) == 0)
+            return KC_LOAN_DRAFT + i;
+    return KC_KIND_NONE;
+}
+
 int kc_rules_check(kc_vctx *c, int idx, const kc_rules_opts *o)
 {
     idx = lua_absindex(c->L, idx);
-    if (strcmp(o->kind, "loan_draft") == 0)
+    if (o->kind_id == KC_LOAN_DRAFT)
         loan_draft_rules(c, idx, o);
-    else if (strcmp(o->kind, "repayments") == 0)
+    else if (o->kind_id == KC_REPAYMENTS)
         report_rules(c, idx, o, 0);
-    else if (strcmp(o->kind, "journals") == 0)
+    else if (o->kind_id == KC_JOURNALS)
         report_rules(c, idx, o, 1);
     else
         return -1;
@@ -464,12 +474,12 @@ int kc_rules_item(kc_vctx *c, int idx, const kc_rules_opts *o)
     int journals;
 
     idx = lua_absindex(L, idx);
-    if (strcmp(o->kind, "loan_draft") == 0) {
+    if (o->kind_id == KC_LOAN_DRAFT) {
         loan_draft_rules(c, idx, o);
         return 0;
     }
-    journals = strcmp(o->kind, "journals") == 0;
-    if (!journals && strcmp(o->kind, "repayments") != 0)
+    journals = o->kind_id == KC_JOURNALS;
+    if (!journals && o->kind_id != KC_REPAYMENTS)
         return -1;
     if (lua_type(L, idx) == LUA_TTABLE) {
         int minor = report_minor(L, o, journals, currency);

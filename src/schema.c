@@ -596,6 +596,7 @@ void kc_validate_opts(lua_State *L, int opts, kc_rules_opts *ro, int *strict)
         *strict = lua_toboolean(L, -1);
         lua_pop(L, 4);
     }
+    ro->kind_id = ro->kind ? kc_rules_kind(ro->kind) : KC_KIND_NONE;
     ro->today = today_of(L, opts);
 }
 

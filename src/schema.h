@@ -158,13 +158,17 @@ static inline unsigned kc_prop_hash(const char *key, size_t len)
 int kc_is_integral(lua_State *L, int idx);
 
 /* rules.c: Kiva's rules beyond JSON Schema, for one kind of request body. */
+enum { KC_KIND_NONE = -1, KC_LOAN_DRAFT, KC_REPAYMENTS, KC_JOURNALS };
 typedef struct kc_rules_opts {
     const char *kind;      /* "loan_draft" | "repayments" | "journals" */
+    int kind_id;           /* the same as KC_LOAN_DRAFT..., KC_KIND_NONE for none or another */
     int three_column;      /* csv_format "three": client ids required */
     const char *currency;  /* repayments: the loans' currency, if known; else NULL */
     size_t currency_len;
     long today;            /* days since 1970-01-01 (UTC): for the disbursal date warnings */
 } kc_rules_opts;
+/* KC_LOAN_DRAFT, KC_REPAYMENTS, KC_JOURNALS for a kind's name, else KC_KIND_NONE. */
+int kc_rules_kind(const char *kind);
 /* 0 if kind is known (the rules ran), -1 if not. */
 int kc_rules_check(kc_vctx *c, int idx, const kc_rules_opts *o);
 /* The same for one item at idx as it stands in its body: the whole draft for
