@@ -8,7 +8,8 @@
 ** writes it inside that body; sha256_hex the SHA-256 of json. The options are read
 ** once; the encode buffer and the SHA-256 context are reused and owned by the
 ** userdata (__gc, __close and close are one idempotent function), which holds the
-** compiled schema in its user value 1 and the schema's names table (schema.h) in 2.
+** compiled schema in its user value 1, the schema's names table (schema.h) in 2 and
+** the rules' field names (kc_rules_push_fields) in 3.
 ** A valid item without warnings costs no table.
 */
 #include <string.h>
@@ -125,7 +126,7 @@ int kc_checker_new(lua_State *L)
     if (kind == KC_REPAYMENTS && ro.currency && kc_currency_minor(ro.currency, ro.currency_len) < 0)
         return luaL_argerror(L, 2, "opts.currency is not an ISO 4217 code");
 
-    k = lua_newuserdatauv(L, sizeof *k, 2);
+    k = lua_newuserdatauv(L, sizeof *k, 3);
     memset(k, 0, sizeof *k);
     kc_buf_init(&k->out, 0);
     luaL_setmetatable(L, CHECKER_MT);
@@ -133,6 +134,8 @@ int kc_checker_new(lua_State *L)
     lua_setiuservalue(L, -2, 1);
     kc_schema_push_names(L, 1);
     lua_setiuservalue(L, -2, 2);
+    kc_rules_push_fields(L);
+    lua_setiuservalue(L, -2, 3);
     k->schema = s;
     k->root = k->item = s->root;
     k->strict = strict;
@@ -210,10 +213,12 @@ static int checker_check(lua_State *L)
     lua_pushnil(L);   /* 3: errors, 4: warnings, each made on its first finding */
     lua_pushnil(L);
     lua_getiuservalue(L, 1, 2);   /* 5: the schema's names */
+    lua_getiuservalue(L, 1, 3);   /* 6: the rules' field names */
     c.L = L;
     c.errors = 3;
     c.warnings = 4;
     c.names = 5;
+    c.fields = 6;
     c.nerrors = c.nwarnings = 0;
     c.strict = k->strict;
     c.quiet = 0;

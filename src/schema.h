@@ -107,6 +107,7 @@ typedef struct kc_vctx {
     int nwarnings;
     int strict;            /* warnings are recorded as errors */
     int names;             /* stack index of the schema's names table, 0: none (names pushed as text) */
+    int fields;            /* stack index of kc_rules_push_fields' table, 0: none */
     int quiet;             /* >0 while trying oneOf/if branches: count, do not record */
     int depth;
     /* The path as segments, written out as text only when a finding is recorded:
@@ -167,6 +168,9 @@ typedef struct kc_rules_opts {
     size_t currency_len;
     long today;            /* days since 1970-01-01 (UTC): for the disbursal date warnings */
 } kc_rules_opts;
+/* Pushes a table of the names of the fields the rules read, as Lua strings: at
+** kc_vctx.fields they are not interned again for every item (checker.c). */
+void kc_rules_push_fields(lua_State *L);
 /* KC_LOAN_DRAFT, KC_REPAYMENTS, KC_JOURNALS for a kind's name, else KC_KIND_NONE. */
 int kc_rules_kind(const char *kind);
 /* 0 if kind is known (the rules ran), -1 if not. */
