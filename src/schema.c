@@ -307,6 +307,7 @@ static int compile_properties(compiler *k, kc_node *n, int idx)
         }
         p->len = len;
         lua_pushvalue(L, -2);
+        p->interned = lua_tostring(L, -1);   /* kept alive by the names table */
         p->ref = add_name(k);
         n->nprops++;
         if (prop_json(p) != 0) {

@@ -45,6 +45,8 @@ typedef struct kc_prop {
     char *json;            /* the name's JSON text and ':', written once; NULL if not UTF-8 */
     size_t json_len;
     int ref;               /* the name as a Lua string: index in the schema's names table */
+    const char *interned;  /* that string's bytes (Lua interns short strings: a key of the
+                           ** same text is most often this very pointer) */
 } kc_prop;
 
 struct kc_node {

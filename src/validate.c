@@ -572,7 +572,7 @@ const kc_prop *kc_node_find(const kc_node *n, const char *key, size_t len)
         return NULL;
     for (i = kc_prop_hash(key, len) & n->prop_mask; (slot = n->prop_slots[i]) != 0; i = (i + 1) & n->prop_mask) {
         const kc_prop *p = &n->props[slot - 1];
-        if (p->len == len && memcmp(p->name, key, len) == 0)
+        if (p->len == len && (p->interned == key || memcmp(p->name, key, len) == 0))
             return p;
     }
     return NULL;
