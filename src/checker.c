@@ -8,7 +8,9 @@
 ** writes it inside that body; sha256_hex the SHA-256 of json. The options are read
 ** once; the encode buffer and the SHA-256 context are reused and owned by the
 ** userdata (__gc, __close and close are one idempotent function), which holds the
-** compiled schema in its user value. A valid item without warnings costs no table.
+** compiled schema in its user value 1, the schema's names table (schema.h) in 2 and
+** the rules' field names (kc_rules_push_fields) in 3.
+** A valid item without warnings costs no table.
 */
 #include <string.h>
 
@@ -112,26 +114,28 @@ int kc_checker_new(lua_State *L)
     static const char *kinds[] = { "loan_draft", "repayments", "journals", NULL };
     kc_rules_opts ro;
     checker *k;
-    int strict, kind = -1, i;
+    int strict, kind;
 
     if (!s->root)
         return luaL_error(L, "attempt to use a closed schema");
     lua_settop(L, 2);
     kc_validate_opts(L, lua_isnil(L, 2) ? 0 : 2, &ro, &strict);
-    for (i = 0; ro.kind && kinds[i]; i++)
-        if (strcmp(ro.kind, kinds[i]) == 0)
-            kind = i;
+    kind = ro.kind_id;   /* its index in kinds */
     if (ro.kind && kind < 0)
         return luaL_argerror(L, 2, "opts.kind must be \"loan_draft\", \"repayments\" or \"journals\"");
-    if (kind == 1 && ro.currency && kc_currency_minor(ro.currency, ro.currency_len) < 0)
+    if (kind == KC_REPAYMENTS && ro.currency && kc_currency_minor(ro.currency, ro.currency_len) < 0)
         return luaL_argerror(L, 2, "opts.currency is not an ISO 4217 code");
 
-    k = lua_newuserdatauv(L, sizeof *k, 1);
+    k = lua_newuserdatauv(L, sizeof *k, 3);
     memset(k, 0, sizeof *k);
     kc_buf_init(&k->out, 0);
     luaL_setmetatable(L, CHECKER_MT);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
+    kc_schema_push_names(L, 1);
+    lua_setiuservalue(L, -2, 2);
+    kc_rules_push_fields(L);
+    lua_setiuservalue(L, -2, 3);
     k->schema = s;
     k->root = k->item = s->root;
     k->strict = strict;
@@ -141,7 +145,7 @@ int kc_checker_new(lua_State *L)
     k->rules.currency_len = 0;
     if (kind >= 0)
         strcpy(k->kind, kinds[kind]);
-    if (kind == 1 && ro.currency) {   /* only repayments read it; a valid code is 3 letters */
+    if (kind == KC_REPAYMENTS && ro.currency) {   /* only repayments read it; a valid code is 3 letters */
         memcpy(k->currency, ro.currency, 3);
         k->rules.currency = k->currency;
         k->rules.currency_len = 3;
@@ -152,9 +156,10 @@ int kc_checker_new(lua_State *L)
     k->at.path = k->path;
     k->at.path_len = strlen(k->path);
     k->at.depth = k->wrap_len ? 2 : 0;   /* body, list, item */
+    k->at.validated = 1;                 /* encoded only once no error was found */
     /* a two-column partner's lines carry no client id: validated if mapped, never sent */
-    if (k->wrap_len && !ro.three_column && (kind == 1 || kind == 2)) {
-        k->at.omit = kind == 1 ? "client_id" : "internal_client_id";
+    if (k->wrap_len && !ro.three_column && (kind == KC_REPAYMENTS || kind == KC_JOURNALS)) {
+        k->at.omit = kind == KC_REPAYMENTS ? "client_id" : "internal_client_id";
         k->at.omit_len = strlen(k->at.omit);
     }
     k->md = kc_crypto_sha256(L);
@@ -183,8 +188,7 @@ static int check_empty_list(lua_State *L, checker *k, kc_vctx *c)
     lua_pushlstring(L, k->path, k->wrap_len);
     lua_newtable(L);
     lua_rawset(L, -3);
-    c->plen = c->hide = 0;
-    c->path[0] = '\0';
+    c->nsegs = c->hide = 0;
     c->depth = 0;
     kc_validate_value(c, k->root, -1);
     if (k->kind[0])
@@ -198,6 +202,7 @@ static int checker_check(lua_State *L)
 {
     checker *k = check_open(L);
     kc_encode_error err;
+    kc_encode_at at;
     kc_vctx c;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
@@ -207,16 +212,24 @@ static int checker_check(lua_State *L)
     lua_settop(L, 2);
     lua_pushnil(L);   /* 3: errors, 4: warnings, each made on its first finding */
     lua_pushnil(L);
+    lua_getiuservalue(L, 1, 2);   /* 5: the schema's names */
+    lua_getiuservalue(L, 1, 3);   /* 6: the rules' field names */
     c.L = L;
     c.errors = 3;
     c.warnings = 4;
+    c.names = 5;
+    c.fields = 6;
     c.nerrors = c.nwarnings = 0;
     c.strict = k->strict;
     c.quiet = 0;
     if (k->wrap_len && lua_isnil(L, 2))
         return check_empty_list(L, k, &c);
-    c.plen = c.hide = k->at.path_len;
-    memcpy(c.path, k->path, c.plen + 1);
+    c.nsegs = 0;
+    c.hide = k->at.path_len;
+    if (k->wrap_len) {   /* "<wrap>[1]", hidden from what is reported */
+        kc_path_push_key(&c, k->path, k->wrap_len);
+        kc_path_push_index(&c, 1);
+    }
     c.depth = k->at.depth;
     kc_validate_value(&c, k->item, 2);
     if (k->kind[0])
@@ -225,7 +238,9 @@ static int checker_check(lua_State *L)
         return invalid(L);
 
     kc_buf_reset(&k->out);
-    if (kc_encode_append(L, k->item, 2, &k->out, &k->at, &err) != 0) {
+    at = k->at;
+    at.names = 5;
+    if (kc_encode_append(L, k->item, 2, &k->out, &at, &err) != 0) {
         lua_createtable(L, 1, 0);
         lua_createtable(L, 0, 2);
         lua_pushliteral(L, "");

@@ -29,14 +29,18 @@ static int openssl_fail(lua_State *L, const char *what)
     return kc_fail(L, "OPENSSL", "%s: %s", what, msg);
 }
 
+/* The two hex digits of each byte value: one 2-byte copy a byte (every push item's
+** SHA-256 is written out). */
+#define HEX_ROW(h) h "0" h "1" h "2" h "3" h "4" h "5" h "6" h "7" h "8" h "9" h "a" h "b" h "c" h "d" h "e" h "f"
+static const char hex_pairs[] = HEX_ROW("0") HEX_ROW("1") HEX_ROW("2") HEX_ROW("3") HEX_ROW("4") HEX_ROW("5")
+    HEX_ROW("6") HEX_ROW("7") HEX_ROW("8") HEX_ROW("9") HEX_ROW("a") HEX_ROW("b") HEX_ROW("c") HEX_ROW("d")
+    HEX_ROW("e") HEX_ROW("f");
+
 void kc_hex(const unsigned char *p, size_t n, char *out)
 {
-    static const char digits[] = "0123456789abcdef";
     size_t i;
-    for (i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
+    for (i = 0; i < n; i++)
+        memcpy(out + 2 * i, hex_pairs + 2 * p[i], 2);
 }
 
 static void push_hex(lua_State *L, const unsigned char *p, size_t n)

@@ -9,6 +9,7 @@
 ** mid-way cannot leak it.
 */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +24,17 @@
 typedef struct enc {
     lua_State *L;
     kc_buf *out;
-    char path[KC_PATH_MAX];
-    size_t plen;
+    const char *base;      /* the path of the value encoded (kc_encode_at), "" for none */
+    size_t base_len;
+    /* the path below it, written out only for a message: one segment per nesting
+    ** level, so at most KC_MAX_DEPTH (deeper is refused before a push) */
+    kc_path_seg segs[KC_MAX_DEPTH + 1];
+    size_t nsegs;
     const char *omit;      /* a key left out of the object at depth omit_depth, or NULL */
     size_t omit_len;
     int omit_depth;
+    int validated;         /* kc_encode_at.validated */
+    int names;             /* kc_encode_at.names */
     kc_encode_error *err;
 } enc;
 
@@ -35,12 +42,29 @@ typedef struct keyref {
     const char *s;
     size_t len;
     int value;             /* stack index of the key's value, 0: looked up again */
+    const kc_prop *prop;   /* the key in the object's schema, or NULL */
 } keyref;
+
+static size_t index_text(long long index, char *tmp);
+static void path_append(char *path, size_t *plen, const char *s, size_t n);
 
 static int fail(enc *e, const char *code, const char *what)
 {
+    char path[KC_PATH_MAX];
+    size_t plen = 0, i, count = e->nsegs < KC_MAX_DEPTH + 1 ? e->nsegs : KC_MAX_DEPTH + 1;
+    path_append(path, &plen, e->base, e->base_len);
+    for (i = 0; i < count; i++) {
+        if (e->segs[i].key) {
+            if (plen) path_append(path, &plen, ".", 1);
+            path_append(path, &plen, e->segs[i].key, e->segs[i].n);
+        } else {
+            char tmp[32];
+            path_append(path, &plen, tmp, index_text((long long)e->segs[i].n, tmp));
+        }
+    }
+    path[plen] = '\0';
     e->err->code = code;
-    snprintf(e->err->msg, sizeof e->err->msg, "cannot encode %s: %s", e->plen ? e->path : "the value", what);
+    snprintf(e->err->msg, sizeof e->err->msg, "cannot encode %s: %s", plen ? path : "the value", what);
     return -1;
 }
 
@@ -63,53 +87,54 @@ static size_t index_text(long long index, char *tmp)
     return n;
 }
 
-/* Appends to the path with memcpy: it runs for every key and element encoded, and an
-** snprintf there cost more than encoding the value itself. Truncates at KC_PATH_MAX. */
-static void path_append(enc *e, const char *s, size_t n)
+/* Appends to a message's path, truncated at KC_PATH_MAX - 1 bytes. */
+static void path_append(char *path, size_t *plen, const char *s, size_t n)
 {
-    size_t room = KC_PATH_MAX - 1 - e->plen;
+    size_t room = KC_PATH_MAX - 1 - *plen;
     if (n > room) n = room;
-    memcpy(e->path + e->plen, s, n);
-    e->plen += n;
-    e->path[e->plen] = '\0';
+    memcpy(path + *plen, s, n);
+    *plen += n;
 }
 
+/* Pushes a key (or, key NULL, an index) on the path: two stores, no text. */
 static size_t path_push(enc *e, const char *key, size_t len, long long index)
 {
-    size_t saved = e->plen;
-    if (key) {
-        if (e->plen) path_append(e, ".", 1);
-        path_append(e, key, len);
-    } else {
-        char tmp[32];
-        path_append(e, tmp, index_text(index, tmp));
+    size_t saved = e->nsegs;
+    if (e->nsegs < KC_MAX_DEPTH + 1) {
+        e->segs[e->nsegs].key = key;
+        e->segs[e->nsegs].n = key ? len : (size_t)index;
     }
+    e->nsegs++;
     return saved;
 }
 
 static void path_pop(enc *e, size_t saved)
 {
-    e->plen = saved;
-    e->path[saved] = '\0';
+    e->nsegs = saved;
 }
 
-/* Appends n bytes; the common case (room left, no cap) copies in place: the encoder
-** adds a few bytes at a time, and a call into buf.c for each cost a tenth of its time. */
-static int add(enc *e, const char *s, size_t n)
+/* Appends n bytes: 0, or -1 out of memory. The common case (room left, no cap)
+** copies in place: the encoder adds a few bytes at a time, and a call into buf.c
+** for each cost a tenth of its time. */
+static int put(kc_buf *b, const char *s, size_t n)
 {
-    kc_buf *b = e->out;
     if (b->max == 0 && n < b->cap - b->len) {   /* cap > len always holds once data is set */
         memcpy(b->data + b->len, s, n);
         b->len += n;
         b->data[b->len] = '\0';
         return 0;
     }
-    return kc_buf_add(b, s, n) == 0 ? 0 : oom(e);
+    return kc_buf_add(b, s, n);
 }
 
-/* Bytes the escaper must look at: control characters, '"', '\\', and 0xE2 (the lead
-** byte of U+2028/2029). Every other byte is copied in runs. */
-static const unsigned char needs_look[256] = {
+static int add(enc *e, const char *s, size_t n)
+{
+    return put(e->out, s, n) == 0 ? 0 : oom(e);
+}
+
+/* ASCII bytes the escaper must look at: control characters, '"', '\\'. Every other
+** byte is copied in runs. */
+static const unsigned char needs_look[128] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* '"' */
@@ -118,43 +143,54 @@ static const unsigned char needs_look[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,   /* '\\' */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 0xE2 */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
-static int add_string(enc *e, const char *s, size_t len)
+/* Whether the 8 bytes at p are copied as they are: printable ASCII but '"' and '\\'. */
+static int plain8(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return !(kc_bytes_unprintable(w) | kc_bytes_has(w, '"') | kc_bytes_has(w, '\\'));
+}
+
+/* What a string that could not be written fails with: not UTF-8 comes first, as
+** when the whole string was checked before anything was written. */
+static int string_failed(const char *s, size_t len)
+{
+    return kc_utf8_valid(s, len, NULL, NULL) ? -2 : -1;
+}
+
+/* One pass: UTF-8 checked as the string is copied, plain ASCII 8 bytes at a time. On
+** failure out may hold a part of the text (the callers drop it). */
+int kc_encode_string(kc_buf *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0, run_start = 0;
 
-    if (!kc_utf8_valid(s, len, NULL, NULL))
-        return fail(e, "INVALID_UTF8", "string is not valid UTF-8");
-    if (kc_buf_reserve(e->out, len + 2) != 0 || add(e, "\"", 1))
-        return oom(e);
+    if (kc_buf_reserve(out, len + 2) != 0 || put(out, "\"", 1))
+        return string_failed(s, len);
     while (i < len) {
         char esc[8];
-        size_t elen = 0, step = 1;
-        if (!needs_look[p[i]]) {
-            i++;
+        size_t elen, step = 1;
+        if (i + 8 <= len && plain8(p + i)) {
+            i += 8;
             continue;
         }
-        if (p[i] == 0xE2) {
-            /* U+2028/2029 are valid JSON but break JavaScript string literals */
-            if (i + 2 < len && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) {
-                memcpy(esc, p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
-                elen = 6;
-                step = 3;
-            } else {
-                i++;
+        if (p[i] >= 0x80) {
+            long cp = kc_utf8_decode(p + i, len - i, &step);
+            if (cp < 0)
+                return -1;
+            if (cp != 0x2028 && cp != 0x2029) {
+                i += step;
                 continue;
             }
+            /* U+2028/2029 are valid JSON but break JavaScript string literals */
+            memcpy(esc, cp == 0x2028 ? "\\u2028" : "\\u2029", 6);
+            elen = 6;
+        } else if (!needs_look[p[i]]) {
+            i++;
+            continue;
         } else {
             esc[0] = '\\';
             elen = 2;
@@ -173,14 +209,22 @@ static int add_string(enc *e, const char *s, size_t len)
                 elen = 6;
             }
         }
-        if (add(e, s + run_start, i - run_start) || add(e, esc, elen))
-            return -1;
+        if (put(out, s + run_start, i - run_start) || put(out, esc, elen))
+            return string_failed(s, len);
         i += step;
         run_start = i;
     }
-    if (add(e, s + run_start, len - run_start) || add(e, "\"", 1))
-        return -1;
+    if (put(out, s + run_start, len - run_start) || put(out, "\"", 1))
+        return string_failed(s, len);
     return 0;
+}
+
+static int add_string(enc *e, const char *s, size_t len)
+{
+    int rc = kc_encode_string(e->out, s, len);
+    if (rc == -1)
+        return fail(e, "INVALID_UTF8", "string is not valid UTF-8");
+    return rc == 0 ? 0 : oom(e);
 }
 
 /* An integer as decimal text, without snprintf (it runs for every id and amount). */
@@ -218,8 +262,12 @@ static int add_number(enc *e, const kc_node *n, int idx)
 static int compare_keys(const void *a, const void *b)
 {
     const keyref *x = a, *y = b;
-    size_t m = x->len < y->len ? x->len : y->len;
-    int c = memcmp(x->s, y->s, m);
+    size_t m;
+    int c;
+    if (x->prop && y->prop)   /* the schema's properties are in this same order */
+        return x->prop < y->prop ? -1 : x->prop > y->prop;
+    m = x->len < y->len ? x->len : y->len;
+    c = memcmp(x->s, y->s, m);
     return c ? c : (x->len < y->len ? -1 : x->len > y->len);
 }
 
@@ -264,6 +312,50 @@ static void sort_keys(keyref *keys, size_t count)
     }
 }
 
+static int omitted(const enc *e, int depth, const char *key, size_t len)
+{
+    return e->omit && depth == e->omit_depth && len == e->omit_len && memcmp(key, e->omit, len) == 0;
+}
+
+/* A validated object of a closed schema (additionalProperties false) has no key
+** but the schema's properties: each is looked up in their order, the encoding's,
+** with no traversal of the table and no sort. */
+static int add_closed_object(enc *e, const kc_node *n, int idx, int depth)
+{
+    lua_State *L = e->L;
+    size_t i, written = 0;
+    int rc = 0;
+
+    if (add(e, "{", 1))
+        return -1;
+    for (i = 0; i < n->nprops; i++) {
+        const kc_prop *p = &n->props[i];
+        size_t saved;
+        if (omitted(e, depth, p->name, p->len))
+            continue;
+        if (e->names)
+            lua_rawgeti(L, e->names, p->ref);
+        else
+            lua_pushlstring(L, p->name, p->len);
+        if (lua_rawget(L, idx) == LUA_TNIL) {
+            lua_pop(L, 1);
+            continue;
+        }
+        if ((written++ > 0 && add(e, ",", 1))
+            || (p->json ? add(e, p->json, p->json_len) : (add_string(e, p->name, p->len) || add(e, ":", 1)))) {
+            rc = -1;
+        } else {
+            saved = path_push(e, p->name, p->len, 0);
+            rc = encode_node(e, p->schema, -1, depth + 1);
+            path_pop(e, saved);
+        }
+        lua_pop(L, 1);
+        if (rc)
+            return rc;
+    }
+    return add(e, "}", 1);
+}
+
 static int add_object(enc *e, const kc_node *n, int idx, int depth)
 {
     lua_State *L = e->L;
@@ -271,6 +363,8 @@ static int add_object(enc *e, const kc_node *n, int idx, int depth)
     keyref small[SMALL_OBJECT], *keys = small;
     int base = lua_gettop(L), rc = -1;
 
+    if (e->validated && n && n->no_additional)
+        return add_closed_object(e, n, idx, depth);
     /* One traversal while the keys fit in `small`, each key and value left on the
     ** stack (no second lookup of the value); a larger object is counted, then
     ** listed into a userdata (so that a raise cannot leak it) and its values looked
@@ -285,6 +379,7 @@ static int add_object(enc *e, const kc_node *n, int idx, int depth)
         if (count < SMALL_OBJECT) {
             small[count].s = lua_tolstring(L, -2, &small[count].len);
             small[count].value = lua_gettop(L);
+            small[count].prop = n ? kc_node_find(n, small[count].s, small[count].len) : NULL;
             lua_pushvalue(L, -2);   /* the key lua_next goes on from */
         } else {
             lua_pop(L, 1);
@@ -301,6 +396,7 @@ static int add_object(enc *e, const kc_node *n, int idx, int depth)
             if (i < count) {
                 keys[i].s = lua_tolstring(L, -1, &keys[i].len);
                 keys[i].value = 0;
+                keys[i].prop = n ? kc_node_find(n, keys[i].s, keys[i].len) : NULL;
                 i++;
             }
         }
@@ -312,17 +408,23 @@ static int add_object(enc *e, const kc_node *n, int idx, int depth)
     for (i = 0; i < count; i++) {
         size_t saved;
         int value = keys[i].value;
-        if (e->omit && depth == e->omit_depth && keys[i].len == e->omit_len
-            && memcmp(keys[i].s, e->omit, e->omit_len) == 0)
+        if (omitted(e, depth, keys[i].s, keys[i].len))
             continue;
-        if ((written++ > 0 && add(e, ",", 1)) || add_string(e, keys[i].s, keys[i].len) || add(e, ":", 1))
+        rc = -1;   /* the key's own failures below (rc may hold the last value's 0) */
+        if (written++ > 0 && add(e, ",", 1))
             goto done;
+        if (keys[i].prop && keys[i].prop->json) {
+            if (add(e, keys[i].prop->json, keys[i].prop->json_len))
+                goto done;
+        } else if (add_string(e, keys[i].s, keys[i].len) || add(e, ":", 1)) {
+            goto done;
+        }
         if (!value) {
             lua_pushlstring(L, keys[i].s, keys[i].len);
             lua_rawget(L, idx);
         }
         saved = path_push(e, keys[i].s, keys[i].len, 0);
-        rc = encode_node(e, n ? kc_node_prop(n, keys[i].s, keys[i].len) : NULL, value ? value : -1, depth + 1);
+        rc = encode_node(e, keys[i].prop ? keys[i].prop->schema : NULL, value ? value : -1, depth + 1);
         path_pop(e, saved);
         if (!value)
             lua_pop(L, 1);
@@ -366,6 +468,9 @@ static int encode_node(enc *e, const kc_node *n, int idx, int depth)
         want = n ? n->types & (KT_ARRAY | KT_OBJECT) : 0;
         if (want == KT_OBJECT)   /* add_object checks the keys itself */
             return add_object(e, n, idx, depth);
+        /* validated as an array: a proper sequence, its border its length */
+        if (want == KT_ARRAY && e->validated)
+            return add_array(e, n, idx, (long long)lua_rawlen(L, idx), depth);
         seq = kc_table_sequence(L, idx, bad, sizeof bad);
         if (want == KT_ARRAY) {
             if (seq < 0)
@@ -402,17 +507,23 @@ int kc_encode_append(lua_State *L, const kc_node *node, int idx, kc_buf *out, co
     idx = lua_absindex(L, idx);
     e.L = L;
     e.out = out;
-    e.plen = 0;
-    e.path[0] = '\0';
+    e.base = "";
+    e.base_len = 0;
+    e.nsegs = 0;
     e.omit = NULL;
     e.omit_len = 0;
     e.omit_depth = 0;
+    e.validated = 0;
+    e.names = 0;
     e.err = err;
     if (at) {
-        path_append(&e, at->path, at->path_len);
+        e.base = at->path;
+        e.base_len = at->path_len;
         e.omit = at->omit;
         e.omit_len = at->omit_len;
         e.omit_depth = at->depth;
+        e.validated = at->validated;
+        e.names = at->names;
     }
     if (lua_isnil(L, idx))
         return fail(&e, "NOT_JSON", "nil is not a JSON value");

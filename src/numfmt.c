@@ -17,15 +17,20 @@
 ** decimal round(x * 10^k) / 10^k reads back as x. Below 1e15 / 10^k, one ulp of x
 ** is under a quarter of 10^-k, so that decimal is the only one with k decimals
 ** that reads back, and it is the shortest text: the same the slow path writes. */
-static int fast_decimal(double x, char *out)
+int kc_num_decimal(double x, long long *digits, int *decimals)
 {
-    double p = 1, r;
-    int k, n = 0, i;
-    char digits[24];
-    long long v;
+    /* y + 1.5 * 2^52 - 1.5 * 2^52 is y rounded to an integer, ties to even, for
+    ** |y| < 2^51: nearbyint's result in the default rounding mode without its
+    ** call into libm, which cost more than the rest of this function */
+    const double magic = 6755399441055744.0;
+    double p = 1, y, r = 0;
+    int k;
 
     for (k = 0; k <= 6; k++, p *= 10) {
-        r = nearbyint(x * p);
+        y = x * p;
+        if (!(fabs(y) < 2251799813685248.0))   /* 2^51 (also NaN); r would be >= 1e15 */
+            return -1;
+        r = (y + magic) - magic;
         if (!(fabs(r) < 1e15))
             return -1;
         if (r / p == x && (r != 0 || x == 0))
@@ -33,7 +38,20 @@ static int fast_decimal(double x, char *out)
     }
     if (k > 6)
         return -1;
-    v = (long long)fabs(r);
+    *digits = (long long)r;
+    *decimals = k;
+    return 0;
+}
+
+static int fast_decimal(double x, char *out)
+{
+    int k, n = 0, i;
+    char digits[24];
+    long long r, v;
+
+    if (kc_num_decimal(x, &r, &k) != 0)
+        return -1;
+    v = r < 0 ? -r : r;
     do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v > 0);
     while (n <= k) digits[n++] = '0';          /* 0.05: a leading zero */
     i = 0;

@@ -14,6 +14,11 @@
 ** Returns its length; out must hold KC_NUM_MAX bytes. */
 int kc_num_shortest(double x, char *out);
 
+/* x as *digits / 10^*decimals exactly, the digits and decimals of its shortest
+** text, when x has at most 6 decimals and fewer than 15 digits (everyday amounts):
+** 0; else -1 (then only the text tells). */
+int kc_num_decimal(double x, long long *digits, int *decimals);
+
 /* The same text by the general path only (printf/strtod); for tests. */
 int kc_num_shortest_exact(double x, char *out);
 

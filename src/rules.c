@@ -29,11 +29,40 @@
 #define KC_DISBURSE_BEHIND_DAYS 365
 #define KC_LARGE_USD 10000.0
 
-/* Pushes t[name] (raw) and returns its type. */
-static int field(lua_State *L, int t, const char *name)
+/* The fields the rules read, by number (field_names). */
+enum {
+    F_NONE, F_ENTREPS, F_GROUP_NAME, F_INTERNAL_CLIENT_ID, F_INTERNAL_LOAN_ID, F_NOT_PICTURED,
+    F_CURRENCY, F_DISBURSE_TIME, F_FIRST_NAME, F_LAST_NAME, F_AMOUNT, F_SCHEDULE, F_PRINCIPAL,
+    F_INTEREST, F_DATE, F_IMAGE_ENCODED, F_CLIENT_ID, F_LOAN_ID, F_SUBJECT, F_REPAYMENTS,
+    F_JOURNALS, F_COUNT
+};
+static const char *const field_names[F_COUNT] = {
+    NULL, "entreps", "group_name", "internal_client_id", "internal_loan_id", "not_pictured",
+    "currency", "disburse_time", "first_name", "last_name", "amount", "schedule", "principal",
+    "interest", "date", "image_encoded", "client_id", "loan_id", "subject", "repayments",
+    "journals"
+};
+
+void kc_rules_push_fields(lua_State *L)
 {
+    int f;
+    lua_createtable(L, F_COUNT, 0);
+    for (f = 1; f < F_COUNT; f++) {
+        lua_pushstring(L, field_names[f]);
+        lua_rawseti(L, -2, f);
+    }
+}
+
+/* Pushes t[field f] (raw) and returns its type; the name from c->fields if there is
+** one (no interning of the name for every item). */
+static int field(kc_vctx *c, int t, int f)
+{
+    lua_State *L = c->L;
     t = lua_absindex(L, t);
-    lua_pushstring(L, name);
+    if (c->fields)
+        lua_rawgeti(L, c->fields, f);
+    else
+        lua_pushstring(L, field_names[f]);
     return lua_rawget(L, t);
 }
 
@@ -62,13 +91,23 @@ static void scaled_text(long long v, int scale, char *out, size_t cap)
     if (n > 0 && out[n - 1] == '.') out[--n] = '\0';
 }
 
+/* *v times 10^k: 0, or -2 past int64 (kc_num_text_scaled's codes). */
+static int scale_up(long long *v, int k)
+{
+    for (; k > 0; k--)
+        if (__builtin_mul_overflow(*v, 10, v))
+            return -2;
+    return 0;
+}
+
 /* Checks the number at the stack top against the currency's decimals and adds
 ** it to *sum at `scale`. Returns 0, or -1 if the sum can no longer be exact. */
 static int amount(kc_vctx *c, int minor, const char *currency, int scale, long long *sum)
 {
     lua_State *L = c->L;
     long long v;
-    int rc;
+    int rc, decimals;
+    double d;
     char found[KC_NUM_MAX];
 
     if (lua_type(L, -1) != LUA_TNUMBER)
@@ -86,14 +125,22 @@ static int amount(kc_vctx *c, int minor, const char *currency, int scale, long l
         }
         return 0;
     }
-    kc_num_shortest(lua_tonumber(L, -1), found);
-    if (minor >= 0 && kc_num_text_decimals(found) > minor) {
+    d = lua_tonumber(L, -1);
+    if (kc_num_decimal(d, &v, &decimals) == 0) {   /* an everyday amount: no text to write */
+        rc = decimals > scale ? -1 : scale_up(&v, scale - decimals);
+    } else {
+        kc_num_shortest(d, found);
+        decimals = kc_num_text_decimals(found);
+        rc = kc_num_text_scaled(found, scale, &v);
+    }
+    if (minor >= 0 && decimals > minor) {
+        kc_num_shortest(d, found);
         kc_verror(c, "decimals: %s amounts have at most %d decimal(s), found %s",
                   currency, minor, found);
         return -1;
     }
-    rc = kc_num_text_scaled(found, scale, &v);
     if (rc == -2 || (rc == 0 && __builtin_add_overflow(*sum, v, sum))) {
+        kc_num_shortest(d, found);
         kc_verror(c, "amount: too large to total exactly, found %s", found);
         return -1;
     }
@@ -102,30 +149,31 @@ static int amount(kc_vctx *c, int minor, const char *currency, int scale, long l
 
 static void group_rules(kc_vctx *c, int draft)
 {
-    static const char *group_only[] = { "group_name", "internal_client_id", "internal_loan_id", "not_pictured" };
+    static const int group_only[] = { F_GROUP_NAME, F_INTERNAL_CLIENT_ID, F_INTERNAL_LOAN_ID, F_NOT_PICTURED };
     lua_State *L = c->L;
     long long borrowers, pictured;
     size_t i;
     char found[160];
 
-    field(L, draft, "entreps");
+    field(c, draft, F_ENTREPS);
     borrowers = seq_len(L, -1);
     lua_pop(L, 1);
     if (borrowers == 1) {
         for (i = 0; i < sizeof group_only / sizeof group_only[0]; i++) {
-            if (field(L, draft, group_only[i]) != LUA_TNIL) {
+            if (field(c, draft, group_only[i]) != LUA_TNIL) {
+                const char *name = field_names[group_only[i]];
                 kc_describe(L, -1, found, sizeof found);
-                kc_verror_at(c, group_only[i], 0,
+                kc_verror_at(c, name, 0,
                              "individual: a loan with one borrower must not carry %s (group loans only), found %s",
-                             group_only[i], found);
+                             name, found);
             }
             lua_pop(L, 1);
         }
     } else if (borrowers > 1) {
-        if (field(L, draft, "group_name") == LUA_TNIL)
+        if (field(c, draft, F_GROUP_NAME) == LUA_TNIL)
             kc_vwarn_at(c, "group_name", "publish: PA2 needs group_name for a group loan before publishing");
         lua_pop(L, 1);
-        field(L, draft, "not_pictured");
+        field(c, draft, F_NOT_PICTURED);
         pictured = seq_len(L, -1);
         if (pictured >= 0 && pictured != borrowers) {
             kc_describe(L, -1, found, sizeof found);
@@ -156,14 +204,14 @@ static void name_rule(kc_vctx *c)
     }
 }
 
-/* name_rule on t[key] for the table at idx. */
-static void name_field_rule(kc_vctx *c, int idx, const char *key)
+/* name_rule on t[field f] for the table at idx. */
+static void name_field_rule(kc_vctx *c, int idx, int f)
 {
     size_t saved;
 
     idx = lua_absindex(c->L, idx);
-    if (field(c->L, idx, key) == LUA_TSTRING) {
-        saved = kc_path_push_key(c, key, strlen(key));
+    if (field(c, idx, f) == LUA_TSTRING) {
+        saved = kc_path_push_key(c, field_names[f], strlen(field_names[f]));
         name_rule(c);
         kc_path_pop(c, saved);
     }
@@ -211,9 +259,9 @@ static void loan_draft_rules(kc_vctx *c, int draft, const kc_rules_opts *o)
         return;
     luaL_checkstack(L, 8, "rules");
     group_rules(c, draft);
-    name_field_rule(c, draft, "group_name");
+    name_field_rule(c, draft, F_GROUP_NAME);
 
-    if (field(L, draft, "currency") == LUA_TSTRING) {
+    if (field(c, draft, F_CURRENCY) == LUA_TSTRING) {
         s = lua_tolstring(L, -1, &len);
         minor = kc_currency_minor(s, len);
         if (minor >= 0) {
@@ -226,7 +274,7 @@ static void loan_draft_rules(kc_vctx *c, int draft, const kc_rules_opts *o)
     lua_pop(L, 1);
     scale = minor >= 0 ? minor : KC_UNKNOWN_SCALE;
 
-    if (field(L, draft, "disburse_time") == LUA_TSTRING) {
+    if (field(c, draft, F_DISBURSE_TIME) == LUA_TSTRING) {
         s = lua_tolstring(L, -1, &len);
         if (!kc_date_parse(s, len, &disburse))
             disburse = 0;
@@ -235,16 +283,16 @@ static void loan_draft_rules(kc_vctx *c, int draft, const kc_rules_opts *o)
     }
     lua_pop(L, 1);
 
-    field(L, draft, "entreps");
+    field(c, draft, F_ENTREPS);
     n = borrowers = seq_len(L, -1);
     for (i = 1; i <= n; i++) {
         if (lua_rawgeti(L, -1, (lua_Integer)i) == LUA_TTABLE) {
             saved = KC_PATH_PUSH_KEY(c, "entreps");
             kc_path_push_index(c, i);
-            name_field_rule(c, -1, "first_name");
-            name_field_rule(c, -1, "last_name");
+            name_field_rule(c, -1, F_FIRST_NAME);
+            name_field_rule(c, -1, F_LAST_NAME);
             KC_PATH_PUSH_KEY(c, "amount");
-            field(L, -1, "amount");
+            field(c, -1, F_AMOUNT);
             /* a missing or non-positive amount is reported by the schema: no total */
             if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) > 0)
                 || amount(c, minor, currency, scale, &borrowed) != 0)
@@ -260,27 +308,27 @@ static void loan_draft_rules(kc_vctx *c, int draft, const kc_rules_opts *o)
     }
     lua_pop(L, 1);
 
-    field(L, draft, "schedule");
+    field(c, draft, F_SCHEDULE);
     n = seq_len(L, -1);
     for (i = 1; i <= n; i++) {
         if (lua_rawgeti(L, -1, (lua_Integer)i) == LUA_TTABLE) {
             saved = KC_PATH_PUSH_KEY(c, "schedule");
             kc_path_push_index(c, i);
-            if (field(L, -1, "principal") != LUA_TNIL) {
+            if (field(c, -1, F_PRINCIPAL) != LUA_TNIL) {
                 size_t inner = KC_PATH_PUSH_KEY(c, "principal");
                 if (amount(c, minor, currency, scale, &scheduled) != 0)
                     exact = 0;
                 kc_path_pop(c, inner);
             }
             lua_pop(L, 1);
-            if (field(L, -1, "interest") != LUA_TNIL) {
+            if (field(c, -1, F_INTEREST) != LUA_TNIL) {
                 long long ignored = 0;
                 size_t inner = KC_PATH_PUSH_KEY(c, "interest");
                 amount(c, minor, currency, scale, &ignored);
                 kc_path_pop(c, inner);
             }
             lua_pop(L, 1);
-            if (field(L, -1, "date") == LUA_TSTRING) {
+            if (field(c, -1, F_DATE) == LUA_TSTRING) {
                 long date;
                 s = lua_tolstring(L, -1, &len);
                 if (kc_date_parse(s, len, &date)) {
@@ -314,7 +362,7 @@ static void loan_draft_rules(kc_vctx *c, int draft, const kc_rules_opts *o)
                      "sum: schedule principal must total the borrowers' amounts (%s), found a total of %s", b, a);
     }
 
-    if (field(L, draft, "image_encoded") == LUA_TSTRING) {
+    if (field(c, draft, F_IMAGE_ENCODED) == LUA_TSTRING) {
         char msg[160];
         s = lua_tolstring(L, -1, &len);
         /* a string that is no such data URI at all is the schema pattern's error */
@@ -332,10 +380,11 @@ static void loan_draft_rules(kc_vctx *c, int draft, const kc_rules_opts *o)
 static void report_line(kc_vctx *c, const kc_rules_opts *o, int journals, int minor, const char *currency)
 {
     lua_State *L = c->L;
-    const char *client_key = journals ? "internal_client_id" : "client_id";
+    int client_field = journals ? F_INTERNAL_CLIENT_ID : F_CLIENT_ID;
+    const char *client_key = field_names[client_field];
 
     if (o->three_column) {
-        if (field(L, -1, client_key) == LUA_TNIL)
+        if (field(c, -1, client_field) == LUA_TNIL)
             kc_verror_at(c, client_key, 0,
                          "required: %s is required for three-column partners (csv_format \"three\")",
                          client_key);
@@ -344,7 +393,7 @@ static void report_line(kc_vctx *c, const kc_rules_opts *o, int journals, int mi
     if (!journals) {
         long long ignored = 0;
         size_t inner = KC_PATH_PUSH_KEY(c, "amount");
-        field(L, -1, "amount");
+        field(c, -1, F_AMOUNT);
         amount(c, minor, currency, 0, &ignored);
         lua_pop(L, 1);
         kc_path_pop(c, inner);
@@ -372,9 +421,8 @@ static int report_minor(lua_State *L, const kc_rules_opts *o, int journals, char
 static void report_rules(kc_vctx *c, int body, const kc_rules_opts *o, int journals)
 {
     lua_State *L = c->L;
-    const char *list = journals ? "journals" : "repayments";
-    const char *loan_key = journals ? "internal_loan_id" : "loan_id";
-    const char *second_key = journals ? "subject" : "client_id";
+    int list_field = journals ? F_JOURNALS : F_REPAYMENTS, loan_field = journals ? F_INTERNAL_LOAN_ID : F_LOAN_ID;
+    const char *list = field_names[list_field], *loan_key = field_names[loan_field];
     int minor, seen;
     long long n, i;
     char currency[16];
@@ -386,7 +434,7 @@ static void report_rules(kc_vctx *c, int body, const kc_rules_opts *o, int journ
     minor = report_minor(L, o, journals, currency);
     lua_newtable(L);   /* "loan\0second" -> first index */
     seen = lua_gettop(L);
-    field(L, body, list);
+    field(c, body, list_field);
     n = seq_len(L, -1);
     for (i = 1; i <= n; i++) {
         if (lua_rawgeti(L, -1, (lua_Integer)i) != LUA_TTABLE) {
@@ -396,8 +444,8 @@ static void report_rules(kc_vctx *c, int body, const kc_rules_opts *o, int journ
         saved = kc_path_push_key(c, list, strlen(list));
         kc_path_push_index(c, i);
         report_line(c, o, journals, minor, currency);
-        field(L, -1, loan_key);
-        if (journals || o->three_column) field(L, -2, second_key); else lua_pushliteral(L, "");
+        field(c, -1, loan_field);
+        if (journals || o->three_column) field(c, -2, journals ? F_SUBJECT : F_CLIENT_ID); else lua_pushliteral(L, "");
         if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
             lua_pushvalue(L, -2);
             lua_pushliteral(L, "\n");   /* ids are free of control characters */
@@ -425,14 +473,24 @@ static void report_rules(kc_vctx *c, int body, const kc_rules_opts *o, int journ
     lua_pop(L, 2);
 }
 
+int kc_rules_kind(const char *kind)
+{
+    static const char *const names[] = { "loan_draft", "repayments", "journals" };
+    int i;
+    for (i = 0; i < 3; i++)
+        if (strcmp(kind, names[i]) == 0)
+            return KC_LOAN_DRAFT + i;
+    return KC_KIND_NONE;
+}
+
 int kc_rules_check(kc_vctx *c, int idx, const kc_rules_opts *o)
 {
     idx = lua_absindex(c->L, idx);
-    if (strcmp(o->kind, "loan_draft") == 0)
+    if (o->kind_id == KC_LOAN_DRAFT)
         loan_draft_rules(c, idx, o);
-    else if (strcmp(o->kind, "repayments") == 0)
+    else if (o->kind_id == KC_REPAYMENTS)
         report_rules(c, idx, o, 0);
-    else if (strcmp(o->kind, "journals") == 0)
+    else if (o->kind_id == KC_JOURNALS)
         report_rules(c, idx, o, 1);
     else
         return -1;
@@ -446,12 +504,12 @@ int kc_rules_item(kc_vctx *c, int idx, const kc_rules_opts *o)
     int journals;
 
     idx = lua_absindex(L, idx);
-    if (strcmp(o->kind, "loan_draft") == 0) {
+    if (o->kind_id == KC_LOAN_DRAFT) {
         loan_draft_rules(c, idx, o);
         return 0;
     }
-    journals = strcmp(o->kind, "journals") == 0;
-    if (!journals && strcmp(o->kind, "repayments") != 0)
+    journals = o->kind_id == KC_JOURNALS;
+    if (!journals && o->kind_id != KC_REPAYMENTS)
         return -1;
     if (lua_type(L, idx) == LUA_TTABLE) {
         int minor = report_minor(L, o, journals, currency);

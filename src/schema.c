@@ -29,14 +29,18 @@ static void free_node(kc_node *n)
     for (i = 0; i < n->nrequired; i++)
         free(n->required[i]);
     free(n->required);
+    free(n->required_refs);
     for (i = 0; i < n->npublish; i++)
         free(n->publish[i]);
     free(n->publish);
+    free(n->publish_refs);
     for (i = 0; i < n->nprops; i++) {
         free(n->props[i].name);
+        free(n->props[i].json);
         free_node(n->props[i].schema);
     }
     free(n->props);
+    free(n->prop_slots);
     free_node(n->items);
     for (i = 0; i < n->nenums; i++)
         free_const(&n->enums[i]);
@@ -61,6 +65,8 @@ static void free_node(kc_node *n)
 
 typedef struct compiler {
     lua_State *L;
+    int names;             /* stack index of the names table being filled */
+    int nnames;
     char where[256];       /* schema path of the node being compiled */
     char msg[384];
     const char *code;
@@ -183,8 +189,15 @@ static int compile_enum(compiler *k, kc_node *n, int idx)
     return 0;
 }
 
+/* Adds the Lua string at the stack top to the names table (popping it): its index. */
+static int add_name(compiler *k)
+{
+    lua_rawseti(k->L, k->names, ++k->nnames);
+    return k->nnames;
+}
+
 /* `required` and `x-publish-required`: an array of property names. */
-static int compile_names(compiler *k, char ***names, size_t *count, int idx, const char *bad)
+static int compile_names(compiler *k, char ***names, int **refs, size_t *count, int idx, const char *bad)
 {
     lua_State *L = k->L;
     lua_Integer i, len;
@@ -192,7 +205,8 @@ static int compile_names(compiler *k, char ***names, size_t *count, int idx, con
         return fail(k, "BAD_SCHEMA", bad);
     len = (lua_Integer)lua_rawlen(L, idx);
     *names = calloc((size_t)len + 1, sizeof **names);
-    if (!*names)
+    *refs = calloc((size_t)len + 1, sizeof **refs);
+    if (!*names || !*refs)
         return fail(k, "ENOMEM", "out of memory");
     for (i = 1; i <= len; i++) {
         size_t slen;
@@ -207,6 +221,8 @@ static int compile_names(compiler *k, char ***names, size_t *count, int idx, con
         lua_pop(L, 1);
         if (!(*names)[*count])
             return fail(k, "ENOMEM", "out of memory");
+        lua_pushstring(L, (*names)[*count]);   /* the key the walk looked up by name */
+        (*refs)[*count] = add_name(k);
         (*count)++;
     }
     return 0;
@@ -218,6 +234,44 @@ static int compare_props(const void *a, const void *b)
     size_t m = x->len < y->len ? x->len : y->len;
     int c = memcmp(x->name, y->name, m);
     return c ? c : (x->len < y->len ? -1 : x->len > y->len);
+}
+
+/* The property's name as the encoder writes it before a value ("name":), made once
+** here rather than escaped again for every object encoded; a name that is no UTF-8
+** has none (encoding it fails as for any other such key). 0, or -1 out of memory. */
+static int prop_json(kc_prop *p)
+{
+    kc_buf b;
+    int rc;
+    kc_buf_init(&b, 0);
+    rc = kc_encode_string(&b, p->name, p->len);
+    if (rc == 0 && kc_buf_add(&b, ":", 1) == 0) {
+        p->json = b.data;
+        p->json_len = b.len;
+        return 0;
+    }
+    kc_buf_free(&b);
+    return rc == -1 ? 0 : -1;
+}
+
+/* The names' hash table kc_node_find probes (open addressing, linear probing): a
+** key is looked up for every member validated and encoded. 0, or -1 out of memory. */
+static int index_props(kc_node *n)
+{
+    size_t size = 4, i;
+    while (size < 2 * n->nprops)
+        size *= 2;
+    n->prop_slots = calloc(size, sizeof *n->prop_slots);
+    if (!n->prop_slots)
+        return -1;
+    n->prop_mask = (unsigned)(size - 1);
+    for (i = 0; i < n->nprops; i++) {
+        unsigned h = kc_prop_hash(n->props[i].name, n->props[i].len) & n->prop_mask;
+        while (n->prop_slots[h])
+            h = (h + 1) & n->prop_mask;
+        n->prop_slots[h] = (unsigned)i + 1;
+    }
+    return 0;
 }
 
 static int compile_properties(compiler *k, kc_node *n, int idx)
@@ -252,7 +306,14 @@ static int compile_properties(compiler *k, kc_node *n, int idx)
             return fail(k, "ENOMEM", "out of memory");
         }
         p->len = len;
+        lua_pushvalue(L, -2);
+        p->interned = lua_tostring(L, -1);   /* kept alive by the names table */
+        p->ref = add_name(k);
         n->nprops++;
+        if (prop_json(p) != 0) {
+            lua_pop(L, 2);
+            return fail(k, "ENOMEM", "out of memory");
+        }
         saved = where_push(k, "properties");
         where_push(k, p->name);
         rc = compile_node(k, &p->schema, lua_gettop(L));
@@ -264,7 +325,7 @@ static int compile_properties(compiler *k, kc_node *n, int idx)
         lua_pop(L, 1);
     }
     qsort(n->props, n->nprops, sizeof *n->props, compare_props);
-    return 0;
+    return index_props(n) == 0 ? 0 : fail(k, "ENOMEM", "out of memory");
 }
 
 static int get_count(compiler *k, int idx, long long *out, const char *what)
@@ -351,9 +412,11 @@ static int compile_keyword(compiler *k, kc_node *n, const char *kw, int v)
     lua_State *L = k->L;
     if (strcmp(kw, "type") == 0) return compile_type(k, n, v);
     if (strcmp(kw, "required") == 0)
-        return compile_names(k, &n->required, &n->nrequired, v, "required must be an array of names");
+        return compile_names(k, &n->required, &n->required_refs, &n->nrequired, v,
+                             "required must be an array of names");
     if (strcmp(kw, "x-publish-required") == 0)
-        return compile_names(k, &n->publish, &n->npublish, v, "x-publish-required must be an array of names");
+        return compile_names(k, &n->publish, &n->publish_refs, &n->npublish, v,
+                             "x-publish-required must be an array of names");
     if (strcmp(kw, "properties") == 0) return compile_properties(k, n, v);
     if (strcmp(kw, "additionalProperties") == 0) {
         if (lua_type(L, v) != LUA_TBOOLEAN)
@@ -461,6 +524,11 @@ kc_node *kc_schema_get(lua_State *L, int idx)
     return s->root;
 }
 
+void kc_schema_push_names(lua_State *L, int idx)
+{
+    lua_getiuservalue(L, idx, 1);
+}
+
 static int schema_release(lua_State *L)
 {
     kc_schema *s = luaL_checkudata(L, 1, KC_SCHEMA_MT);
@@ -476,16 +544,19 @@ static int schema_compile(lua_State *L)
 
     luaL_checkany(L, 1);
     lua_settop(L, 1);
-    s = lua_newuserdatauv(L, sizeof *s, 0);
+    s = lua_newuserdatauv(L, sizeof *s, 1);
     s->root = NULL;
     luaL_setmetatable(L, KC_SCHEMA_MT);
     memset(&k, 0, sizeof k);
     k.L = L;
+    lua_newtable(L);
+    k.names = lua_gettop(L);
     if (compile_node(&k, &s->root, 1) != 0) {
         free_node(s->root);
         s->root = NULL;
         return kc_fail(L, k.code, "%s", k.msg);
     }
+    lua_setiuservalue(L, 2, 1);
     return 1;
 }
 
@@ -526,6 +597,7 @@ void kc_validate_opts(lua_State *L, int opts, kc_rules_opts *ro, int *strict)
         *strict = lua_toboolean(L, -1);
         lua_pop(L, 4);
     }
+    ro->kind_id = ro->kind ? kc_rules_kind(ro->kind) : KC_KIND_NONE;
     ro->today = today_of(L, opts);
 }
 
@@ -540,6 +612,8 @@ static int schema_validate(lua_State *L)
     lua_settop(L, 3);
     kc_validate_opts(L, lua_isnil(L, 3) ? 0 : 3, &ro, &c.strict);
     c.L = L;
+    kc_schema_push_names(L, 1);
+    c.names = lua_gettop(L);
     lua_newtable(L);
     c.errors = lua_gettop(L);
     lua_newtable(L);

@@ -7,6 +7,7 @@
 */
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,46 +19,71 @@
 
 /* ===== paths and error records ===== */
 
-static void path_add(kc_vctx *c, const char *s, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n && c->plen + 1 < KC_PATH_MAX; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        /* keys are reported, not trusted: keep the path printable */
-        c->path[c->plen++] = (ch < 0x20 || ch == 0x7F) ? '?' : (char)ch;
-    }
-    c->path[c->plen] = '\0';
-}
+/* The path is kept as segments and written out only for a finding (path_text). */
 
 size_t kc_path_push_key(kc_vctx *c, const char *key, size_t len)
 {
-    size_t saved = c->plen;
-    size_t bad;
-    if (c->plen > 0)
-        path_add(c, ".", 1);
-    if (kc_utf8_valid(key, len, NULL, &bad))
-        path_add(c, key, len);
-    else
-        path_add(c, "<invalid UTF-8 key>", 19);
+    size_t saved = c->nsegs;
+    if (c->nsegs < KC_PATH_SEGS) {
+        c->segs[c->nsegs].key = key;
+        c->segs[c->nsegs].n = len;
+    }
+    c->nsegs++;
     return saved;
 }
 
 size_t kc_path_push_index(kc_vctx *c, long long i)
 {
-    char tmp[32], *p = tmp + sizeof tmp;
-    size_t saved = c->plen;
-    unsigned long long u = i < 0 ? 0 : (unsigned long long)i;   /* indexes are >= 1 */
-    *--p = ']';
-    do { *--p = (char)('0' + u % 10); u /= 10; } while (u > 0);
-    *--p = '[';
-    path_add(c, p, (size_t)(tmp + sizeof tmp - p));
+    size_t saved = c->nsegs;
+    if (c->nsegs < KC_PATH_SEGS) {
+        c->segs[c->nsegs].key = NULL;
+        c->segs[c->nsegs].n = i < 0 ? 0 : (size_t)i;   /* indexes are >= 1 */
+    }
+    c->nsegs++;
     return saved;
 }
 
 void kc_path_pop(kc_vctx *c, size_t saved)
 {
-    c->plen = saved;
-    c->path[saved] = '\0';
+    c->nsegs = saved;
+}
+
+/* Appends to a path text, truncated at KC_PATH_MAX - 1 bytes. */
+static void path_add(char *path, size_t *plen, const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n && *plen + 1 < KC_PATH_MAX; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        /* keys are reported, not trusted: keep the path printable */
+        path[(*plen)++] = (ch < 0x20 || ch == 0x7F) ? '?' : (char)ch;
+    }
+}
+
+/* The path's text ("entreps[2].amount") into path (KC_PATH_MAX bytes); its length. */
+static size_t path_text(const kc_vctx *c, char *path)
+{
+    size_t plen = 0, i, count = c->nsegs < KC_PATH_SEGS ? c->nsegs : KC_PATH_SEGS;
+    for (i = 0; i < count; i++) {
+        const kc_path_seg *g = &c->segs[i];
+        if (g->key) {
+            size_t bad;
+            if (plen > 0)
+                path_add(path, &plen, ".", 1);
+            if (kc_utf8_valid(g->key, g->n, NULL, &bad))
+                path_add(path, &plen, g->key, g->n);
+            else
+                path_add(path, &plen, "<invalid UTF-8 key>", 19);
+        } else {
+            char tmp[32], *p = tmp + sizeof tmp;
+            size_t u = g->n;
+            *--p = ']';
+            do { *--p = (char)('0' + u % 10); u /= 10; } while (u > 0);
+            *--p = '[';
+            path_add(path, &plen, p, (size_t)(tmp + sizeof tmp - p));
+        }
+    }
+    path[plen] = '\0';
+    return plen;
 }
 
 /* Appends { path, message } to the errors array, or to the warnings array when
@@ -67,6 +93,8 @@ static void record(kc_vctx *c, int warning, const char *fmt, va_list ap)
 {
     lua_State *L = c->L;
     int *count, list;
+    char path[KC_PATH_MAX];
+    size_t plen;
 
     if (warning && !c->strict) {
         if (c->quiet > 0 || c->warnings == 0 || c->nwarnings >= KC_MAX_ERRORS)
@@ -86,11 +114,12 @@ static void record(kc_vctx *c, int warning, const char *fmt, va_list ap)
         lua_replace(L, list);
     }
     lua_createtable(L, 0, 2);
-    if (c->hide > 0 && c->plen >= c->hide) {
-        size_t skip = c->hide + (c->plen > c->hide && c->path[c->hide] == '.');
-        lua_pushlstring(L, c->path + skip, c->plen - skip);
+    plen = path_text(c, path);
+    if (c->hide > 0 && plen >= c->hide) {
+        size_t skip = c->hide + (plen > c->hide && path[c->hide] == '.');
+        lua_pushlstring(L, path + skip, plen - skip);
     } else {
-        lua_pushlstring(L, c->path, c->plen);
+        lua_pushlstring(L, path, plen);
     }
     lua_setfield(L, -2, "path");
     if (*count == KC_MAX_ERRORS + 1)
@@ -379,13 +408,20 @@ int kc_is_integral(lua_State *L, int idx)
     return isfinite(d) && floor(d) == d && fabs(d) <= 9007199254740992.0;
 }
 
-/* JSON type of the value, KT_ARRAY|KT_OBJECT for an empty table, 0 if none. */
-static int json_type(lua_State *L, int idx, long long *seq)
+/* JSON type of the value (its Lua type lt), KT_ARRAY|KT_OBJECT for an empty table, 0
+** if none; *d a number's value. */
+static int json_type(lua_State *L, int idx, int lt, long long *seq, double *d)
 {
     char bad[8];
-    switch (lua_type(L, idx)) {
+    switch (lt) {
     case LUA_TBOOLEAN: return KT_BOOLEAN;
-    case LUA_TNUMBER: return kc_is_integral(L, idx) ? (KT_INTEGER | KT_NUMBER) : KT_NUMBER;
+    case LUA_TNUMBER:
+        *d = lua_tonumber(L, idx);
+        if (lua_isinteger(L, idx))
+            return KT_INTEGER | KT_NUMBER;
+        /* kc_is_integral's test on the value already read */
+        return isfinite(*d) && floor(*d) == *d && fabs(*d) <= 9007199254740992.0 ? (KT_INTEGER | KT_NUMBER)
+                                                                               : KT_NUMBER;
     case LUA_TSTRING: return KT_STRING;
     case LUA_TLIGHTUSERDATA: return lua_touserdata(L, idx) == NULL ? KT_NULL : 0;
     case LUA_TTABLE:
@@ -440,33 +476,56 @@ static void const_text(const kc_const *k, char *out, size_t cap)
 #define KC_FOUND_MAX 160
 #define FOUND() (found[0] ? found : kc_describe(c->L, idx, found, KC_FOUND_MAX))
 
+/* Whether the 8 bytes at p are all printable ASCII (0x20..0x7E). */
+static int printable8(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return !kc_bytes_unprintable(w);
+}
+
 static void check_string(kc_vctx *c, const kc_node *n, int idx, char *found)
 {
     lua_State *L = c->L;
-    size_t len, chars = 0, bad = 0, i, step;
-    const char *s = lua_tolstring(L, idx, &len);
+    size_t len, chars = 0, i = 0, step, control = 0;
+    const unsigned char *s = (const unsigned char *)lua_tolstring(L, idx, &len);
     int multiline = n && n->multiline;
+    long control_cp = -1;
 
-    if (!kc_utf8_valid(s, len, &chars, &bad)) {
-        kc_verror(c, "utf8: invalid UTF-8 at byte %d, found %s", (int)bad + 1, FOUND());
-        return;
-    }
-    for (i = 0; i < len; i += step) {
+    /* One pass: UTF-8 checked, code points counted, the first control character
+    ** found (reported only if the whole string is UTF-8), printable ASCII 8 bytes
+    ** at a time. */
+    while (i < len) {
         long cp;
-        unsigned char b = (unsigned char)s[i];
-        if (b >= 0x20 && b < 0x7F) {   /* printable ASCII: nothing to decode */
-            step = 1;
+        if (i + 8 <= len && printable8(s + i)) {
+            i += 8;
+            chars += 8;
             continue;
         }
-        cp = kc_utf8_decode((const unsigned char *)s + i, len - i, &step);
-        if (kc_utf8_is_control(cp) && !(multiline && (cp == '\t' || cp == '\n' || cp == '\r'))) {
-            char u[8];
-            snprintf(u, sizeof u, "%04X", (unsigned)cp);
-            kc_verror(c, "control: control character U+%s at byte %d is not allowed%s, found %s",
-                      u, (int)i + 1,
-                      (cp == '\t' || cp == '\n' || cp == '\r') ? " in this field" : "", FOUND());
-            break;
+        if (s[i] >= 0x20 && s[i] < 0x7F) {
+            i++;
+            chars++;
+            continue;
         }
+        cp = kc_utf8_decode(s + i, len - i, &step);
+        if (cp < 0) {
+            kc_verror(c, "utf8: invalid UTF-8 at byte %d, found %s", (int)i + 1, FOUND());
+            return;
+        }
+        if (control_cp < 0 && kc_utf8_is_control(cp) && !(multiline && (cp == '\t' || cp == '\n' || cp == '\r'))) {
+            control_cp = cp;
+            control = i;
+        }
+        i += step;
+        chars++;
+    }
+    if (control_cp >= 0) {
+        char u[8];
+        snprintf(u, sizeof u, "%04X", (unsigned)control_cp);
+        kc_verror(c, "control: control character U+%s at byte %d is not allowed%s, found %s",
+                  u, (int)control + 1,
+                  (control_cp == '\t' || control_cp == '\n' || control_cp == '\r') ? " in this field" : "",
+                  FOUND());
     }
     if (!n)
         return;
@@ -474,18 +533,17 @@ static void check_string(kc_vctx *c, const kc_node *n, int idx, char *found)
         kc_verror(c, "minLength: at least %I character(s), found %s", (lua_Integer)n->min_length, FOUND());
     if (n->max_length >= 0 && (long long)chars > n->max_length)
         kc_verror(c, "maxLength: at most %I characters, found %s", (lua_Integer)n->max_length, FOUND());
-    if (n->pattern && (strlen(s) != len || regexec(n->pattern, s, 0, NULL, 0) != 0))
+    if (n->pattern && (strlen((const char *)s) != len || regexec(n->pattern, (const char *)s, 0, NULL, 0) != 0))
         kc_verror(c, "pattern: must match %s, found %s", n->pattern_src, FOUND());
     if (n->format_date) {
         long key;
-        if (!kc_date_parse(s, len, &key))
+        if (!kc_date_parse((const char *)s, len, &key))
             kc_verror(c, "format: must be a real calendar date YYYY-MM-DD, found %s", FOUND());
     }
 }
 
-static void check_number(kc_vctx *c, const kc_node *n, int idx, char *found)
+static void check_number(kc_vctx *c, const kc_node *n, int idx, double d, char *found)
 {
-    double d = lua_tonumber(c->L, idx);
     char lim[KC_NUM_MAX];
     if (n->has_minimum && d < n->minimum) {
         kc_num_shortest(n->minimum, lim);
@@ -503,17 +561,19 @@ static void check_number(kc_vctx *c, const kc_node *n, int idx, char *found)
 
 const kc_node *kc_node_prop(const kc_node *n, const char *key, size_t len)
 {
-    size_t lo = 0, hi = n->nprops;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        const kc_prop *p = &n->props[mid];
-        size_t m = len < p->len ? len : p->len;
-        int cmp = memcmp(key, p->name, m);
-        if (cmp == 0)
-            cmp = len < p->len ? -1 : len > p->len ? 1 : 0;
-        if (cmp == 0)
-            return p->schema;
-        if (cmp < 0) hi = mid; else lo = mid + 1;
+    const kc_prop *p = kc_node_find(n, key, len);
+    return p ? p->schema : NULL;
+}
+
+const kc_prop *kc_node_find(const kc_node *n, const char *key, size_t len)
+{
+    unsigned i, slot;
+    if (!n->prop_slots)
+        return NULL;
+    for (i = kc_prop_hash(key, len) & n->prop_mask; (slot = n->prop_slots[i]) != 0; i = (i + 1) & n->prop_mask) {
+        const kc_prop *p = &n->props[slot - 1];
+        if (p->len == len && (p->interned == key || memcmp(p->name, key, len) == 0))
+            return p;
     }
     return NULL;
 }
@@ -525,13 +585,19 @@ static void check_object(kc_vctx *c, const kc_node *n, int idx)
     const char *key;
 
     for (i = 0; n && i < n->nrequired; i++) {
-        lua_pushstring(L, n->required[i]);
+        if (c->names)
+            lua_rawgeti(L, c->names, n->required_refs[i]);
+        else
+            lua_pushstring(L, n->required[i]);
         if (lua_rawget(L, idx) == LUA_TNIL)
             kc_verror_at(c, n->required[i], 0, "required: property is missing");
         lua_pop(L, 1);
     }
     for (i = 0; n && i < n->npublish; i++) {
-        lua_pushstring(L, n->publish[i]);
+        if (c->names)
+            lua_rawgeti(L, c->names, n->publish_refs[i]);
+        else
+            lua_pushstring(L, n->publish[i]);
         if (lua_rawget(L, idx) == LUA_TNIL)
             kc_vwarn_at(c, n->publish[i], "publish: PA2 needs %s before publishing (it can be filled in PA2)",
                         n->publish[i]);
@@ -622,7 +688,8 @@ void kc_validate_value(kc_vctx *c, const kc_node *n, int idx)
 {
     lua_State *L = c->L;
     long long seq = -1;
-    int jt;
+    int jt, lt;
+    double d = 0;
     char found[KC_FOUND_MAX];
 
     idx = lua_absindex(L, idx);
@@ -633,18 +700,18 @@ void kc_validate_value(kc_vctx *c, const kc_node *n, int idx)
         kc_verror(c, "false: no value is allowed here, found %s", FOUND());
         return;
     }
-    if (n && (n->types & KT_OBJECT) && !(n->types & KT_ARRAY) && lua_type(L, idx) == LUA_TTABLE
-        && lua_rawlen(L, idx) == 0)
+    lt = lua_type(L, idx);
+    if (n && (n->types & KT_OBJECT) && !(n->types & KT_ARRAY) && lt == LUA_TTABLE && lua_rawlen(L, idx) == 0)
         /* no border, so no non-empty sequence (the one shape refused here): whatever its
         ** keys, check_object comes next, and reports any that is no string */
         jt = KT_OBJECT;
     else
-        jt = json_type(L, idx, &seq);
+        jt = json_type(L, idx, lt, &seq, &d);
     if (jt == 0) {
         kc_verror(c, "type: not a JSON value, found %s", FOUND());
         return;
     }
-    if (lua_type(L, idx) == LUA_TNUMBER && !isfinite(lua_tonumber(L, idx))) {
+    if (lt == LUA_TNUMBER && !isfinite(d)) {
         kc_verror(c, "type: must be a finite number, found %s", FOUND());
         return;
     }
@@ -679,7 +746,7 @@ void kc_validate_value(kc_vctx *c, const kc_node *n, int idx)
     if (jt & KT_STRING)
         check_string(c, n, idx, found);
     else if (jt & KT_NUMBER) {
-        if (n) check_number(c, n, idx, found);
+        if (n) check_number(c, n, idx, d, found);
     } else if (jt & (KT_ARRAY | KT_OBJECT)) {
         int want = n && n->types ? (n->types & (KT_ARRAY | KT_OBJECT)) : 0;
         if (c->depth >= KC_MAX_DEPTH) {

@@ -301,6 +301,30 @@ describe("compiled:checker", function()
         properties = { items = { type = "array", minItems = 1, items = { type = "object" } } } }))
       local _, errs = listed:checker({ wrap = "items" }):check({ ok = { ["\255"] = 1 } })
       assert.are.same({ { path = "", message = "cannot encode items[1].ok: string is not valid UTF-8" } }, errs)
+      -- a closed object's property named by no UTF-8 validates, and is refused as encode refuses it
+      local closed = assert(core.schema_compile({ type = "object", additionalProperties = false,
+        properties = { a = { type = "object", additionalProperties = false,
+          properties = { ["\255"] = {}, b = {} } } } }))
+      json, errors = closed:checker():check({ a = { b = 1, ["\255"] = 2 } })
+      assert.is_nil(json)
+      assert.are.same({ { path = "", message = select(2, closed:encode({ a = { b = 1, ["\255"] = 2 } })) } }, errors)
+      assert.are.equal("cannot encode a: string is not valid UTF-8", errors[1].message)
+      assert.are.equal('{"a":{"b":1}}', (closed:checker():check({ a = { b = 1 } })))
+    end)
+
+    it("give deep paths relative to the item, as validate gives them under the list", function()
+      local listed = assert(core.schema_compile({ type = "object", required = { "items" },
+        properties = { items = { type = "array", minItems = 1, items = { type = "object" } } } }))
+      local item = { a = { { ["b\1"] = { [string.rep("k", 600)] = 0 / 0 } }, { c = print } } }
+      local _, errs = listed:checker({ wrap = "items" }):check(item)
+      local _, whole = listed:validate({ items = { item } })
+      assert.are.equal(2, #errs)
+      for i, e in ipairs(whole) do
+        assert.are.equal("items[1].", e.path:sub(1, 9))
+        assert.are.same({ path = e.path:sub(10), message = e.message }, errs[i])
+      end
+      assert.are.equal("a[2].c", errs[2].path)
+      assert.are.equal(("a[1].b?." .. string.rep("k", 600)):sub(1, 511 - #"items[1]."), errs[1].path)
     end)
   end)
 

@@ -111,6 +111,57 @@ describe("kiva.encode", function()
     assert.are.equal("{}", obj:encode({}))
   end)
 
+  it("writes a schema's property names as any key: escaped, non-ASCII, in byte order", function()
+    -- more names than fit the encoder's stack list (32), some known to the schema
+    local props = { ["é"] = { type = "integer" }, ["a\"q"] = { type = "integer" }, ["\1"] = {},
+      ["\u{2028}"] = {}, [""] = {}, Z = {} }
+    local value, expected = {}, {}
+    for i = 1, 40 do
+      local name = ("k%02d"):format(i)
+      if i % 2 == 0 then props[name] = { type = "integer" } end
+      value[name] = i
+    end
+    for name in pairs(props) do value[name] = value[name] or 1.0 end
+    value["é~"], value["a"] = 2, 3   -- not in the schema: next to names that are
+    local keys = {}
+    for k in pairs(value) do keys[#keys + 1] = k end
+    table.sort(keys)
+    local esc = { [""] = '""', ["\1"] = '"\\u0001"', ["\u{2028}"] = '"\\u2028"', ['a"q'] = '"a\\"q"' }
+    for _, k in ipairs(keys) do
+      local v = value[k]
+      local text = (props[k] and props[k].type == "integer" or math.type(v) == "integer") and ("%d"):format(v) or "1"
+      expected[#expected + 1] = (esc[k] or ('"' .. k .. '"')) .. ":" .. text
+    end
+    local c = assert(core.schema_compile({ type = "object", properties = props }))
+    local json = assert(c:encode(value))
+    assert.are.equal("{" .. table.concat(expected, ",") .. "}", json)
+    assert.are.same(value, cjson.decode(json))
+    -- a property name that is no UTF-8 is refused as any such key
+    local bad = assert(core.schema_compile({ type = "object", properties = { ["\xFF"] = {} } }))
+    assert.are.equal("INVALID_UTF8", select(3, bad:encode({ ["\xFF"] = 1 })))
+  end)
+
+  it("names the path of what it cannot encode, at any depth", function()
+    local c = assert(core.schema_compile({}))
+    local t = { 1, { x = 0 / 0 } }
+    for i = 62, 1, -1 do t = { ["k" .. i] = t } end
+    local parts = {}
+    for i = 1, 62 do parts[i] = "k" .. i end
+    local json, msg, code = c:encode(t)
+    assert.is_nil(json)
+    assert.are.equal("NOT_FINITE", code)
+    assert.are.equal("cannot encode " .. table.concat(parts, ".") .. "[2].x: numbers must be finite "
+      .. "(JSON has no NaN or infinity)", msg)
+    local long = string.rep("q", 300)
+    msg = select(2, c:encode({ [long] = { [long] = print } }))
+    assert.are.equal("cannot encode " .. (long .. "." .. long):sub(1, 511) .. ": a function is not a JSON value", msg)
+    t = { x = 1 }
+    for _ = 1, 70 do t = { a = t } end
+    msg = select(2, c:encode(t))
+    assert.are.equal("cannot encode " .. string.rep("a", 64, ".") .. ": nested too deeply (or a table contains itself)",
+      msg)
+  end)
+
   it("writes integer-typed values as plain integers at the edges", function()
     local c = assert(core.schema_compile({ type = "array", items = { type = "integer" } }))
     assert.are.equal("[0,0,-5,9007199254740992,-9223372036854775808,9223372036854775807]",
@@ -160,6 +211,23 @@ describe("kiva.encode", function()
     local arr = assert(core.schema_compile({ type = "array" }))
     assert.are.equal("NOT_AN_ARRAY", select(3, arr:encode({ [1] = 1, [3] = 3 })))
     assert.are.equal("null", c:encode(cjson.null))
+  end)
+
+  it("refuses a key that is not UTF-8 wherever it sorts, never a truncated text", function()
+    -- "\1x" sorts first and encodes; the key after it cannot be written
+    local c = assert(core.schema_compile({}))
+    local json, msg, code = c:encode({ ["\1x"] = 1, ["\xFF\xFE"] = {} })
+    assert.is_nil(json)
+    assert.are.equal("INVALID_UTF8", code)
+    assert.are.equal("cannot encode the value: string is not valid UTF-8", msg)
+    local inner = assert(core.schema_compile({ type = "object", properties = { a = { type = "object" } } }))
+    json, msg, code = inner:encode({ a = { b = 1, ["\xC0\xAF"] = 2 } })
+    assert.is_nil(json)
+    assert.are.equal("INVALID_UTF8", code)
+    assert.are.equal("cannot encode a: string is not valid UTF-8", msg)
+    local ok, errs = inner:checker():check({ a = { b = 1, ["\xC0\xAF"] = 2 } })
+    assert.is_nil(ok)
+    assert.are.same({ { path = "", message = "cannot encode a: string is not valid UTF-8" } }, errs)
   end)
 
   it("validates first and returns a validation error", function()

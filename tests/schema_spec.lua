@@ -365,6 +365,45 @@ describe("schema compiler", function()
     assert.matches("^depth:", errs[1].message)
   end)
 
+  it("names the path of a deep finding: keys, indexes, odd and long keys", function()
+    local c = assert(core.schema_compile({}))
+    -- 60 levels of "k<i>", then an array, then a value that is no JSON
+    local leaf = { 1, { x = print } }
+    local t = leaf
+    for i = 60, 1, -1 do t = { ["k" .. i] = t } end
+    local _, errs = c:validate(t)
+    local parts = {}
+    for i = 1, 60 do parts[i] = "k" .. i end
+    assert.are.same({ { path = table.concat(parts, ".") .. "[2].x",
+      message = "type: not a JSON value, found a function" } }, errs)
+    -- control bytes in a key are shown as '?', a key that is no UTF-8 by a marker
+    _, errs = c:validate({ ["a\1b"] = { ["\xFF"] = { ["é"] = { 0 / 0 } } } })
+    assert.are.equal("a?b.<invalid UTF-8 key>.é[1]", errs[1].path)
+    -- a path is cut at 511 bytes
+    local long = string.rep("q", 300)
+    _, errs = c:validate({ [long] = { [long] = { bad = 0 / 0 } } })
+    assert.are.equal((long .. "." .. long):sub(1, 511), errs[1].path)
+    -- past 64 levels: the depth finding at the 64th key
+    t = { x = 1 }
+    for _ = 1, 70 do t = { a = t } end
+    _, errs = c:validate(t)
+    assert.are.same({ { path = string.rep("a", 64, "."), message = "depth: nested deeper than 64 levels" } }, errs)
+  end)
+
+  it("finds every property of a large object, whatever the names", function()
+    local props, value, names = {}, {}, { "é", "a\"q", "", "x y", "Z", "\u{2028}" }
+    for i = 1, 40 do names[#names + 1] = "p" .. i end
+    for _, name in ipairs(names) do props[name] = { type = "integer" } end
+    local c = assert(core.schema_compile({ type = "object", additionalProperties = false, properties = props }))
+    for i, name in ipairs(names) do value[name] = i end
+    assert.is_true((c:validate(value)))
+    value["é"], value.p40, value["p41"] = "x", "y", 1
+    local _, errs = c:validate(value)
+    assert.are.same({ { path = "p40", message = 'type: expected integer, found "y"' },
+      { path = "p41", message = "additionalProperties: unknown property, not allowed here" },
+      { path = "é", message = 'type: expected integer, found "x"' } }, errs)
+  end)
+
   it("frees a closed schema once and refuses its use", function()
     local c = assert(core.schema_compile({ type = "string" }))
     c:close()

@@ -17,14 +17,23 @@ static int shortest_is(double x, const char *want)
     return strcmp(out, want) == 0;
 }
 
-/* The fast path for short decimals writes what the general path writes. */
+/* The fast path for short decimals writes what the general path writes, and
+** kc_num_decimal's digits and decimals are that text's (rules.c totals with them). */
 static int paths_agree(double x)
 {
     char a[KC_NUM_MAX], b[KC_NUM_MAX];
+    long long digits, scaled;
+    int decimals;
     kc_num_shortest(x, a);
     kc_num_shortest_exact(x, b);
     if (strcmp(a, b) != 0)
         fprintf(stderr, "%.17g: fast %s, exact %s\n", x, a, b);
+    if (kc_num_decimal(x, &digits, &decimals) == 0
+        && (decimals != kc_num_text_decimals(b) || kc_num_text_scaled(b, decimals, &scaled) != 0
+            || scaled != digits)) {
+        fprintf(stderr, "%.17g: %lld / 10^%d, text %s\n", x, digits, decimals, b);
+        return 0;
+    }
     return strcmp(a, b) == 0;
 }
 
@@ -67,6 +76,16 @@ int main(void)
     CHECK(shortest_is(1.7976931348623157e308, "1.7976931348623157e+308"));
     CHECK(shortest_is(83.39, "83.39"));
 
+    {
+        long long digits;
+        int decimals;
+        CHECK(kc_num_decimal(187.55, &digits, &decimals) == 0 && digits == 18755 && decimals == 2);
+        CHECK(kc_num_decimal(-0.5, &digits, &decimals) == 0 && digits == -5 && decimals == 1);
+        CHECK(kc_num_decimal(-0.0, &digits, &decimals) == 0 && digits == 0 && decimals == 0);
+        CHECK(kc_num_decimal(2.5e-7, &digits, &decimals) == -1);   /* 7 decimals: the text's work */
+        CHECK(kc_num_decimal(1e15, &digits, &decimals) == -1);
+        CHECK(kc_num_decimal(0.1 + 0.2, &digits, &decimals) == -1);
+    }
     CHECK(kc_num_decimals(480.5) == 1);
     CHECK(kc_num_decimals(0.125) == 3);
     CHECK(kc_num_decimals(1000.0) == 0);
