@@ -229,6 +229,9 @@ local function prepare_api(req)
     if not ok then return nil, why end
   end
   req.token = token
+  -- the usual case, the headers of this token already built, without a call
+  local cache = req.client.header_cache
+  if cache.token == token then return req.body ~= nil and cache.post or cache.get end
   return api_headers(req.client, token, req.body ~= nil)
 end
 
@@ -429,18 +432,16 @@ function Client:send(kind, bodies, opts)
   local make = RESULT_OF[kind]
   if not make then error("send: kind must be loan_draft, repayments or journals", 2) end
   local path, perr = self:path(kind)
-  local pull, total
-  if type(bodies) == "function" then pull = bodies else
-    total = #bodies
-    local i = 0
-    pull = function() i = i + 1; return bodies[i] end
-  end
+  -- an array is read in place; a function is called for each body
+  local pull = type(bodies) == "function" and bodies or nil
+  local total = not pull and #bodies or nil
   local n = 0
   local on_retry = opts.on_retry
   local function item_retry(r, err, delay) on_retry(r.item, err, delay) end
   local function no_path() return nil, perr end
   local function next_request()
-    local b = pull()
+    local b
+    if pull then b = pull() else b = bodies[n + 1] end
     if b == nil then return nil end
     n = n + 1
     local body, item = b, n
@@ -450,12 +451,13 @@ function Client:send(kind, bodies, opts)
     return req
   end
   local done = 0
+  local on_progress = self.opts.on_progress
   self.api:run(next_request, {
     should_stop = opts.should_stop, grace = opts.grace,
     on_result = function(_, res, err, req)
       done = done + 1
       if opts.on_result then opts.on_result(req.item, res and make(res) or nil, err) end
-      self:progress(kind, done, total)
+      if on_progress then self:progress(kind, done, total) end
     end,
   })
 end
