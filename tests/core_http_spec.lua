@@ -105,6 +105,8 @@ describe("kiva.core http session", function()
       headers = { "Content-Type: application/json" } } })[1]
     local echo = cjson.decode(res.body)
     assert.equal(100000, echo.length)
+    assert.equal(body, echo.body)   -- read in 16 KiB pieces (the upload buffer), whole
+    assert.is_true(res.body_sent)
     assert.equal("", echo.expect)
     assert.equal("kiva-lua/test", echo.agent)
     assert.equal("application/json", res.headers["content-type"])
