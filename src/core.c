@@ -51,5 +51,6 @@ KC_EXPORT int luaopen_kiva_core(lua_State *L)
     kc_zipwrite_open(L);
     kc_bloom_open(L);
     kc_record_open(L);
+    kc_find_open(L);
     return 1;
 }

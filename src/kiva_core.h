@@ -36,6 +36,7 @@ void kc_version_open(lua_State *L);
 void kc_zipwrite_open(lua_State *L);
 void kc_bloom_open(lua_State *L);
 void kc_record_open(lua_State *L);
+void kc_find_open(lua_State *L);
 
 /* Pushes nil, message, code and returns 3: the luv-style failure triple. */
 int kc_fail(lua_State *L, const char *code, const char *fmt, ...);

@@ -105,9 +105,29 @@ describe("kiva.core http session", function()
       headers = { "Content-Type: application/json" } } })[1]
     local echo = cjson.decode(res.body)
     assert.equal(100000, echo.length)
+    assert.equal(body, echo.body)   -- read in 16 KiB pieces (the upload buffer), whole
+    assert.is_true(res.body_sent)
     assert.equal("", echo.expect)
     assert.equal("kiva-lua/test", echo.agent)
     assert.equal("application/json", res.headers["content-type"])
+    s:close()
+  end)
+
+  -- requests sending the same headers share one list in C: each must still send its own
+  it("sends each request's own headers, whichever were sent before or are in flight", function()
+    local s = core.http_session { max_host_connections = 4 }
+    local sets = { { "X-Tag: a" }, { "X-Tag: a" }, { "X-Tag: b" }, nil, { "X-Tag: a" },
+      { "X-Tag: a", "Accept: text/plain" }, { "X-Tag: a" }, {} }
+    local reqs = {}
+    for i = 1, 9 do reqs[i] = { method = "POST", url = server.url .. "/echo", body = "b", headers = sets[i] } end
+    local want = { "a", "a", "b", "", "a", "a", "a", "", "" }
+    for i, res in ipairs(run(s, reqs)) do
+      local echo = cjson.decode(res.body)
+      assert.same({ want[i], "" }, { echo.tag, echo.expect }, "request " .. i)
+    end
+    assert.has_error(function() s:add { url = server.url .. "/echo", headers = { "X-Tag: a", 42 } } end)
+    local echo = cjson.decode(run(s, { { url = server.url .. "/echo", headers = { "X-Tag: c" } } })[1].body)
+    assert.equal("c", echo.tag)
     s:close()
   end)
 

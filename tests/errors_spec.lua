@@ -128,6 +128,16 @@ describe("kiva.errors", function()
       assert.equal('{"error":"bad client [REDACTED]"}', errors.redact(answer, { plain }))
     end)
 
+    it("in a plain answer: a token's shape, a secret among entries that are no secrets", function()
+      local secrets = { 42, "abc", "k3yVal-abcdef" }
+      assert.is_true(errors.holds_secret('{"note":"bad client k3yVal-abc"}', secrets))
+      assert.is_false(errors.holds_secret('{"note":"abc 42"}', secrets))
+      assert.is_true(errors.holds_secret('{"token":"eyJhbGciOi.eyJzdWIi.sig"}', secrets))
+      assert.is_true(errors.holds_secret('{"note":"use Bearer xyz"}', nil))
+      assert.is_true(errors.holds_secret('{"access_token":"x"}', {}))
+      assert.is_false(errors.holds_secret('{"code":"200","upload_id":"90210","problems":[]}', nil))
+    end)
+
     it("but not 5 bytes of its start, nor unrelated text", function()
       local text = "s3cr+ is not it, nor is s3cr%2B alone; Ana Lopez"
       assert.is_false(errors.holds_secret(text, { SECRET }))

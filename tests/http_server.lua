@@ -45,8 +45,8 @@ local function handle(c)
     for k, v in pairs(hits) do parts[#parts + 1] = string.format("%q:%d", k, v) end
     reply(c, 200, string.format('{"connections":%d,"hits":{%s}}', conns, table.concat(parts, ",")))
   elseif path == "/echo" then
-    reply(c, 200, string.format('{"method":%q,"length":%d,"expect":%q,"agent":%q,"body":%q}', method, #body,
-      headers.expect or "", headers["user-agent"] or "", body))
+    reply(c, 200, string.format('{"method":%q,"length":%d,"expect":%q,"agent":%q,"tag":%q,"body":%q}', method,
+      #body, headers.expect or "", headers["user-agent"] or "", headers["x-tag"] or "", body))
   elseif path == "/redirect" then
     reply(c, 302, "{}", "Location: /landed\r\n")
   elseif path == "/big" then

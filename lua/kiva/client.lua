@@ -229,6 +229,9 @@ local function prepare_api(req)
     if not ok then return nil, why end
   end
   req.token = token
+  -- the usual case, the headers of this token already built, without a call
+  local cache = req.client.header_cache
+  if cache.token == token then return req.body ~= nil and cache.post or cache.get end
   return api_headers(req.client, token, req.body ~= nil)
 end
 
@@ -323,26 +326,40 @@ local function text_field(j, a, b)
   return type(v) == "string" and v or (v ~= nil and id_text(v)) or nil
 end
 
+-- Every answer goes through draft_result or batch_result: the usual answer (an
+-- object whose fields are strings under their snake_case names) is read with plain
+-- field reads, and pick / text_field / answer_note are called only for what differs.
+-- A function call here costs more than the rest of the reading.
+
+-- The object of an answer and its note: nil when it is an object (no array).
+local function answer_object(res, array_ok)
+  local j = res.json
+  if type(j) == "table" and (array_ok or j[1] == nil) then return j, nil end
+  return type(j) == "table" and j or nil, answer_note(res, array_ok)
+end
+
 local function draft_result(res)
-  local j = type(res.json) == "table" and res.json or nil
-  local out = {
-    loan_draft_uuid = id_text(pick(j, "loan_draft_uuid", "loanDraftUuid", "uuid")),
-    code = text_field(j, "code"), message = text_field(j, "message"), status = res.status, body = j,
-    note = answer_note(res),
-  }
-  if not out.note and not out.loan_draft_uuid then
+  local j, note = answer_object(res)
+  local uuid, code, message = nil, nil, nil
+  if j then
+    uuid, code, message = j.loan_draft_uuid, j.code, j.message
+    if type(uuid) ~= "string" or uuid == "" then uuid = id_text(pick(j, "loan_draft_uuid", "loanDraftUuid", "uuid")) end
+    if type(code) ~= "string" then code = text_field(j, "code") end
+    if type(message) ~= "string" then message = text_field(j, "message") end
+  end
+  local out = { loan_draft_uuid = uuid, code = code, message = message, status = res.status, body = j, note = note }
+  if not note and not uuid then
     out.note = "Kiva accepted the draft but its answer has no loan_draft_uuid"
   end
   -- what PA2 will need before publishing, as Kiva (or the sandbox) says it
-  local warnings = pick(j, "warnings")
+  local warnings = j and j.warnings
   if type(warnings) == "table" and #warnings > 0 then out.warnings = warnings end
   return out
 end
 
 -- Kiva's problems of a repayment answer, each with its loan id as text.
-local function problems_of(j)
+local function problems_of(list)
   local out = {}
-  local list = pick(j, "problems")
   if type(list) ~= "table" then return out end
   for _, p in ipairs(list) do
     if type(p) == "table" then
@@ -357,13 +374,20 @@ local function problems_of(j)
 end
 
 local function batch_result(res)
-  local j = type(res.json) == "table" and res.json or nil
+  local j, note = answer_object(res)
+  local upload_id, code, message, list = nil, nil, nil, nil
+  if j then
+    upload_id, code, message, list = j.upload_id, j.code, j.message, j.problems
+    if type(upload_id) ~= "string" or upload_id == "" then upload_id = id_text(pick(j, "upload_id", "uploadId")) end
+    if type(code) ~= "string" then code = text_field(j, "code") end
+    if type(message) ~= "string" then message = text_field(j, "message") end
+    if list == cjson.null then list = nil end
+  end
   local out = {
-    upload_id = id_text(pick(j, "upload_id", "uploadId")), code = text_field(j, "code"),
-    message = text_field(j, "message"), status = res.status, problems = problems_of(j), note = answer_note(res),
+    upload_id = upload_id, code = code, message = message, status = res.status, problems = problems_of(list),
+    note = note,
   }
-  if not out.note and not out.upload_id then out.note = "Kiva accepted the report but its answer has no upload_id" end
-  local list = pick(j, "problems")
+  if not note and not upload_id then out.note = "Kiva accepted the report but its answer has no upload_id" end
   if list ~= nil and type(list) ~= "table" then
     out.note = "Kiva accepted the report but its answer's problems is a " .. type(list) .. ", not a list"
   end
@@ -408,18 +432,16 @@ function Client:send(kind, bodies, opts)
   local make = RESULT_OF[kind]
   if not make then error("send: kind must be loan_draft, repayments or journals", 2) end
   local path, perr = self:path(kind)
-  local pull, total
-  if type(bodies) == "function" then pull = bodies else
-    total = #bodies
-    local i = 0
-    pull = function() i = i + 1; return bodies[i] end
-  end
+  -- an array is read in place; a function is called for each body
+  local pull = type(bodies) == "function" and bodies or nil
+  local total = not pull and #bodies or nil
   local n = 0
   local on_retry = opts.on_retry
   local function item_retry(r, err, delay) on_retry(r.item, err, delay) end
   local function no_path() return nil, perr end
   local function next_request()
-    local b = pull()
+    local b
+    if pull then b = pull() else b = bodies[n + 1] end
     if b == nil then return nil end
     n = n + 1
     local body, item = b, n
@@ -429,12 +451,13 @@ function Client:send(kind, bodies, opts)
     return req
   end
   local done = 0
+  local on_progress = self.opts.on_progress
   self.api:run(next_request, {
     should_stop = opts.should_stop, grace = opts.grace,
     on_result = function(_, res, err, req)
       done = done + 1
       if opts.on_result then opts.on_result(req.item, res and make(res) or nil, err) end
-      self:progress(kind, done, total)
+      if on_progress then self:progress(kind, done, total) end
     end,
   })
 end

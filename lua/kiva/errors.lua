@@ -3,6 +3,7 @@
 -- Whether a failed POST may be resent is decided here and only here: a POST is
 -- retryable only when it surely did not take effect (see docs/ARCHITECTURE.md).
 local cjson = require "cjson.safe"
+local find_any = require("kiva.core").find_any
 
 local M = {}
 
@@ -184,32 +185,23 @@ function M.redact(value, secrets)
   return s
 end
 
--- False when `s` surely holds none of `secrets`: without "%", "\\" or "+" in it, a
--- secret can only be there as its own bytes, starting with its first PREFIX_MIN
--- (what secret_spans needs at least), and a plain search for those is C-fast; an
--- answer of every request goes through here, the full scan costs far more.
-local find, sub = string.find, string.sub
-local function may_hold(s, secrets)
-  if find(s, "%", 1, true) or find(s, "\\", 1, true) or find(s, "+", 1, true) then return true end
-  local previous
-  for i = 1, #secrets do
-    local secret = secrets[i]
-    -- the client secret and its form encoding are often the same string
-    if secret ~= previous and type(secret) == "string" and #secret >= 4
-        and find(s, sub(secret, 1, PREFIX_MIN), 1, true) then
-      return true
-    end
-    previous = secret
-  end
-  return false
-end
+-- A secret in an answer free of "%", "\\" and "+" can only be there as its own
+-- bytes, starting with its first PREFIX_MIN (what secret_spans needs at least); a
+-- token-shaped string shows one of TOKEN_SHAPES. So an answer holding none of
+-- FAST_NEEDLES and no secret's prefix surely holds nothing: two C searches
+-- (core.find_any) decide that for the usual answer, which every request gets and
+-- which the full scan, or a string.find per needle, made a visible cost.
+local TOKEN_SHAPES = { "eyJ", "earer", "access_token", "client_secret" }
+local FAST_NEEDLES = { "%", "\\", "+", "eyJ", "earer", "access_token", "client_secret" }
 
 --- Whether `s` holds one of `secrets` (in any of its forms) or something shaped
 -- like a token, so that the costlier redact runs only when needed.
 function M.holds_secret(s, secrets)
-  if secrets and may_hold(s, secrets) and all_spans(s, secrets)[1] then return true end
-  return find(s, "eyJ", 1, true) ~= nil or find(s, "earer", 1, true) ~= nil
-    or find(s, "access_token", 1, true) ~= nil or find(s, "client_secret", 1, true) ~= nil
+  if not find_any(s, FAST_NEEDLES) and not (secrets and find_any(s, secrets, PREFIX_MIN, 4)) then
+    return false
+  end
+  if secrets and all_spans(s, secrets)[1] then return true end
+  return find_any(s, TOKEN_SHAPES) ~= nil
 end
 
 --- A new err table. `fields` may carry status, body, endpoint, code, retryable.

@@ -211,7 +211,10 @@ function Run:start_due(now)
     next_ready = math.min(next_ready or delayed[j].ready_at, delayed[j].ready_at)
   end
   while self.active < limit do
-    local job = self:take_queued() or self:next_fresh()
+    -- the queue is checked here: two method calls per fresh request were a visible cost
+    local job
+    if self.head <= #self.queue then job = self:take_queued() end
+    if not job then job = self:next_fresh() end
     if not job then break end
     if job.ready_at > now then
       delayed[#delayed + 1] = job
