@@ -70,14 +70,17 @@ describe("kiva.runstore", function()
     s:add_valid("a:2", "L1", "C1", nil, nil, nil, "{}")
     s:add_valid("a:3", "L2", nil, nil, nil, nil, "{}")
     s:add_valid("a:4", "L3", "C3", nil, "kept/as/given", nil, "{}")
-    s:add({ where = "a:5", status = "invalid", ident = "L4", errors = { { path = "", message = "bad" } } })
+    s:add({ where = "a:5", status = "invalid", errors = { { path = "", message = "bad" } } })
+    s:add_valid("a:6", "L1", "C9", nil, nil, nil, "{}")
+    s:update(5, { status = "invalid", errors = { { path = "", message = "the same loan as a:2" } } })
     s:prefix_keys("repayment/P/2026-10/")
     local keys = {}
     for _, item in ipairs(s:page("valid", 0, 10)) do keys[#keys + 1] = item.key end
-    local invalid = s:page("invalid", 0, 10)[1]
+    local invalid = s:page("invalid", 0, 10)
     s:close()
     assert.same({ "repayment/P/2026-10/L1/C1", "repayment/P/2026-10/L2/", "repayment/P/2026-10/kept/as/given" }, keys)
-    assert.is_nil(invalid.key)
+    assert.is_nil(invalid[1].key)               -- refused by the checker: no ident, no key
+    assert.equal("L1/C9", invalid[2].key)       -- refused later (a repeat): its key, without the prefix
   end)
 
   it("refuses a field that is neither text nor a number, naming it", function()

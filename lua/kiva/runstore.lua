@@ -363,10 +363,13 @@ local function status_of(code) return STATUS_OF[code & ~WARNED] end
 function Store:item_at(seq, code, data, pos)
   local item = decode_json_fields((codec:unpack(data, pos)))
   item.seq, item.status = seq, status_of(code)
-  if self.key_prefix and seq <= self.prefixed_upto and item.status ~= "invalid" and item.status ~= "omitted" then
-    local tail = item.key or (self.key_tail and self.key_tail(item))
-    if tail then item.key = self.key_prefix .. tail end
+  local key = item.key
+  if key == nil and self.key_tail and item.ident ~= nil then key = self.key_tail(item) end
+  if key and self.key_prefix and seq <= self.prefixed_upto and item.status ~= "invalid"
+      and item.status ~= "omitted" then
+    key = self.key_prefix .. key
   end
+  item.key = key
   return item
 end
 
