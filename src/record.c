@@ -297,22 +297,41 @@ static int field_index(lua_State *L, const kc_codec *c, const char *name)
     return found;
 }
 
-/* Pushes field `index` of the record at rec (size bytes), or nil. */
-static void push_field(lua_State *L, const unsigned char *rec, uint32_t size, uint32_t mask, int index)
+/* Field `index` of the record at rec (size bytes): its bytes and *n, or NULL when
+** the record lacks it (or is cut short before it). */
+static const char *field_span(const unsigned char *rec, uint32_t size, uint32_t mask, int index, uint32_t *n)
 {
     uint32_t off = 8;
     int i;
-    for (i = 0; i < index; i++) {
-        if (mask & (1u << i)) {
-            uint32_t n = get_u32(rec + off);
-            off += 4 + n;
-        }
-    }
-    if (!(mask & (1u << index)) || off + 4 > size || get_u32(rec + off) > size - off - 4) {
+    for (i = 0; i < index; i++)
+        if (mask & (1u << i))
+            off += 4 + get_u32(rec + off);
+    if (!(mask & (1u << index)) || off + 4 > size || get_u32(rec + off) > size - off - 4)
+        return NULL;
+    *n = get_u32(rec + off);
+    return (const char *)rec + off + 4;
+}
+
+/* Pushes field `index` of the record at rec (size bytes), or nil. */
+static void push_field(lua_State *L, const unsigned char *rec, uint32_t size, uint32_t mask, int index)
+{
+    uint32_t n;
+    const char *p = field_span(rec, size, mask, index, &n);
+    if (p)
+        lua_pushlstring(L, p, n);
+    else
         lua_pushnil(L);
-        return;
-    }
-    lua_pushlstring(L, (const char *)rec + off + 4, get_u32(rec + off));
+}
+
+/* The size and mask of the record at pos of a page of len bytes (raises on a page
+** cut short): the one check of a page's walk, for select and join. */
+static void page_record(lua_State *L, const unsigned char *data, size_t len, size_t pos, uint32_t *size,
+                        uint32_t *mask)
+{
+    luaL_argcheck(L, pos + 8 <= len, 2, "a page cut short");
+    *size = get_u32(data + pos);
+    *mask = get_u32(data + pos + 4);
+    luaL_argcheck(L, *size >= 8 && *size <= len - pos, 2, "a page cut short");
 }
 
 /* codec:select(data, statuses, first, after, code, name [, name2]) -> seqs, values [, values2]
@@ -339,10 +358,7 @@ static int codec_select(lua_State *L)
     lua_newtable(L);   /* 11: values2 */
     for (i = 0; i < count; i++) {
         uint32_t size, mask;
-        luaL_argcheck(L, pos + 8 <= len, 2, "a page cut short");
-        size = get_u32(data + pos);
-        mask = get_u32(data + pos + 4);
-        luaL_argcheck(L, size >= 8 && size <= len - pos, 2, "a page cut short");
+        page_record(L, data, len, pos, &size, &mask);
         if (first + (lua_Integer)i > after && (codes[i] & ~32) == code) {
             n++;
             lua_pushinteger(L, first + (lua_Integer)i);
@@ -381,20 +397,15 @@ static int codec_join(lua_State *L)
     luaL_argcheck(L, index >= 0, 7, "no such field");
     luaL_buffinit(L, &b);
     for (i = 0; i < count && n < limit; i++) {
-        uint32_t size, mask, off = 8;
-        int f;
-        luaL_argcheck(L, pos + 8 <= len, 2, "a page cut short");
-        size = get_u32(data + pos);
-        mask = get_u32(data + pos + 4);
-        luaL_argcheck(L, size >= 8 && size <= len - pos, 2, "a page cut short");
+        uint32_t size, mask, field_len;
+        const char *field;
+        page_record(L, data, len, pos, &size, &mask);
         if (first + (lua_Integer)i > after && (codes[i] & ~32) == code) {
-            for (f = 0; f < index; f++)
-                if (mask & (1u << f))
-                    off += 4 + get_u32(data + pos + off);
-            if ((mask & (1u << index)) && off + 4 <= size && get_u32(data + pos + off) <= size - off - 4) {
+            field = field_span(data + pos, size, mask, index, &field_len);
+            if (field) {
                 if (n > 0)
                     luaL_addlstring(&b, sep, sep_len);
-                luaL_addlstring(&b, (const char *)data + pos + off + 4, get_u32(data + pos + off));
+                luaL_addlstring(&b, field, field_len);
                 if (n == 0)
                     first_seq = first + (lua_Integer)i;
                 last_seq = first + (lua_Integer)i;
