@@ -56,23 +56,28 @@ local function component(v)
 end
 M.key_component = component
 
+-- LOAN/CLIENT, each escaped: every key's first two components.
+local function loan_client(loan, client)
+  return component(loan) .. "/" .. component(client)
+end
+
 -- The key without its kind/partner/period prefix, and what must be unique in a run.
 local function key_tail(kind, value)
   if kind == "loans" then
     local e1 = type(value.entreps) == "table" and value.entreps[1] or {}
-    return component(value.internal_loan_id or e1.loan_id) .. "/" .. component(value.internal_client_id or e1.client_id)
+    return loan_client(value.internal_loan_id or e1.loan_id, value.internal_client_id or e1.client_id)
   elseif kind == "repayments" then
-    return component(value.loan_id) .. "/" .. component(value.client_id)
+    return loan_client(value.loan_id, value.client_id)
   end
   -- A loan gets many journals over its life: the subject tells them apart.
-  return component(value.internal_loan_id) .. "/" .. component(value.internal_client_id) .. "/"
+  return loan_client(value.internal_loan_id, value.internal_client_id) .. "/"
     .. core.sha256_hex(str(value.subject)):sub(1, 12)
 end
 
 -- A repayment's key tail from its run store item (ident: the loan id as text,
 -- client_id as text or nil), as key_tail makes it from the value.
 local function repayment_key_tail(item)
-  return component(item.ident) .. "/" .. component(item.client_id)
+  return loan_client(item.ident, item.client_id)
 end
 
 -- The key before its tail: kind/PARTNER/, and a repayment's period after it.
