@@ -338,14 +338,27 @@ local function answer_object(res, array_ok)
   return type(j) == "table" and j or nil, answer_note(res, array_ok)
 end
 
+-- An answer's id under `name` (else its other spellings `...`), as text.
+local function answer_id(j, name, ...)
+  local v = j[name]
+  if type(v) == "string" and v ~= "" then return v end
+  return id_text(pick(j, name, ...))
+end
+
+-- An answer's code and message, as text.
+local function code_and_message(j)
+  local code, message = j.code, j.message
+  if type(code) ~= "string" then code = text_field(j, "code") end
+  if type(message) ~= "string" then message = text_field(j, "message") end
+  return code, message
+end
+
 local function draft_result(res)
   local j, note = answer_object(res)
   local uuid, code, message = nil, nil, nil
   if j then
-    uuid, code, message = j.loan_draft_uuid, j.code, j.message
-    if type(uuid) ~= "string" or uuid == "" then uuid = id_text(pick(j, "loan_draft_uuid", "loanDraftUuid", "uuid")) end
-    if type(code) ~= "string" then code = text_field(j, "code") end
-    if type(message) ~= "string" then message = text_field(j, "message") end
+    uuid = answer_id(j, "loan_draft_uuid", "loanDraftUuid", "uuid")
+    code, message = code_and_message(j)
   end
   local out = { loan_draft_uuid = uuid, code = code, message = message, status = res.status, body = j, note = note }
   if not note and not uuid then
@@ -377,10 +390,9 @@ local function batch_result(res)
   local j, note = answer_object(res)
   local upload_id, code, message, list = nil, nil, nil, nil
   if j then
-    upload_id, code, message, list = j.upload_id, j.code, j.message, j.problems
-    if type(upload_id) ~= "string" or upload_id == "" then upload_id = id_text(pick(j, "upload_id", "uploadId")) end
-    if type(code) ~= "string" then code = text_field(j, "code") end
-    if type(message) ~= "string" then message = text_field(j, "message") end
+    upload_id = answer_id(j, "upload_id", "uploadId")
+    code, message = code_and_message(j)
+    list = j.problems
     if list == cjson.null then list = nil end
   end
   local out = {
