@@ -178,6 +178,15 @@ function M.ledger(path)
   local conn = assert(driver:connect(path))
   local pragma = conn:execute("PRAGMA busy_timeout = 5000")
   if type(pragma) == "userdata" then pragma:close() end
+  -- a push killed between creating the file and its table leaves no items yet, as
+  -- no file does (the next push creates the table: kiva.ledger, IF NOT EXISTS)
+  local tables = assert(conn:execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'items'"))
+  local has_items = tables:fetch() ~= nil
+  tables:close()
+  if not has_items then
+    conn:close()
+    return out
+  end
   local cur = assert(conn:execute("SELECT key, kind, state FROM items"))
   local row = cur:fetch({}, "a")
   while row do
